@@ -1,0 +1,78 @@
+//! Assembles the actix-web application: state, routes, middleware, docs, fallbacks; and serves it.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::domain::TokenKeys;
+use crate::db::Db;
+use crate::error::AppError;
+use crate::http::middleware::{RouteTable, fallback, request_context};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Db,
+    pub keys: TokenKeys,
+}
+
+/// Every documented route. Each bounded context contributes its `configure`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.configure(crate::health::configure);
+    cfg.service(
+        utoipa_actix_web::scope("/api/v1")
+            .configure(crate::auth::routes::configure)
+            .configure(crate::audit::routes::configure),
+    );
+}
+
+fn query_error(err: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    AppError::BadRequest(format!("invalid query string: {err}")).into()
+}
+
+fn path_error(_: actix_web::error::PathError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    AppError::NotFound("no such resource".into()).into()
+}
+
+/// Starts the HTTP server on an already bound listener (tests bind port 0).
+pub fn serve(listener: TcpListener, state: AppState, workers: Option<usize>) -> Result<Server, AppError> {
+    let state = web::Data::new(state);
+    let doc = crate::openapi::document();
+    let table = web::Data::new(Arc::new(RouteTable::from_openapi(&doc)));
+    let mut server = HttpServer::new(move || {
+        let (app, _) = App::new()
+            .into_utoipa_app()
+            .openapi(crate::openapi::base())
+            .app_data(state.clone())
+            .app_data(table.clone())
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(web::PathConfig::default().error_handler(path_error))
+            .configure(routes)
+            .split_for_parts();
+        app.service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", doc.clone()))
+            .route(
+                "/docs",
+                web::get().to(|| async {
+                    HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
+                }),
+            )
+            .default_service(web::to(fallback))
+            .wrap(from_fn(request_context))
+    })
+    .listen(listener)
+    .map_err(|e| AppError::internal(format!("cannot listen: {e}")))?;
+    if let Some(n) = workers {
+        server = server.workers(n);
+    }
+    Ok(server.run())
+}
+
+/// Binds `addr`, reporting a clear error.
+pub fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))
+}

@@ -1,0 +1,101 @@
+//! Writing and reading `audit_events`. Every function takes the organization first.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::audit_events::dsl as a;
+use crate::db::{AuditEventId, DbConn, OrgId, UserId};
+use crate::error::AppError;
+use crate::http::Page;
+
+/// Who is acting, for whom, in which request.
+#[derive(Debug, Clone)]
+pub struct AuditCtx {
+    pub org: OrgId,
+    pub actor: Option<UserId>,
+    pub request_id: Option<String>,
+}
+
+impl AuditCtx {
+    /// An action taken by the command line (no user, no request).
+    pub fn cli(org: OrgId) -> Self {
+        Self { org, actor: None, request_id: None }
+    }
+}
+
+/// Appends one audit row. Call it inside the transaction that makes the change. `detail` must not
+/// contain PHI: record which fields changed, not their values.
+pub fn record(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    action: &str,
+    entity: &str,
+    entity_id: Option<&str>,
+    detail: Option<serde_json::Value>,
+) -> Result<(), AppError> {
+    diesel::insert_into(a::audit_events)
+        .values((
+            a::id.eq(AuditEventId::new().to_string()),
+            a::org_id.eq(ctx.org.to_string()),
+            a::actor_id.eq(ctx.actor.map(|u| u.to_string())),
+            a::action.eq(action),
+            a::entity.eq(entity),
+            a::entity_id.eq(entity_id),
+            a::request_id.eq(ctx.request_id.as_deref()),
+            a::detail.eq(detail.map(|d| d.to_string())),
+            a::at.eq(crate::db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct AuditRow {
+    pub id: String,
+    pub org_id: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: Option<String>,
+    pub request_id: Option<String>,
+    pub detail: Option<String>,
+    pub at: NaiveDateTime,
+}
+
+/// Filters for the audit list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub entity: Option<String>,
+    pub entity_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+}
+
+/// Newest first; `page.after` continues below that id. Fetches `limit + 1` rows.
+pub fn list(conn: &mut DbConn, org: OrgId, f: &AuditFilter, page: &Page) -> Result<Vec<AuditRow>, AppError> {
+    let mut q = a::audit_events.filter(a::org_id.eq(org.to_string())).into_boxed();
+    if let Some(v) = &f.entity {
+        q = q.filter(a::entity.eq(v.clone()));
+    }
+    if let Some(v) = &f.entity_id {
+        q = q.filter(a::entity_id.eq(v.clone()));
+    }
+    if let Some(v) = &f.actor_id {
+        q = q.filter(a::actor_id.eq(v.clone()));
+    }
+    if let Some(v) = &f.action {
+        q = q.filter(a::action.eq(v.clone()));
+    }
+    if let Some(v) = f.from {
+        q = q.filter(a::at.ge(v));
+    }
+    if let Some(v) = f.to {
+        q = q.filter(a::at.lt(v));
+    }
+    if let Some(after) = &page.after {
+        q = q.filter(a::id.lt(after.clone()));
+    }
+    Ok(q.order(a::id.desc()).limit(page.limit + 1).load::<AuditRow>(conn)?)
+}

@@ -1,0 +1,228 @@
+//! Pure auth rules: roles, e-mail and password policy, argon2id hashing, JWT claims.
+
+use std::fmt;
+use std::str::FromStr;
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{OrgId, UserId};
+use crate::error::FieldIssue;
+
+/// What a user may do (DESIGN §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Manager,
+    Biller,
+    Lab,
+    Clinician,
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] =
+        [Role::Admin, Role::Manager, Role::Biller, Role::Lab, Role::Clinician, Role::Auditor];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Biller => "biller",
+            Role::Lab => "lab",
+            Role::Clinician => "clinician",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = FieldIssue;
+    fn from_str(s: &str) -> Result<Self, FieldIssue> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s.trim()).ok_or_else(|| {
+            FieldIssue::new(
+                "invalid_enum",
+                "must be one of: admin, manager, biller, lab, clinician, auditor",
+            )
+        })
+    }
+}
+
+/// A normalised (trimmed, lower-case) e-mail address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, FieldIssue> {
+        let s = raw.trim().to_lowercase();
+        if s.len() > 254 || !validator::ValidateEmail::validate_email(&s) {
+            return Err(FieldIssue::new("invalid_format", "must be an e-mail address"));
+        }
+        Ok(Self(s))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+pub const PASSWORD_MIN: usize = 12;
+pub const PASSWORD_MAX: usize = 128;
+
+/// Checks the password policy: 12 to 128 characters.
+pub fn check_password(pw: &str) -> Result<(), FieldIssue> {
+    let n = pw.chars().count();
+    if n < PASSWORD_MIN {
+        return Err(FieldIssue::new("too_short", format!("must have at least {PASSWORD_MIN} characters")));
+    }
+    if n > PASSWORD_MAX {
+        return Err(FieldIssue::new("too_long", format!("must have at most {PASSWORD_MAX} characters")));
+    }
+    Ok(())
+}
+
+/// Hashes a password with argon2id (the crate's default parameters, a fresh random salt).
+pub fn hash_password(pw: &str) -> Result<String, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(pw.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("cannot hash password: {e}"))
+}
+
+/// Verifies a password against a stored PHC hash string. A malformed hash never verifies.
+pub fn verify_password(pw: &str, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .map(|h| Argon2::default().verify_password(pw.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+/// A random secret of `n` bytes, hex-encoded.
+pub fn random_secret(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub const ISSUER: &str = "officina";
+pub const AUDIENCE: &str = "officina-api";
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    pub sub: String,
+    pub org: String,
+    pub role: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+    pub jti: String,
+}
+
+/// Signing and verification keys (HS256), and the token lifetime.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    pub ttl_secs: i64,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8], ttl_secs: i64) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            ttl_secs,
+        }
+    }
+
+    /// Issues a token for a user, valid from `now` (unix seconds) for `ttl_secs`.
+    pub fn issue(&self, user: UserId, org: OrgId, role: Role, now: i64) -> Result<(String, Claims), String> {
+        let claims = Claims {
+            sub: user.to_string(),
+            org: org.to_string(),
+            role: role.to_string(),
+            iat: now,
+            exp: now + self.ttl_secs,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            jti: uuid::Uuid::now_v7().to_string(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map(|t| (t, claims))
+            .map_err(|e| format!("cannot sign token: {e}"))
+    }
+
+    /// Verifies signature, algorithm (HS256 only), issuer, audience and expiry.
+    pub fn verify(&self, token: &str) -> Result<Claims, String> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.set_issuer(&[ISSUER]);
+        v.set_audience(&[AUDIENCE]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.leeway = 5;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
+            .map(|d| d.claims)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Failed logins on one account before it is locked, and for how long.
+pub const MAX_FAILED_LOGINS: i32 = 5;
+pub const LOCKOUT_SECS: i64 = 15 * 60;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    #[test]
+    fn roles_parse() {
+        assert_eq!("biller".parse::<Role>(), Ok(Role::Biller));
+        assert!("wizard".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn email_is_normalised() {
+        assert_eq!(Email::parse(" Ann@Example.ORG ").unwrap().as_str(), "ann@example.org");
+        assert!(Email::parse("not-an-email").is_err());
+    }
+
+    #[test]
+    fn password_policy_and_hash() {
+        assert!(check_password("short").is_err());
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("wrong horse battery", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_tampering() {
+        let keys = TokenKeys::new(&[7u8; 32], 3600);
+        let now = chrono::Utc::now().timestamp();
+        let (tok, claims) = keys.issue(UserId::new(), OrgId::new(), Role::Lab, now).unwrap();
+        assert_eq!(keys.verify(&tok).unwrap(), claims);
+        let other = TokenKeys::new(&[8u8; 32], 3600);
+        assert!(other.verify(&tok).is_err());
+        let (_, expired) = keys.issue(UserId::new(), OrgId::new(), Role::Lab, now - 7200).unwrap();
+        let expired_tok =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &expired, &keys.encoding).unwrap();
+        assert!(keys.verify(&expired_tok).is_err());
+        // alg: none, unsigned
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+        assert!(keys.verify(&format!("{header}.{body}.")).is_err());
+    }
+}

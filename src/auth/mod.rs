@@ -1,0 +1,10 @@
+//! Users, passwords, tokens and roles.
+
+pub mod api;
+pub mod domain;
+pub mod extract;
+pub mod repo;
+pub mod routes;
+
+pub use domain::Role;
+pub use extract::AuthUser;

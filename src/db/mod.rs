@@ -1,0 +1,240 @@
+//! Persistence plumbing: one connection type for SQLite and PostgreSQL (diesel
+//! `MultiConnection`), an r2d2 pool whose manager picks the backend from the URL, embedded
+//! per-backend migrations, and the `Db` handle handlers use to run a unit of work off the async
+//! executor (`web::block`), with write transactions that are `BEGIN IMMEDIATE` on SQLite.
+
+pub mod ids;
+pub mod schema;
+
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Utc};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::DatabaseUrl;
+use crate::error::AppError;
+
+pub use ids::*;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Which backend a connection talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl DbConn {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Postgresql(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// Runs the same diesel expression on the inner connection of either backend, for the few query
+/// forms that do not compile through `MultiConnection` (`on_conflict`, multi-row inserts, `ilike`).
+#[macro_export]
+macro_rules! on_inner {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Postgresql($c) => $body,
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// Error from opening a connection; keeps the real backend message.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error("cannot connect: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("cannot prepare connection: {0}")]
+    Setup(#[from] diesel::result::Error),
+}
+
+/// r2d2 manager that opens the backend named by the configured URL.
+#[derive(Debug)]
+pub struct ConnManager {
+    url: DatabaseUrl,
+}
+
+impl r2d2::ManageConnection for ConnManager {
+    type Connection = DbConn;
+    type Error = ConnError;
+
+    fn connect(&self) -> Result<DbConn, ConnError> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => {
+                let mut c = diesel::PgConnection::establish(url)?;
+                // Timestamps are stored as UTC in TIMESTAMP columns.
+                c.batch_execute("SET TIME ZONE 'UTC'")?;
+                Ok(DbConn::Postgresql(c))
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let mut c = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
+                // busy_timeout first: the journal_mode switch itself may need to wait for a lock.
+                c.batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )?;
+                Ok(DbConn::Sqlite(c))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnError> {
+        conn.batch_execute("SELECT 1").map_err(ConnError::Setup)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+pub type Pool = r2d2::Pool<ConnManager>;
+
+/// Builds the pool. SQLite gets a small pool (one writer at a time anyway).
+pub fn connect(url: &DatabaseUrl) -> Result<Pool, ConnError> {
+    let size = match url {
+        DatabaseUrl::Sqlite(_) => 8,
+        DatabaseUrl::Postgres(_) => 16,
+    };
+    let manager = ConnManager { url: url.clone() };
+    // Open one connection eagerly so a wrong URL fails here with the backend's own message.
+    let first = r2d2::ManageConnection::connect(&manager)?;
+    drop(first);
+    r2d2::Pool::builder()
+        .max_size(size)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build(manager)
+        .map_err(|e| ConnError::Setup(diesel::result::Error::QueryBuilderError(Box::new(e))))
+}
+
+/// Applies pending migrations; returns how many ran.
+pub fn run_migrations(conn: &mut DbConn) -> Result<usize, AppError> {
+    let applied = match conn {
+        DbConn::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    };
+    applied.map_err(|e| AppError::internal(format!("migration failed: {e}")))
+}
+
+/// True when every embedded migration has been applied.
+pub fn migrations_current(conn: &mut DbConn) -> Result<bool, AppError> {
+    let pending = match conn {
+        DbConn::Postgresql(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+        DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+    };
+    pending
+        .map(|p| !p)
+        .map_err(|e| AppError::internal(format!("cannot read migrations: {e}")))
+}
+
+/// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (takes the write lock up front, so
+/// concurrent writers queue on `busy_timeout` instead of failing), a plain `BEGIN` on PostgreSQL.
+/// Commits on `Ok`, rolls back on `Err`.
+pub fn write_tx<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    let result = f(conn);
+    match result {
+        Ok(value) => {
+            on_inner!(conn, |c| AnsiTransactionManager::commit_transaction(c))?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The original error matters more than a failed rollback (which drops the connection).
+            let _ = on_inner!(conn, |c| AnsiTransactionManager::rollback_transaction(c));
+            Err(e)
+        }
+    }
+}
+
+/// The handle handlers hold: runs units of work on a pooled connection in the blocking pool.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+}
+
+impl Db {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Gets a connection on the current thread (for CLI commands and start-up).
+    pub fn conn(&self) -> Result<r2d2::PooledConnection<ConnManager>, AppError> {
+        self.pool.get().map_err(AppError::from)
+    }
+
+    /// Runs a read (or a self-contained statement) off the async executor.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?
+    }
+
+    /// Runs `f` in one write transaction (see [`write_tx`]) off the async executor.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.read(move |conn| write_tx(conn, f)).await
+    }
+}
+
+/// Now, as a UTC timestamp with microsecond precision (what both backends store).
+pub fn now() -> NaiveDateTime {
+    let now = Utc::now().naive_utc();
+    now.with_nanosecond((now.nanosecond() / 1000) * 1000).unwrap_or(now)
+}
+
+use chrono::Timelike;
+
+/// Increments and returns a per-organization counter inside the caller's transaction
+/// (`UPDATE … RETURNING`), creating it at 1. Gapless and unique under concurrency on both
+/// backends: the row is created with `ON CONFLICT DO NOTHING`, then locked by the update.
+pub fn next_counter(conn: &mut DbConn, org: OrgId, name: &str) -> Result<i64, AppError> {
+    use schema::counters::dsl as c;
+    let org = org.to_string();
+    on_inner!(conn, |inner| diesel::insert_into(c::counters)
+        .values((c::org_id.eq(&org), c::name.eq(name), c::value.eq(0_i64)))
+        .on_conflict_do_nothing()
+        .execute(inner))?;
+    let value = diesel::update(c::counters.filter(c::org_id.eq(&org)).filter(c::name.eq(name)))
+        .set(c::value.eq(c::value + 1))
+        .returning(c::value)
+        .get_result(conn)?;
+    Ok(value)
+}

@@ -1,0 +1,3 @@
+//! Providers and payers (and the identifiers they carry).
+
+pub mod domain;

@@ -1,0 +1,4 @@
+//! Organizations (practices): the tenants.
+
+pub mod domain;
+pub mod repo;
