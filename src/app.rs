@@ -31,7 +31,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
     );
 }
 
-fn query_error(err: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
     AppError::BadRequest(format!("invalid query string: {err}")).into()
 }
 
@@ -40,7 +43,11 @@ fn path_error(_: actix_web::error::PathError, _: &actix_web::HttpRequest) -> act
 }
 
 /// Starts the HTTP server on an already bound listener (tests bind port 0).
-pub fn serve(listener: TcpListener, state: AppState, workers: Option<usize>) -> Result<Server, AppError> {
+pub fn serve(
+    listener: TcpListener,
+    state: AppState,
+    workers: Option<usize>,
+) -> Result<Server, AppError> {
     let state = web::Data::new(state);
     let doc = crate::openapi::document();
     let table = web::Data::new(Arc::new(RouteTable::from_openapi(&doc)));
@@ -58,7 +65,9 @@ pub fn serve(listener: TcpListener, state: AppState, workers: Option<usize>) -> 
             .route(
                 "/docs",
                 web::get().to(|| async {
-                    HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
+                    HttpResponse::PermanentRedirect()
+                        .insert_header(("Location", "/docs/"))
+                        .finish()
                 }),
             )
             .default_service(web::to(fallback))

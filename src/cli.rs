@@ -34,7 +34,10 @@ impl From<AppError> for CliError {
     fn from(e: AppError) -> Self {
         match e {
             AppError::Validation(errs) => Self::Runtime(
-                errs.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "),
+                errs.iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             ),
             other => Self::Runtime(other.to_string()),
         }
@@ -87,7 +90,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             crate::demo::print_logins(&logins, addr);
             serve(&config, db, addr)
         }
-        Command::Org { command: OrgCommand::Create { name, npi, tax_id } } => {
+        Command::Org {
+            command: OrgCommand::Create { name, npi, tax_id },
+        } => {
             let new = NewOrg::parse(&name, npi.as_deref(), tax_id.as_deref())?;
             let db = ready_db(&config)?;
             let mut conn = db.conn()?;
@@ -95,17 +100,25 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!("{}", org.id);
             Ok(())
         }
-        Command::User { command: UserCommand::Create { org, email, name, role } } => {
-            let org: OrgId = org
-                .trim()
-                .parse()
-                .map_err(|_| CliError::Runtime(format!("--org: '{org}' is not an organization id")))?;
+        Command::User {
+            command:
+                UserCommand::Create {
+                    org,
+                    email,
+                    name,
+                    role,
+                },
+        } => {
+            let org: OrgId = org.trim().parse().map_err(|_| {
+                CliError::Runtime(format!("--org: '{org}' is not an organization id"))
+            })?;
             let password = read_password()?;
             let new = checked_new_user(&email, &name, &role, &password)?;
             let db = ready_db(&config)?;
             let mut conn = db.conn()?;
             let user = db::write_tx(&mut conn, |c| {
-                orgs::get_org(c, org)?.ok_or_else(|| AppError::NotFound(format!("organization {org} not found")))?;
+                orgs::get_org(c, org)?
+                    .ok_or_else(|| AppError::NotFound(format!("organization {org} not found")))?;
                 users::create_user(c, &AuditCtx::cli(org), new)
             })?;
             println!("{}", user.id);
@@ -114,10 +127,20 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-fn checked_new_user(email: &str, name: &str, role: &str, password: &str) -> Result<NewUser, CliError> {
+fn checked_new_user(
+    email: &str,
+    name: &str,
+    role: &str,
+    password: &str,
+) -> Result<NewUser, CliError> {
     let mut problems = Vec::new();
-    let email = Email::parse(email).map_err(|e| problems.push(format!("--email: {}", e.message))).ok();
-    let role = role.parse::<Role>().map_err(|e| problems.push(format!("--role: {}", e.message))).ok();
+    let email = Email::parse(email)
+        .map_err(|e| problems.push(format!("--email: {}", e.message)))
+        .ok();
+    let role = role
+        .parse::<Role>()
+        .map_err(|e| problems.push(format!("--role: {}", e.message)))
+        .ok();
     if name.trim().is_empty() {
         problems.push("--name: is required".into());
     }
@@ -127,7 +150,12 @@ fn checked_new_user(email: &str, name: &str, role: &str, password: &str) -> Resu
     match (email, role) {
         (Some(email), Some(role)) if problems.is_empty() => {
             let password_hash = domain::hash_password(password).map_err(CliError::Runtime)?;
-            Ok(NewUser { email, name: name.trim().to_owned(), role, password_hash })
+            Ok(NewUser {
+                email,
+                name: name.trim().to_owned(),
+                role,
+                password_hash,
+            })
         }
         _ => Err(CliError::Runtime(problems.join("; "))),
     }
@@ -135,10 +163,10 @@ fn checked_new_user(email: &str, name: &str, role: &str, password: &str) -> Resu
 
 /// The password from `OFFICINA_PASSWORD`, else one line of standard input.
 fn read_password() -> Result<String, CliError> {
-    if let Ok(p) = std::env::var("OFFICINA_PASSWORD") {
-        if !p.is_empty() {
-            return Ok(p);
-        }
+    if let Ok(p) = std::env::var("OFFICINA_PASSWORD")
+        && !p.is_empty()
+    {
+        return Ok(p);
     }
     let mut line = String::new();
     std::io::stdin()
@@ -182,7 +210,10 @@ pub fn jwt_secret(config: &Config, conn: &mut DbConn) -> Result<Vec<u8>, AppErro
         .values((s::name.eq("jwt_secret"), s::value.eq(&candidate)))
         .on_conflict_do_nothing()
         .execute(c))?;
-    let stored: String = s::instance_settings.filter(s::name.eq("jwt_secret")).select(s::value).first(conn)?;
+    let stored: String = s::instance_settings
+        .filter(s::name.eq("jwt_secret"))
+        .select(s::value)
+        .first(conn)?;
     Ok(stored.into_bytes())
 }
 
@@ -192,13 +223,21 @@ fn serve(config: &Config, db: Db, addr: std::net::SocketAddr) -> Result<(), CliE
         jwt_secret(config, &mut conn)?
     };
     let listener = app::bind(addr).map_err(|message| {
-        CliError::Config(ConfigError { setting: "OFFICINA_BIND", message })
+        CliError::Config(ConfigError {
+            setting: "OFFICINA_BIND",
+            message,
+        })
     })?;
     tracing::info!(%addr, database = %config.database.redacted(), "officina listening; API docs at /docs/");
     let _ = std::io::stdout().flush();
-    let state = AppState { db, keys: TokenKeys::new(&secret, config.token_ttl_secs) };
+    let state = AppState {
+        db,
+        keys: TokenKeys::new(&secret, config.token_ttl_secs),
+    };
     actix_web::rt::System::new().block_on(async move {
         let server = app::serve(listener, state, None).map_err(CliError::from)?;
-        server.await.map_err(|e| CliError::Runtime(format!("server stopped: {e}")))
+        server
+            .await
+            .map_err(|e| CliError::Runtime(format!("server stopped: {e}")))
     })
 }

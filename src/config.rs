@@ -38,12 +38,12 @@ impl DatabaseUrl {
                     .into(),
             );
         }
-        if let Some((scheme, _)) = raw.split_once("://") {
-            if scheme != "sqlite" {
-                return Err(format!(
-                    "unsupported scheme '{scheme}://'; use postgres://…, sqlite://PATH or a file path"
-                ));
-            }
+        if let Some((scheme, _)) = raw.split_once("://")
+            && scheme != "sqlite"
+        {
+            return Err(format!(
+                "unsupported scheme '{scheme}://'; use postgres://…, sqlite://PATH or a file path"
+            ));
         }
         Ok(Self::Sqlite(PathBuf::from(path)))
     }
@@ -80,7 +80,12 @@ pub struct GlobalArgs {
     #[arg(long, env = "OFFICINA_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// JWT signing secret (at least 32 bytes). Unset → generated once and kept in the database.
-    #[arg(long, env = "OFFICINA_JWT_SECRET", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "OFFICINA_JWT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
     pub jwt_secret: Option<String>,
     /// Access token lifetime in seconds (60 to 86400).
     #[arg(long, env = "OFFICINA_TOKEN_TTL_SECS", global = true)]
@@ -91,7 +96,11 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "officina", version, about = "Back office for medical and dental practices")]
+#[command(
+    name = "officina",
+    version,
+    about = "Back office for medical and dental practices"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -192,8 +201,13 @@ impl Config {
                 message: format!("'{}' is not an existing directory", data_dir.display()),
             });
         }
-        let database = DatabaseUrl::parse(args.database_url.as_deref(), &data_dir)
-            .map_err(|message| ConfigError { setting: "DATABASE_URL", message })?;
+        let database =
+            DatabaseUrl::parse(args.database_url.as_deref(), &data_dir).map_err(|message| {
+                ConfigError {
+                    setting: "DATABASE_URL",
+                    message,
+                }
+            })?;
         let jwt_secret = match args.jwt_secret.as_deref() {
             None | Some("") => None,
             Some(s) if s.len() < 32 => {
@@ -216,7 +230,12 @@ impl Config {
                 }
             },
         };
-        let log_format = match args.log_format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let log_format = match args
+            .log_format
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("") | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             Some(other) => {
@@ -226,13 +245,22 @@ impl Config {
                 });
             }
         };
-        Ok(Self { database, data_dir, jwt_secret, token_ttl_secs, log_format })
+        Ok(Self {
+            database,
+            data_dir,
+            jwt_secret,
+            token_ttl_secs,
+            log_format,
+        })
     }
 }
 
 /// Parses a listen address (`OFFICINA_BIND` / `--bind`).
 pub fn parse_bind(raw: Option<&str>) -> Result<SocketAddr, ConfigError> {
-    let raw = raw.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(DEFAULT_BIND);
+    let raw = raw
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(DEFAULT_BIND);
     raw.parse().map_err(|_| ConfigError {
         setting: "OFFICINA_BIND",
         message: format!("'{raw}' is not an address like 127.0.0.1:8080"),

@@ -31,8 +31,11 @@ fn demo_login(role: Role) -> Login {
 /// Creates the demo practice (once) and returns its logins.
 pub fn seed(conn: &mut DbConn) -> Result<Vec<Login>, AppError> {
     let logins: Vec<Login> = Role::ALL.into_iter().map(demo_login).collect();
-    let existing: Option<String> =
-        s::instance_settings.filter(s::name.eq("demo_org_id")).select(s::value).first(conn).optional()?;
+    let existing: Option<String> = s::instance_settings
+        .filter(s::name.eq("demo_org_id"))
+        .select(s::value)
+        .first(conn)
+        .optional()?;
     if existing.is_some() {
         return Ok(logins);
     }
@@ -52,7 +55,12 @@ pub fn seed(conn: &mut DbConn) -> Result<Vec<Login>, AppError> {
             users::create_user(
                 c,
                 &AuditCtx::cli(org.id),
-                NewUser { email, name, role: login.role, password_hash: hash },
+                NewUser {
+                    email,
+                    name,
+                    role: login.role,
+                    password_hash: hash,
+                },
             )?;
         }
         diesel::insert_into(s::instance_settings)
@@ -65,7 +73,9 @@ pub fn seed(conn: &mut DbConn) -> Result<Vec<Login>, AppError> {
 
 fn capitalised(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 pub fn print_logins(logins: &[Login], addr: std::net::SocketAddr) {
@@ -75,5 +85,7 @@ pub fn print_logins(logins: &[Login], addr: std::net::SocketAddr) {
         println!("  {:<10} {:<32} {}", l.role.as_str(), l.email, l.password);
     }
     println!();
-    println!("API docs: http://{addr}/docs/  (POST /api/v1/auth/token, then Authorize with the token)");
+    println!(
+        "API docs: http://{addr}/docs/  (POST /api/v1/auth/token, then Authorize with the token)"
+    );
 }

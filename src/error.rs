@@ -27,8 +27,16 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code: code.into(), message: message.into() }
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -106,7 +114,10 @@ pub enum AppError {
     #[error("not found: {0}")]
     NotFound(String),
     #[error("conflict: {detail}")]
-    Conflict { detail: String, extra: Option<serde_json::Map<String, serde_json::Value>> },
+    Conflict {
+        detail: String,
+        extra: Option<serde_json::Map<String, serde_json::Value>>,
+    },
     #[error("validation failed ({} field errors)", .0.len())]
     Validation(Vec<FieldError>),
     #[error("payload too large: {0}")]
@@ -116,7 +127,10 @@ pub enum AppError {
     #[error("precondition required: {0}")]
     PreconditionRequired(String),
     #[error("too many requests: {detail}")]
-    TooManyRequests { detail: String, retry_after_secs: u64 },
+    TooManyRequests {
+        detail: String,
+        retry_after_secs: u64,
+    },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -131,7 +145,10 @@ impl AppError {
         Self::NotFound(format!("{what} not found"))
     }
     pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::Conflict { detail: detail.into(), extra: None }
+        Self::Conflict {
+            detail: detail.into(),
+            extra: None,
+        }
     }
     pub fn forbidden_role(role: impl std::fmt::Display) -> Self {
         Self::Forbidden(format!("the role '{role}' may not perform this action"))
@@ -145,9 +162,10 @@ impl AppError {
         let status = self.status_code();
         let mut p = match self {
             Self::Internal(_) => Problem::new(status, None),
-            Self::Unavailable(_) => {
-                Problem::new(status, Some("the service is temporarily unavailable".into()))
-            }
+            Self::Unavailable(_) => Problem::new(
+                status,
+                Some("the service is temporarily unavailable".into()),
+            ),
             Self::Validation(_) => Problem::new(
                 status,
                 Some("the request has invalid fields; see `errors`".into()),
@@ -199,7 +217,9 @@ impl ResponseError for AppError {
                     HeaderValue::from_static("Bearer realm=\"officina\""),
                 );
             }
-            Self::TooManyRequests { retry_after_secs, .. } => {
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                     res.headers_mut().insert(header::RETRY_AFTER, v);
                 }
@@ -280,7 +300,11 @@ impl FieldErrors {
 
     /// `Ok(())` when nothing was recorded, else the `422` with every error.
     pub fn into_result(self) -> Result<(), AppError> {
-        if self.0.is_empty() { Ok(()) } else { Err(AppError::Validation(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Validation(self.0))
+        }
     }
 }
 
@@ -293,14 +317,21 @@ pub struct FieldIssue {
 
 impl FieldIssue {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
 fn flatten_validator(prefix: &str, errs: &validator::ValidationErrors, out: &mut Vec<FieldError>) {
     use validator::ValidationErrorsKind;
     let join = |name: &str| {
-        if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") }
+        if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}.{name}")
+        }
     };
     let mut entries: Vec<_> = errs.errors().iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
@@ -370,10 +401,15 @@ mod tests {
 
     #[test]
     fn validator_errors_are_flattened_with_paths_and_without_values() {
-        let o = Outer { email: "secret-value".into(), inner: Inner { name: "x".into() } };
+        let o = Outer {
+            email: "secret-value".into(),
+            inner: Inner { name: "x".into() },
+        };
         let mut errs = FieldErrors::new();
         errs.validator("", o.validate());
-        let Err(AppError::Validation(list)) = errs.into_result() else { panic!("expected errors") };
+        let Err(AppError::Validation(list)) = errs.into_result() else {
+            panic!("expected errors")
+        };
         let fields: Vec<_> = list.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["email", "inner.name"]);
         assert!(list.iter().all(|e| !e.message.contains("secret-value")));

@@ -23,7 +23,9 @@ pub struct Health {
     responses((status = 200, description = "Alive", body = Health)))]
 #[get("/health/live")]
 async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(Health { status: "ok".into() })
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+    })
 }
 
 /// The database answers and every migration is applied.
@@ -35,7 +37,9 @@ async fn live() -> HttpResponse {
 #[get("/health/ready")]
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     match state.db.read(crate::db::migrations_current).await {
-        Ok(true) => HttpResponse::Ok().json(Health { status: "ok".into() }),
+        Ok(true) => HttpResponse::Ok().json(Health {
+            status: "ok".into(),
+        }),
         Ok(false) => Problem::new(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
             Some("database migrations are pending".into()),

@@ -19,7 +19,11 @@ pub struct AuditCtx {
 impl AuditCtx {
     /// An action taken by the command line (no user, no request).
     pub fn cli(org: OrgId) -> Self {
-        Self { org, actor: None, request_id: None }
+        Self {
+            org,
+            actor: None,
+            request_id: None,
+        }
     }
 }
 
@@ -74,8 +78,15 @@ pub struct AuditFilter {
 }
 
 /// Newest first; `page.after` continues below that id. Fetches `limit + 1` rows.
-pub fn list(conn: &mut DbConn, org: OrgId, f: &AuditFilter, page: &Page) -> Result<Vec<AuditRow>, AppError> {
-    let mut q = a::audit_events.filter(a::org_id.eq(org.to_string())).into_boxed();
+pub fn list(
+    conn: &mut DbConn,
+    org: OrgId,
+    f: &AuditFilter,
+    page: &Page,
+) -> Result<Vec<AuditRow>, AppError> {
+    let mut q = a::audit_events
+        .filter(a::org_id.eq(org.to_string()))
+        .into_boxed();
     if let Some(v) = &f.entity {
         q = q.filter(a::entity.eq(v.clone()));
     }
@@ -97,5 +108,7 @@ pub fn list(conn: &mut DbConn, org: OrgId, f: &AuditFilter, page: &Page) -> Resu
     if let Some(after) = &page.after {
         q = q.filter(a::id.lt(after.clone()));
     }
-    Ok(q.order(a::id.desc()).limit(page.limit + 1).load::<AuditRow>(conn)?)
+    Ok(q.order(a::id.desc())
+        .limit(page.limit + 1)
+        .load::<AuditRow>(conn)?)
 }

@@ -25,7 +25,12 @@ pub fn parse_instant(raw: &str) -> Result<NaiveDateTime, FieldIssue> {
     NaiveDate::parse_from_str(raw, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .ok_or_else(|| FieldIssue::new("invalid_format", "must be an RFC 3339 instant or a YYYY-MM-DD date"))
+        .ok_or_else(|| {
+            FieldIssue::new(
+                "invalid_format",
+                "must be an RFC 3339 instant or a YYYY-MM-DD date",
+            )
+        })
 }
 
 /// The organization's audit trail, newest first.
@@ -50,8 +55,13 @@ async fn list_audit_events(
 ) -> Result<HttpResponse, AppError> {
     user.require(&[Role::Admin, Role::Auditor])?;
     let mut errs = FieldErrors::new();
-    let from = q.from.as_deref().and_then(|v| errs.check("from", parse_instant(v)));
-    let to = q.to.as_deref().and_then(|v| errs.check("to", parse_instant(v)));
+    let from = q
+        .from
+        .as_deref()
+        .and_then(|v| errs.check("from", parse_instant(v)));
+    let to =
+        q.to.as_deref()
+            .and_then(|v| errs.check("to", parse_instant(v)));
     let page = page.parse(&mut errs);
     errs.into_result()?;
     let q = q.into_inner();
@@ -65,7 +75,10 @@ async fn list_audit_events(
     };
     let org = user.org_id;
     let limit = page.limit;
-    let rows = state.db.read(move |c| repo::list(c, org, &filter, &page)).await?;
+    let rows = state
+        .db
+        .read(move |c| repo::list(c, org, &filter, &page))
+        .await?;
     let paged = Paged::from_rows(rows, limit, |r| r.id.clone()).map(AuditEventView::from);
     Ok(HttpResponse::Ok().json(paged))
 }

@@ -60,11 +60,19 @@ fn check_name(errs: &mut FieldErrors, field: &str, raw: &str) -> Option<String> 
 impl CreateUserRequest {
     pub fn validate(self) -> Result<CreateUser, AppError> {
         let mut errs = FieldErrors::new();
-        let email = errs.require("email", self.email.as_deref()).and_then(|e| errs.check("email", Email::parse(e)));
-        let name = errs.require("name", self.name.as_deref()).and_then(|n| check_name(&mut errs, "name", n));
-        let role = errs.require("role", self.role.as_deref()).and_then(|r| errs.check("role", r.parse::<Role>()));
+        let email = errs
+            .require("email", self.email.as_deref())
+            .and_then(|e| errs.check("email", Email::parse(e)));
+        let name = errs
+            .require("name", self.name.as_deref())
+            .and_then(|n| check_name(&mut errs, "name", n));
+        let role = errs
+            .require("role", self.role.as_deref())
+            .and_then(|r| errs.check("role", r.parse::<Role>()));
         let password = match self.password.as_deref() {
-            Some(p) if !p.is_empty() => errs.check("password", check_password(p)).map(|_| p.to_owned()),
+            Some(p) if !p.is_empty() => errs
+                .check("password", check_password(p))
+                .map(|_| p.to_owned()),
             _ => {
                 errs.add("password", "required", "is required");
                 None
@@ -72,7 +80,12 @@ impl CreateUserRequest {
         };
         errs.into_result()?;
         match (email, name, role, password) {
-            (Some(email), Some(name), Some(role), Some(password)) => Ok(CreateUser { email, name, role, password }),
+            (Some(email), Some(name), Some(role), Some(password)) => Ok(CreateUser {
+                email,
+                name,
+                role,
+                password,
+            }),
             _ => Err(AppError::internal("validated user fields missing")),
         }
     }
@@ -110,11 +123,22 @@ impl UpdateUserRequest {
             Some(n) => check_name(&mut errs, "name", n),
             None => None,
         };
-        let role = self.role.as_deref().and_then(|r| errs.check("role", r.parse::<Role>()));
-        let password =
-            self.password.as_deref().and_then(|p| errs.check("password", check_password(p)).map(|_| p.to_owned()));
+        let role = self
+            .role
+            .as_deref()
+            .and_then(|r| errs.check("role", r.parse::<Role>()));
+        let password = self.password.as_deref().and_then(|p| {
+            errs.check("password", check_password(p))
+                .map(|_| p.to_owned())
+        });
         errs.into_result()?;
-        Ok(UpdateUser { name, role, active: self.active, password, version: self.version })
+        Ok(UpdateUser {
+            name,
+            role,
+            active: self.active,
+            password,
+            version: self.version,
+        })
     }
 }
 
@@ -165,8 +189,14 @@ pub struct UsersQuery {
 
 impl UsersQuery {
     pub fn parse(&self, errs: &mut FieldErrors) -> (Option<Role>, Option<bool>) {
-        let role = self.role.as_deref().and_then(|r| errs.check("role", r.parse::<Role>()));
-        let active = self.active.as_deref().and_then(|a| errs.check("active", parse_bool(a)));
+        let role = self
+            .role
+            .as_deref()
+            .and_then(|r| errs.check("role", r.parse::<Role>()));
+        let active = self
+            .active
+            .as_deref()
+            .and_then(|a| errs.check("active", parse_bool(a)));
         (role, active)
     }
 }

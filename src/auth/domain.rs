@@ -3,9 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +25,14 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] =
-        [Role::Admin, Role::Manager, Role::Biller, Role::Lab, Role::Clinician, Role::Auditor];
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::Manager,
+        Role::Biller,
+        Role::Lab,
+        Role::Clinician,
+        Role::Auditor,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,12 +55,15 @@ impl fmt::Display for Role {
 impl FromStr for Role {
     type Err = FieldIssue;
     fn from_str(s: &str) -> Result<Self, FieldIssue> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s.trim()).ok_or_else(|| {
-            FieldIssue::new(
-                "invalid_enum",
-                "must be one of: admin, manager, biller, lab, clinician, auditor",
-            )
-        })
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s.trim())
+            .ok_or_else(|| {
+                FieldIssue::new(
+                    "invalid_enum",
+                    "must be one of: admin, manager, biller, lab, clinician, auditor",
+                )
+            })
     }
 }
 
@@ -66,7 +75,10 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, FieldIssue> {
         let s = raw.trim().to_lowercase();
         if s.len() > 254 || !validator::ValidateEmail::validate_email(&s) {
-            return Err(FieldIssue::new("invalid_format", "must be an e-mail address"));
+            return Err(FieldIssue::new(
+                "invalid_format",
+                "must be an e-mail address",
+            ));
         }
         Ok(Self(s))
     }
@@ -82,10 +94,16 @@ pub const PASSWORD_MAX: usize = 128;
 pub fn check_password(pw: &str) -> Result<(), FieldIssue> {
     let n = pw.chars().count();
     if n < PASSWORD_MIN {
-        return Err(FieldIssue::new("too_short", format!("must have at least {PASSWORD_MIN} characters")));
+        return Err(FieldIssue::new(
+            "too_short",
+            format!("must have at least {PASSWORD_MIN} characters"),
+        ));
     }
     if n > PASSWORD_MAX {
-        return Err(FieldIssue::new("too_long", format!("must have at most {PASSWORD_MAX} characters")));
+        return Err(FieldIssue::new(
+            "too_long",
+            format!("must have at most {PASSWORD_MAX} characters"),
+        ));
     }
     Ok(())
 }
@@ -147,7 +165,13 @@ impl TokenKeys {
     }
 
     /// Issues a token for a user, valid from `now` (unix seconds) for `ttl_secs`.
-    pub fn issue(&self, user: UserId, org: OrgId, role: Role, now: i64) -> Result<(String, Claims), String> {
+    pub fn issue(
+        &self,
+        user: UserId,
+        org: OrgId,
+        role: Role,
+        now: i64,
+    ) -> Result<(String, Claims), String> {
         let claims = Claims {
             sub: user.to_string(),
             org: org.to_string(),
@@ -194,7 +218,10 @@ mod tests {
 
     #[test]
     fn email_is_normalised() {
-        assert_eq!(Email::parse(" Ann@Example.ORG ").unwrap().as_str(), "ann@example.org");
+        assert_eq!(
+            Email::parse(" Ann@Example.ORG ").unwrap().as_str(),
+            "ann@example.org"
+        );
         assert!(Email::parse("not-an-email").is_err());
     }
 
@@ -212,11 +239,15 @@ mod tests {
     fn tokens_round_trip_and_reject_tampering() {
         let keys = TokenKeys::new(&[7u8; 32], 3600);
         let now = chrono::Utc::now().timestamp();
-        let (tok, claims) = keys.issue(UserId::new(), OrgId::new(), Role::Lab, now).unwrap();
+        let (tok, claims) = keys
+            .issue(UserId::new(), OrgId::new(), Role::Lab, now)
+            .unwrap();
         assert_eq!(keys.verify(&tok).unwrap(), claims);
         let other = TokenKeys::new(&[8u8; 32], 3600);
         assert!(other.verify(&tok).is_err());
-        let (_, expired) = keys.issue(UserId::new(), OrgId::new(), Role::Lab, now - 7200).unwrap();
+        let (_, expired) = keys
+            .issue(UserId::new(), OrgId::new(), Role::Lab, now - 7200)
+            .unwrap();
         let expired_tok =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &expired, &keys.encoding).unwrap();
         assert!(keys.verify(&expired_tok).is_err());

@@ -28,7 +28,11 @@ pub struct AuthUser {
 impl AuthUser {
     /// `403` unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role]) -> Result<(), AppError> {
-        if roles.contains(&self.role) { Ok(()) } else { Err(AppError::forbidden_role(self.role)) }
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden_role(self.role))
+        }
     }
 
     /// The audit context of this caller.
@@ -57,7 +61,9 @@ impl FromRequest for AuthUser {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
                 let (scheme, rest) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_owned())
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| rest.trim().to_owned())
             });
         let request_id = crate::http::request_id(req);
         Box::pin(async move {
@@ -82,7 +88,14 @@ impl FromRequest for AuthUser {
                 return Err(unauthorized());
             }
             // The role is read from the database, so a demotion takes effect at once.
-            Ok(AuthUser { user_id, org_id, role: user.role, jti, exp: claims.exp, request_id })
+            Ok(AuthUser {
+                user_id,
+                org_id,
+                role: user.role,
+                jti,
+                exp: claims.exp,
+                request_id,
+            })
         })
     }
 }

@@ -51,10 +51,9 @@ impl UserRow {
             org_id: parse_id(&self.org_id)?,
             email: self.email,
             name: self.name,
-            role: self
-                .role
-                .parse()
-                .map_err(|_| AppError::internal(format!("unknown role in database: {}", self.role)))?,
+            role: self.role.parse().map_err(|_| {
+                AppError::internal(format!("unknown role in database: {}", self.role))
+            })?,
             active: self.active,
             locked_until: self.locked_until,
             last_login_at: self.last_login_at,
@@ -83,16 +82,27 @@ pub struct LoginRecord {
 }
 
 pub fn find_for_login(conn: &mut DbConn, email: &Email) -> Result<Option<LoginRecord>, AppError> {
-    let Some(row) = u::users.filter(u::email.eq(email.as_str())).first::<UserRow>(conn).optional()? else {
+    let Some(row) = u::users
+        .filter(u::email.eq(email.as_str()))
+        .first::<UserRow>(conn)
+        .optional()?
+    else {
         return Ok(None);
     };
     let password_hash = row.password_hash.clone();
     let failed_logins = row.failed_logins;
-    Ok(Some(LoginRecord { user: row.into_user()?, password_hash, failed_logins }))
+    Ok(Some(LoginRecord {
+        user: row.into_user()?,
+        password_hash,
+        failed_logins,
+    }))
 }
 
 pub fn email_taken(conn: &mut DbConn, email: &Email) -> Result<bool, AppError> {
-    let n: i64 = u::users.filter(u::email.eq(email.as_str())).count().get_result(conn)?;
+    let n: i64 = u::users
+        .filter(u::email.eq(email.as_str()))
+        .count()
+        .get_result(conn)?;
     Ok(n > 0)
 }
 
@@ -106,7 +116,11 @@ pub struct NewUser {
 
 pub fn create_user(conn: &mut DbConn, ctx: &AuditCtx, new: NewUser) -> Result<User, AppError> {
     if email_taken(conn, &new.email)? {
-        return Err(AppError::field("email", "taken", "a user with this e-mail already exists"));
+        return Err(AppError::field(
+            "email",
+            "taken",
+            "a user with this e-mail already exists",
+        ));
     }
     let id = UserId::new();
     let now = crate::db::now();
@@ -180,13 +194,13 @@ pub fn update_user(
     patch: UserPatch,
 ) -> Result<User, AppError> {
     let current = find_user(conn, ctx.org, id)?.ok_or_else(|| AppError::not_found("user"))?;
-    if let Some(v) = expected_version {
-        if v != current.version {
-            return Err(AppError::conflict(format!(
-                "the user was changed since version {v}; the current version is {}",
-                current.version
-            )));
-        }
+    if let Some(v) = expected_version
+        && v != current.version
+    {
+        return Err(AppError::conflict(format!(
+            "the user was changed since version {v}; the current version is {}",
+            current.version
+        )));
     }
     let mut changed = Vec::new();
     let name = patch.name.filter(|n| *n != current.name);
@@ -221,12 +235,22 @@ pub fn update_user(
         ))
         .execute(conn)?;
     if n == 0 {
-        return Err(AppError::conflict("the user was changed concurrently; reload and retry"));
+        return Err(AppError::conflict(
+            "the user was changed concurrently; reload and retry",
+        ));
     }
     if let Some(hash) = patch.password_hash {
-        diesel::update(u::users.filter(u::org_id.eq(ctx.org.to_string())).filter(u::id.eq(id.to_string())))
-            .set((u::password_hash.eq(hash), u::failed_logins.eq(0), u::locked_until.eq(None::<NaiveDateTime>)))
-            .execute(conn)?;
+        diesel::update(
+            u::users
+                .filter(u::org_id.eq(ctx.org.to_string()))
+                .filter(u::id.eq(id.to_string())),
+        )
+        .set((
+            u::password_hash.eq(hash),
+            u::failed_logins.eq(0),
+            u::locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
     }
     audit::record(
         conn,
@@ -241,8 +265,14 @@ pub fn update_user(
 
 /// Counts a failed login; locks the account after [`MAX_FAILED_LOGINS`]. Returns the lock expiry
 /// when this failure locked it.
-pub fn record_failed_login(conn: &mut DbConn, ctx: &AuditCtx, id: UserId) -> Result<Option<NaiveDateTime>, AppError> {
-    let target = u::users.filter(u::org_id.eq(ctx.org.to_string())).filter(u::id.eq(id.to_string()));
+pub fn record_failed_login(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    id: UserId,
+) -> Result<Option<NaiveDateTime>, AppError> {
+    let target = u::users
+        .filter(u::org_id.eq(ctx.org.to_string()))
+        .filter(u::id.eq(id.to_string()));
     let count: i32 = diesel::update(target.clone())
         .set(u::failed_logins.eq(u::failed_logins + 1))
         .returning(u::failed_logins)
@@ -267,7 +297,9 @@ pub fn record_failed_login(conn: &mut DbConn, ctx: &AuditCtx, id: UserId) -> Res
 }
 
 pub fn record_login(conn: &mut DbConn, ctx: &AuditCtx, id: UserId) -> Result<(), AppError> {
-    let target = u::users.filter(u::org_id.eq(ctx.org.to_string())).filter(u::id.eq(id.to_string()));
+    let target = u::users
+        .filter(u::org_id.eq(ctx.org.to_string()))
+        .filter(u::id.eq(id.to_string()));
     diesel::update(target)
         .set((
             u::failed_logins.eq(0),
@@ -278,19 +310,38 @@ pub fn record_login(conn: &mut DbConn, ctx: &AuditCtx, id: UserId) -> Result<(),
     audit::record(conn, ctx, "auth.login", "user", Some(&id.to_string()), None)
 }
 
-pub fn revoke(conn: &mut DbConn, ctx: &AuditCtx, jti: &str, expires_at: NaiveDateTime) -> Result<(), AppError> {
+pub fn revoke(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    jti: &str,
+    expires_at: NaiveDateTime,
+) -> Result<(), AppError> {
     if is_revoked(conn, jti)? {
         return Ok(());
     }
     diesel::insert_into(rt::revoked_tokens)
-        .values((rt::jti.eq(jti), rt::org_id.eq(ctx.org.to_string()), rt::expires_at.eq(expires_at)))
+        .values((
+            rt::jti.eq(jti),
+            rt::org_id.eq(ctx.org.to_string()),
+            rt::expires_at.eq(expires_at),
+        ))
         .execute(conn)?;
     // Revocations of tokens that expired anyway are no longer needed.
     diesel::delete(rt::revoked_tokens.filter(rt::expires_at.lt(crate::db::now()))).execute(conn)?;
-    audit::record(conn, ctx, "auth.logout", "user", ctx.actor.map(|a| a.to_string()).as_deref(), None)
+    audit::record(
+        conn,
+        ctx,
+        "auth.logout",
+        "user",
+        ctx.actor.map(|a| a.to_string()).as_deref(),
+        None,
+    )
 }
 
 pub fn is_revoked(conn: &mut DbConn, jti: &str) -> Result<bool, AppError> {
-    let n: i64 = rt::revoked_tokens.filter(rt::jti.eq(jti)).count().get_result(conn)?;
+    let n: i64 = rt::revoked_tokens
+        .filter(rt::jti.eq(jti))
+        .count()
+        .get_result(conn)?;
     Ok(n > 0)
 }

@@ -61,7 +61,9 @@ async fn token(
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     let mut errs = FieldErrors::new();
-    let email = errs.require("email", body.email.as_deref()).map(str::to_owned);
+    let email = errs
+        .require("email", body.email.as_deref())
+        .map(str::to_owned);
     let password = match body.password {
         Some(p) if !p.is_empty() => Some(p),
         _ => {
@@ -76,7 +78,10 @@ async fn token(
     let Ok(email) = Email::parse(&email) else {
         return Err(bad_login());
     };
-    let record = state.db.read(move |c| repo::find_for_login(c, &email)).await?;
+    let record = state
+        .db
+        .read(move |c| repo::find_for_login(c, &email))
+        .await?;
     let Some(record) = record else {
         verify_off_thread(password, DUMMY_HASH.clone()).await?;
         return Err(bad_login());
@@ -99,7 +104,10 @@ async fn token(
     if !ok {
         if user.active {
             let id = user.id;
-            state.db.write(move |c| repo::record_failed_login(c, &ctx, id)).await?;
+            state
+                .db
+                .write(move |c| repo::record_failed_login(c, &ctx, id))
+                .await?;
         }
         return Err(bad_login());
     }
@@ -107,10 +115,18 @@ async fn token(
         return Err(bad_login());
     }
     let id = user.id;
-    state.db.write(move |c| repo::record_login(c, &ctx, id)).await?;
+    state
+        .db
+        .write(move |c| repo::record_login(c, &ctx, id))
+        .await?;
     let (access_token, _) = state
         .keys
-        .issue(user.id, user.org_id, user.role, chrono::Utc::now().timestamp())
+        .issue(
+            user.id,
+            user.org_id,
+            user.role,
+            chrono::Utc::now().timestamp(),
+        )
         .map_err(AppError::internal)?;
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
@@ -138,7 +154,10 @@ async fn logout(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
         .map(|t| t.naive_utc())
         .unwrap_or_else(crate::db::now);
     let jti = user.jti.clone();
-    state.db.write(move |c| repo::revoke(c, &ctx, &jti, expires)).await?;
+    state
+        .db
+        .write(move |c| repo::revoke(c, &ctx, &jti, expires))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -199,7 +218,10 @@ async fn list_users(
     errs.into_result()?;
     let org = user.org_id;
     let limit = page.limit;
-    let rows = state.db.read(move |c| repo::list_users(c, org, role, active, &page)).await?;
+    let rows = state
+        .db
+        .read(move |c| repo::list_users(c, org, role, active, &page))
+        .await?;
     let paged = Paged::from_rows(rows, limit, |u| u.id.to_string()).map(UserView::from);
     Ok(HttpResponse::Ok().json(paged))
 }
@@ -232,11 +254,22 @@ async fn create_user(
         .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?
         .map_err(AppError::internal)?;
     let ctx = user.audit();
-    let new = repo::NewUser { email: cmd.email, name: cmd.name, role: cmd.role, password_hash: hash };
-    let created = state.db.write(move |c| repo::create_user(c, &ctx, new)).await?;
+    let new = repo::NewUser {
+        email: cmd.email,
+        name: cmd.name,
+        role: cmd.role,
+        password_hash: hash,
+    };
+    let created = state
+        .db
+        .write(move |c| repo::create_user(c, &ctx, new))
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header(etag(created.version))
-        .insert_header((actix_web::http::header::LOCATION, format!("/api/v1/users/{}", created.id)))
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/api/v1/users/{}", created.id),
+        ))
         .json(UserView::from(created)))
 }
 
@@ -262,7 +295,9 @@ async fn get_user(
     user.require(&[Role::Admin, Role::Auditor])?;
     let id = path_id(&id, "user")?;
     let found = load_user(&state, &user, id).await?;
-    Ok(HttpResponse::Ok().insert_header(etag(found.version)).json(UserView::from(found)))
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(found.version))
+        .json(UserView::from(found)))
 }
 
 /// Change a user's name, role, active flag or password.
@@ -299,10 +334,18 @@ async fn update_user(
     if id == user.user_id {
         let mut errs = FieldErrors::new();
         if cmd.role.is_some_and(|r| r != Role::Admin) {
-            errs.add("role", "self_demotion", "an administrator cannot remove their own admin role");
+            errs.add(
+                "role",
+                "self_demotion",
+                "an administrator cannot remove their own admin role",
+            );
         }
         if cmd.active == Some(false) {
-            errs.add("active", "self_disable", "an administrator cannot disable their own account");
+            errs.add(
+                "active",
+                "self_disable",
+                "an administrator cannot disable their own account",
+            );
         }
         errs.into_result()?;
     }
@@ -316,8 +359,18 @@ async fn update_user(
         ),
         None => None,
     };
-    let patch = repo::UserPatch { name: cmd.name, role: cmd.role, active: cmd.active, password_hash };
+    let patch = repo::UserPatch {
+        name: cmd.name,
+        role: cmd.role,
+        active: cmd.active,
+        password_hash,
+    };
     let ctx = user.audit();
-    let updated = state.db.write(move |c| repo::update_user(c, &ctx, id, version, patch)).await?;
-    Ok(HttpResponse::Ok().insert_header(etag(updated.version)).json(UserView::from(updated)))
+    let updated = state
+        .db
+        .write(move |c| repo::update_user(c, &ctx, id, version, patch))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(updated.version))
+        .json(UserView::from(updated)))
 }

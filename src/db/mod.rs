@@ -127,7 +127,9 @@ pub fn connect(url: &DatabaseUrl) -> Result<Pool, ConnError> {
 /// Applies pending migrations; returns how many ran.
 pub fn run_migrations(conn: &mut DbConn) -> Result<usize, AppError> {
     let applied = match conn {
-        DbConn::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        DbConn::Postgresql(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
         DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
     };
     applied.map_err(|e| AppError::internal(format!("migration failed: {e}")))
@@ -147,7 +149,10 @@ pub fn migrations_current(conn: &mut DbConn) -> Result<bool, AppError> {
 /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (takes the write lock up front, so
 /// concurrent writers queue on `busy_timeout` instead of failing), a plain `BEGIN` on PostgreSQL.
 /// Commits on `Ok`, rolls back on `Err`.
-pub fn write_tx<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+pub fn write_tx<T, E>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {
@@ -217,7 +222,8 @@ impl Db {
 /// Now, as a UTC timestamp with microsecond precision (what both backends store).
 pub fn now() -> NaiveDateTime {
     let now = Utc::now().naive_utc();
-    now.with_nanosecond((now.nanosecond() / 1000) * 1000).unwrap_or(now)
+    now.with_nanosecond((now.nanosecond() / 1000) * 1000)
+        .unwrap_or(now)
 }
 
 use chrono::Timelike;
@@ -232,9 +238,13 @@ pub fn next_counter(conn: &mut DbConn, org: OrgId, name: &str) -> Result<i64, Ap
         .values((c::org_id.eq(&org), c::name.eq(name), c::value.eq(0_i64)))
         .on_conflict_do_nothing()
         .execute(inner))?;
-    let value = diesel::update(c::counters.filter(c::org_id.eq(&org)).filter(c::name.eq(name)))
-        .set(c::value.eq(c::value + 1))
-        .returning(c::value)
-        .get_result(conn)?;
+    let value = diesel::update(
+        c::counters
+            .filter(c::org_id.eq(&org))
+            .filter(c::name.eq(name)),
+    )
+    .set(c::value.eq(c::value + 1))
+    .returning(c::value)
+    .get_result(conn)?;
     Ok(value)
 }

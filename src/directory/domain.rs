@@ -11,10 +11,16 @@ impl Npi {
     pub fn parse(raw: &str) -> Result<Self, FieldIssue> {
         let s = raw.trim();
         if s.len() != 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(FieldIssue::new("invalid_format", "an NPI has exactly 10 digits"));
+            return Err(FieldIssue::new(
+                "invalid_format",
+                "an NPI has exactly 10 digits",
+            ));
         }
         if !npi_check_digit_ok(s) {
-            return Err(FieldIssue::new("invalid_npi", "the NPI check digit is wrong"));
+            return Err(FieldIssue::new(
+                "invalid_npi",
+                "the NPI check digit is wrong",
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -25,7 +31,10 @@ impl Npi {
 }
 
 fn npi_check_digit_ok(npi: &str) -> bool {
-    let digits: Vec<u32> = format!("80840{npi}").bytes().map(|b| u32::from(b - b'0')).collect();
+    let digits: Vec<u32> = format!("80840{npi}")
+        .bytes()
+        .map(|b| u32::from(b - b'0'))
+        .collect();
     // Standard Luhn over the 15 digits: double every second digit from the right.
     let sum: u32 = digits
         .iter()
@@ -40,7 +49,7 @@ fn npi_check_digit_ok(npi: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

@@ -58,7 +58,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             }
             let mut body = Vec::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| AppError::BadRequest(format!("cannot read body: {e}")))?;
+                let chunk =
+                    chunk.map_err(|e| AppError::BadRequest(format!("cannot read body: {e}")))?;
                 if body.len() + chunk.len() > JSON_LIMIT {
                     return Err(too_large());
                 }
@@ -76,32 +77,48 @@ fn too_large() -> AppError {
 /// Parses a JSON body: syntax errors are `400`, shape errors `422` with the path of the field.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(AppError::BadRequest("the request body is empty; a JSON object is expected".into()));
+        return Err(AppError::BadRequest(
+            "the request body is empty; a JSON object is expected".into(),
+        ));
     }
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| AppError::BadRequest(format!("the body is not valid JSON: {e}")))?;
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { String::new() } else { path };
-        // serde messages name types and fields, never values of strings (no PHI).
-        let message = strip_value(&e.inner().to_string());
-        let code = if message.starts_with("missing field") { "required" } else { "invalid_type" };
+        let raw = e.inner().to_string();
+        let code = if raw.starts_with("missing field") {
+            "required"
+        } else {
+            "invalid_type"
+        };
+        // Say what was expected, never echo the submitted value (it may be PHI).
+        let message = if code == "required" {
+            raw.split(" at line")
+                .next()
+                .unwrap_or("missing field")
+                .to_owned()
+        } else {
+            match raw.split_once("expected ") {
+                Some((_, exp)) => format!(
+                    "has the wrong type: expected {}",
+                    exp.split(" at line").next().unwrap_or(exp)
+                ),
+                None => "has the wrong type or value".to_owned(),
+            }
+        };
         let field = if code == "required" {
-            let name = message.split('`').nth(1).unwrap_or_default();
-            if field.is_empty() { name.to_owned() } else { format!("{field}.{name}") }
+            let name = raw.split('`').nth(1).unwrap_or_default();
+            if field.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{field}.{name}")
+            }
         } else {
             field
         };
         AppError::Validation(vec![FieldError::new(field, code, message)])
     })
-}
-
-/// serde_json's messages may quote the offending string (`invalid type: string "…"`): drop it.
-fn strip_value(msg: &str) -> String {
-    match (msg.find('"'), msg.rfind('"')) {
-        (Some(a), Some(b)) if b > a => format!("{}…{}", &msg[..a], &msg[b + 1..]),
-        _ => msg.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -122,7 +139,10 @@ mod tests {
 
     #[test]
     fn syntax_error_is_400() {
-        assert!(matches!(parse::<Body>(b"{nope"), Err(AppError::BadRequest(_))));
+        assert!(matches!(
+            parse::<Body>(b"{nope"),
+            Err(AppError::BadRequest(_))
+        ));
     }
 
     #[test]

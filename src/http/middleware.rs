@@ -23,7 +23,8 @@ fn incoming_request_id(req: &ServiceRequest) -> Option<String> {
     let v = req.headers().get(REQUEST_ID)?.to_str().ok()?;
     let ok = !v.is_empty()
         && v.len() <= 64
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     ok.then(|| v.to_owned())
 }
 
@@ -38,16 +39,17 @@ pub async fn request_context(
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = req.path().to_owned();
-    let http_req = req.request().clone();
-
-    let res = match next.call(req).await {
-        Ok(res) => res.map_into_boxed_body(),
-        Err(e) => ServiceResponse::from_err(e, http_req),
-    };
+    // Errors the inner services return (rather than render) are rendered by actix from their
+    // `ResponseError` impl; every error of ours is already problem+json.
+    let res = next.call(req).await?.map_into_boxed_body();
     let status = res.status();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     if status.is_server_error() {
-        let cause = res.response().error().map(|e| e.to_string()).unwrap_or_default();
+        let cause = res
+            .response()
+            .error()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         tracing::error!(request_id = %id, %method, %path, status = status.as_u16(), elapsed_ms, cause, "request failed");
     } else {
         tracing::info!(request_id = %id, %method, %path, status = status.as_u16(), elapsed_ms, "request");
@@ -146,7 +148,9 @@ impl RouteTable {
         let mut found: Option<Vec<Method>> = None;
         for (re, methods) in &self.routes {
             if re.is_match(path) {
-                found.get_or_insert_with(Vec::new).extend(methods.iter().cloned());
+                found
+                    .get_or_insert_with(Vec::new)
+                    .extend(methods.iter().cloned());
             }
         }
         found
@@ -158,10 +162,17 @@ impl RouteTable {
 pub async fn fallback(req: HttpRequest, table: web::Data<Arc<RouteTable>>) -> HttpResponse {
     match table.allowed(req.path()) {
         Some(methods) if !methods.is_empty() => {
-            let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+            let allow = methods
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
             let mut res = Problem::new(
                 StatusCode::METHOD_NOT_ALLOWED,
-                Some(format!("{} is not allowed here; allowed: {allow}", req.method())),
+                Some(format!(
+                    "{} is not allowed here; allowed: {allow}",
+                    req.method()
+                )),
             )
             .response();
             if let Ok(v) = HeaderValue::from_str(&allow) {
@@ -169,7 +180,10 @@ pub async fn fallback(req: HttpRequest, table: web::Data<Arc<RouteTable>>) -> Ht
             }
             res
         }
-        _ => Problem::new(StatusCode::NOT_FOUND, Some(format!("no route for {}", req.path())))
-            .response(),
+        _ => Problem::new(
+            StatusCode::NOT_FOUND,
+            Some(format!("no route for {}", req.path())),
+        )
+        .response(),
     }
 }

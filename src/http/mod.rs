@@ -20,7 +20,10 @@ pub struct RequestId(pub String);
 
 /// Reads the request id of a request (empty when the middleware did not run, e.g. in unit tests).
 pub fn request_id(req: &HttpRequest) -> String {
-    req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
 }
 
 /// Reads the expected version from `If-Match` (an ETag `"3"` or `W/"3"`), if any.
@@ -31,7 +34,9 @@ pub fn if_match_version(req: &HttpRequest) -> Result<Option<i32>, crate::error::
     let s = raw.to_str().unwrap_or("").trim();
     let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
     s.parse::<i32>().map(Some).map_err(|_| {
-        crate::error::AppError::BadRequest("If-Match must be the ETag of the record, e.g. \"3\"".into())
+        crate::error::AppError::BadRequest(
+            "If-Match must be the ETag of the record, e.g. \"3\"".into(),
+        )
     })
 }
 

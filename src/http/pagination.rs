@@ -34,7 +34,10 @@ impl PageQuery {
         let limit = errs
             .check("limit", parse_limit(self.limit.as_deref()))
             .unwrap_or(DEFAULT_LIMIT);
-        let after = self.cursor.as_deref().and_then(|c| errs.check("cursor", decode_cursor(c)));
+        let after = self
+            .cursor
+            .as_deref()
+            .and_then(|c| errs.check("cursor", decode_cursor(c)));
         Page { limit, after }
     }
 }
@@ -44,7 +47,10 @@ fn parse_limit(raw: Option<&str>) -> Result<i64, FieldIssue> {
         None | Some("") => Ok(DEFAULT_LIMIT),
         Some(s) => match s.parse::<i64>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(FieldIssue::new("out_of_range", format!("must be a number from 1 to {MAX_LIMIT}"))),
+            _ => Err(FieldIssue::new(
+                "out_of_range",
+                format!("must be a number from 1 to {MAX_LIMIT}"),
+            )),
         },
     }
 }
@@ -74,12 +80,22 @@ impl<T> Paged<T> {
     pub fn from_rows(mut rows: Vec<T>, limit: i64, id_of: impl Fn(&T) -> String) -> Self {
         let more = rows.len() as i64 > limit;
         rows.truncate(limit.max(0) as usize);
-        let next_cursor = if more { rows.last().map(|r| encode_cursor(&id_of(r))) } else { None };
-        Self { items: rows, next_cursor }
+        let next_cursor = if more {
+            rows.last().map(|r| encode_cursor(&id_of(r)))
+        } else {
+            None
+        };
+        Self {
+            items: rows,
+            next_cursor,
+        }
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
-        Paged { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+        Paged {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
     }
 }
 
@@ -90,13 +106,25 @@ mod tests {
     #[test]
     fn limit_bounds() {
         let mut errs = FieldErrors::new();
-        let q = PageQuery { limit: Some("501".into()), cursor: Some("zz!".into()) };
+        let q = PageQuery {
+            limit: Some("501".into()),
+            cursor: Some("zz!".into()),
+        };
         q.parse(&mut errs);
         assert!(errs.into_result().is_err());
         let mut errs = FieldErrors::new();
         let id = uuid::Uuid::now_v7().to_string();
-        let q = PageQuery { limit: Some("10".into()), cursor: Some(encode_cursor(&id)) };
-        assert_eq!(q.parse(&mut errs), Page { limit: 10, after: Some(id) });
+        let q = PageQuery {
+            limit: Some("10".into()),
+            cursor: Some(encode_cursor(&id)),
+        };
+        assert_eq!(
+            q.parse(&mut errs),
+            Page {
+                limit: 10,
+                after: Some(id)
+            }
+        );
         assert!(errs.is_empty());
     }
 

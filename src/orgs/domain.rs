@@ -10,7 +10,10 @@ impl Ein {
     pub fn parse(raw: &str) -> Result<Self, FieldIssue> {
         let digits: String = raw.trim().chars().filter(|c| *c != '-').collect();
         if digits.len() != 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(FieldIssue::new("invalid_format", "a tax id (EIN) has exactly 9 digits"));
+            return Err(FieldIssue::new(
+                "invalid_format",
+                "a tax id (EIN) has exactly 9 digits",
+            ));
         }
         Ok(Self(digits))
     }

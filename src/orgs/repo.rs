@@ -47,7 +47,11 @@ impl NewOrg {
         let npi = npi.and_then(|n| errs.check("npi", Npi::parse(n)));
         let tax_id = tax_id.and_then(|t| errs.check("tax_id", Ein::parse(t)));
         errs.into_result()?;
-        Ok(Self { name: name.unwrap_or_default(), npi, tax_id })
+        Ok(Self {
+            name: name.unwrap_or_default(),
+            npi,
+            tax_id,
+        })
     }
 }
 
@@ -65,7 +69,14 @@ pub fn create_org(conn: &mut DbConn, new: NewOrg) -> Result<Organization, AppErr
             o::updated_at.eq(now),
         ))
         .execute(conn)?;
-    audit::record(conn, &AuditCtx::cli(id), "organization.create", "organization", Some(&id.to_string()), None)?;
+    audit::record(
+        conn,
+        &AuditCtx::cli(id),
+        "organization.create",
+        "organization",
+        Some(&id.to_string()),
+        None,
+    )?;
     get_org(conn, id)?.ok_or_else(|| AppError::internal("created organization vanished"))
 }
 

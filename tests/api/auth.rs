@@ -1,0 +1,227 @@
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use officina::auth::Role;
+use officina::auth::domain::TokenKeys;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp};
+
+async fn login(app: &TestApp, email: &str, password: &str) -> crate::helpers::Res {
+    app.request(
+        Method::POST,
+        "/api/v1/auth/token",
+        None,
+        Some(&json!({"email": email, "password": password})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn login_with_the_right_password_gives_a_working_bearer_token() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let res = login(&app, &org.emails[&Role::Biller].to_uppercase(), PASSWORD).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["token_type"], "Bearer");
+    assert_eq!(res.body["expires_in"], 3600);
+    let token = res.body["access_token"].as_str().unwrap();
+    let me = app.get("/api/v1/me", token).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["role"], "biller");
+    assert_eq!(me.body["id"], org.user(Role::Biller).to_string());
+    assert!(me.body.get("password_hash").is_none());
+}
+
+#[tokio::test]
+async fn login_with_a_wrong_password_or_unknown_email_is_401() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let wrong = login(&app, &org.emails[&Role::Lab], "not-the-password").await;
+    wrong.assert_problem(401);
+    let unknown = login(&app, "nobody@example.org", PASSWORD).await;
+    unknown.assert_problem(401);
+    // Same answer for both: no account enumeration.
+    assert_eq!(wrong.body["detail"], unknown.body["detail"]);
+}
+
+#[tokio::test]
+async fn login_without_fields_lists_both_missing_fields() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .request(Method::POST, "/api/v1/auth/token", None, Some(&json!({})))
+        .await;
+    res.assert_problem(422);
+    assert_eq!(res.error_fields(), ["email", "password"]);
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_lock_the_account_with_429() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let email = &org.emails[&Role::Clinician];
+    for _ in 0..5 {
+        login(&app, email, "wrong-password-x")
+            .await
+            .assert_problem(401);
+    }
+    let locked = login(&app, email, PASSWORD).await;
+    locked.assert_problem(429);
+    let retry: u64 = locked.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0 && retry <= 15 * 60);
+    // Another account is not affected.
+    assert_eq!(
+        login(&app, &org.emails[&Role::Lab], PASSWORD).await.status,
+        200
+    );
+    // The failures are in the audit trail.
+    let audit = app
+        .get(
+            &format!(
+                "/api/v1/audit-events?action=auth.login_failed&entity_id={}",
+                org.user(Role::Clinician)
+            ),
+            org.token(Role::Auditor),
+        )
+        .await;
+    assert_eq!(audit.body["items"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn requests_without_a_token_are_401() {
+    let app = TestApp::spawn().await;
+    let res = app.request(Method::GET, "/api/v1/me", None, None).await;
+    res.assert_problem(401);
+    assert!(res.headers.contains_key("www-authenticate"));
+    let res = app.get("/api/v1/me", "garbage").await;
+    res.assert_problem(401);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_401() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let two_hours_ago = chrono::Utc::now().timestamp() - 7200;
+    let (token, _) = app
+        .keys
+        .issue(org.user(Role::Admin), org.id, Role::Admin, two_hours_ago)
+        .unwrap();
+    app.get("/api/v1/me", &token).await.assert_problem(401);
+}
+
+#[tokio::test]
+async fn a_tampered_token_is_401() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let token = org.token(Role::Lab);
+    // Change the role claim to admin, keep the signature.
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["role"] = json!("admin");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+    app.get("/api/v1/me", &forged).await.assert_problem(401);
+}
+
+#[tokio::test]
+async fn a_token_signed_with_another_key_is_401() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let other = TokenKeys::new(b"another-secret-another-secret-another", 3600);
+    let (token, _) = other
+        .issue(
+            org.user(Role::Admin),
+            org.id,
+            Role::Admin,
+            chrono::Utc::now().timestamp(),
+        )
+        .unwrap();
+    app.get("/api/v1/me", &token).await.assert_problem(401);
+}
+
+#[tokio::test]
+async fn an_alg_none_token_is_401() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let token = org.token(Role::Admin);
+    let claims = token.split('.').nth(1).unwrap();
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    app.get("/api/v1/me", &format!("{header}.{claims}."))
+        .await
+        .assert_problem(401);
+    app.get("/api/v1/me", &format!("{header}.{claims}"))
+        .await
+        .assert_problem(401);
+}
+
+#[tokio::test]
+async fn logout_revokes_the_token() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let token = org.token(Role::Manager);
+    assert_eq!(app.get("/api/v1/me", token).await.status, 200);
+    let res = app
+        .request(Method::POST, "/api/v1/auth/logout", Some(token), None)
+        .await;
+    assert_eq!(res.status, 204);
+    app.get("/api/v1/me", token).await.assert_problem(401);
+    // Other tokens of the organization still work.
+    assert_eq!(
+        app.get("/api/v1/me", org.token(Role::Biller)).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_users_token_stops_working_at_once() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let lab = org.user(Role::Lab);
+    let res = app
+        .patch(
+            &format!("/api/v1/users/{lab}"),
+            org.token(Role::Admin),
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    app.get("/api/v1/me", org.token(Role::Lab))
+        .await
+        .assert_problem(401);
+    login(&app, &org.emails[&Role::Lab], PASSWORD)
+        .await
+        .assert_problem(401);
+}
+
+#[tokio::test]
+async fn a_role_change_takes_effect_without_a_new_token() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let auditor = org.user(Role::Auditor);
+    assert_eq!(
+        app.get("/api/v1/users", org.token(Role::Auditor))
+            .await
+            .status,
+        200
+    );
+    let res = app
+        .patch(
+            &format!("/api/v1/users/{auditor}"),
+            org.token(Role::Admin),
+            &json!({"role": "clinician"}),
+        )
+        .await;
+    assert_eq!(res.status, 200);
+    app.get("/api/v1/users", org.token(Role::Auditor))
+        .await
+        .assert_problem(403);
+}

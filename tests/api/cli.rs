@@ -1,0 +1,147 @@
+//! The `officina` binary: commands operators and scripts depend on.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::helpers::TestDb;
+
+fn officina(db: &TestDb) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_officina"));
+    cmd.env("DATABASE_URL", db.env_url())
+        .env_remove("OFFICINA_PASSWORD")
+        .env_remove("OFFICINA_BIND")
+        .env_remove("OFFICINA_JWT_SECRET")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+#[test]
+fn org_create_then_user_create_print_ids() {
+    let db = TestDb::new();
+    let out = officina(&db).args(["migrate"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = officina(&db)
+        .args([
+            "org",
+            "create",
+            "--name",
+            "Harbor Dental",
+            "--npi",
+            "1234567893",
+            "--tax-id",
+            "12-3456789",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let org = String::from_utf8(out.stdout).unwrap();
+    let org = org.trim();
+    assert!(
+        uuid::Uuid::parse_str(org).is_ok(),
+        "stdout is the id alone: {org:?}"
+    );
+
+    // Password from the environment.
+    let out = officina(&db)
+        .args([
+            "user",
+            "create",
+            "--org",
+            org,
+            "--email",
+            "a@harbor.example",
+            "--name",
+            "Ann",
+            "--role",
+            "admin",
+        ])
+        .env("OFFICINA_PASSWORD", "a-long-enough-password")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(uuid::Uuid::parse_str(String::from_utf8(out.stdout).unwrap().trim()).is_ok());
+
+    // Password from one line of stdin.
+    let mut child = officina(&db)
+        .args([
+            "user",
+            "create",
+            "--org",
+            org,
+            "--email",
+            "b@harbor.example",
+            "--name",
+            "Bo",
+            "--role",
+            "biller",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"another-long-password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn org_create_refuses_a_bad_npi() {
+    let db = TestDb::new();
+    let out = officina(&db)
+        .args(["org", "create", "--name", "X", "--npi", "1234567890"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("npi"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_configuration_is_one_line_naming_the_setting_and_exit_2() {
+    let db = TestDb::new();
+    let cases: [(&str, &str, &[&str]); 4] = [
+        ("OFFICINA_BIND", "not-an-address", &["serve"]),
+        ("DATABASE_URL", "mysql://localhost/x", &["migrate"]),
+        ("OFFICINA_JWT_SECRET", "short", &["migrate"]),
+        ("OFFICINA_LOG_FORMAT", "xml", &["migrate"]),
+    ];
+    for (var, value, args) in cases {
+        let out = officina(&db).args(args).env(var, value).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{var}: {stderr}");
+        assert!(stderr.contains(var), "{var}: {stderr}");
+        assert!(!stderr.contains("panicked"));
+    }
+}
+
+#[test]
+fn openapi_command_prints_the_document() {
+    let db = TestDb::new();
+    let out = officina(&db).arg("openapi").output().unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real application on a free port, on a fresh database per test
+//! (SQLite by default; PostgreSQL when `TEST_DATABASE_URL` is set).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod audit;
+mod auth;
+mod cli;
+mod errors;
+mod helpers;
+mod openapi;
+mod users;
