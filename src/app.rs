@@ -27,7 +27,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(
         utoipa_actix_web::scope("/api/v1")
             .configure(crate::auth::routes::configure)
-            .configure(crate::audit::routes::configure),
+            .configure(crate::audit::routes::configure)
+            .configure(crate::directory::routes::configure)
+            .configure(crate::coding::routes::configure),
     );
 }
 

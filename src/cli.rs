@@ -11,7 +11,9 @@ use crate::app::{self, AppState};
 use crate::audit::AuditCtx;
 use crate::auth::domain::{self, Email, Role, TokenKeys, check_password};
 use crate::auth::repo::{self as users, NewUser};
-use crate::config::{Cli, Command, Config, ConfigError, OrgCommand, UserCommand, parse_bind};
+use crate::config::{
+    Cli, CodesCommand, Command, Config, ConfigError, OrgCommand, UserCommand, parse_bind,
+};
 use crate::db::schema::instance_settings::dsl as s;
 use crate::db::{self, Db, DbConn, OrgId};
 use crate::error::AppError;
@@ -89,6 +91,27 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             crate::demo::print_logins(&logins, addr);
             serve(&config, db, addr)
+        }
+        Command::Codes {
+            command: CodesCommand::Load,
+        } => {
+            let db = ready_db(&config)?;
+            let mut conn = db.conn()?;
+            let summary = crate::coding::cli::load_shipped(&mut conn, true)?;
+            println!("{summary}");
+            Ok(())
+        }
+        Command::Codes {
+            command: CodesCommand::Import { org, system, file },
+        } => {
+            let org: OrgId = org.trim().parse().map_err(|_| {
+                CliError::Runtime(format!("--org: '{org}' is not an organization id"))
+            })?;
+            let db = ready_db(&config)?;
+            let mut conn = db.conn()?;
+            let summary = crate::coding::cli::import_file(&mut conn, org, &system, &file)?;
+            println!("{summary}");
+            Ok(())
         }
         Command::Org {
             command: OrgCommand::Create { name, npi, tax_id },

@@ -136,6 +136,28 @@ pub enum Command {
     },
     /// Print the OpenAPI document (JSON) on stdout.
     Openapi,
+    /// Load or import code sets.
+    Codes {
+        #[command(subcommand)]
+        command: CodesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CodesCommand {
+    /// Load the shipped code sets (ICD-10-CM FY2026, place of service), with a progress bar.
+    Load,
+    /// Import a practice's licensed code table (CSV) for one organization.
+    Import {
+        /// Organization id.
+        #[arg(long)]
+        org: String,
+        /// Code system: cpt, cdt, hcpcs or loinc.
+        #[arg(long)]
+        system: String,
+        /// The CSV file.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod coding;
 pub mod config;
 pub mod db;
 pub mod demo;

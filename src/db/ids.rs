@@ -1,6 +1,6 @@
 //! Typed ids: UUID v7 (time-ordered) wrapped per entity, so a `UserId` cannot be passed where an
-//! `OrgId` is expected. Stored as text in both backends; rows carry `String` and are converted at
-//! the repository boundary with [`parse_id`].
+//! `OrgId` is expected. Stored as text in both backends; diesel rows declare them with
+//! `#[diesel(deserialize_as = String)]`, and queries bind `id.to_string()`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -41,6 +41,14 @@ macro_rules! typed_id {
             }
         }
 
+        /// Lets diesel rows hold typed ids: `#[diesel(deserialize_as = String)] id: OrgId`.
+        impl TryFrom<String> for $name {
+            type Error = uuid::Error;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Uuid::parse_str(&s).map(Self)
+            }
+        }
+
         impl From<Uuid> for $name {
             fn from(u: Uuid) -> Self {
                 Self(u)
@@ -49,7 +57,17 @@ macro_rules! typed_id {
     )*};
 }
 
-typed_id!(OrgId, UserId, AuditEventId);
+typed_id!(
+    OrgId,
+    UserId,
+    AuditEventId,
+    PatientId,
+    CoverageId,
+    ProviderId,
+    PayerId,
+    FeeScheduleId,
+    FeeItemId,
+);
 
 /// Parses an id read from the database; a malformed one is a data-integrity failure (500).
 pub fn parse_id<T: FromStr>(raw: &str) -> Result<T, crate::error::AppError> {

@@ -16,6 +16,21 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        taxonomy_code -> Nullable<Text>,
+        address_line1 -> Nullable<Text>,
+        address_line2 -> Nullable<Text>,
+        city -> Nullable<Text>,
+        state -> Nullable<Text>,
+        postal_code -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        submitter_id -> Nullable<Text>,
+        submitter_name -> Nullable<Text>,
+        contact_name -> Nullable<Text>,
+        contact_phone -> Nullable<Text>,
+        contact_email -> Nullable<Text>,
+        accession_prefix -> Text,
+        default_place_of_service -> Text,
+        timely_filing_days -> Integer,
     }
 }
 
@@ -67,4 +82,98 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(organizations, users, audit_events);
+diesel::table! {
+    providers (id) {
+        id -> Text,
+        org_id -> Text,
+        kind -> Text,
+        npi -> Text,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        organization_name -> Nullable<Text>,
+        taxonomy_code -> Nullable<Text>,
+        active -> Bool,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payers (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        edi_id -> Text,
+        claim_kind -> Text,
+        receiver_edi_id -> Nullable<Text>,
+        receiver_name -> Nullable<Text>,
+        timely_filing_days -> Nullable<Integer>,
+        active -> Bool,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    patients (id) {
+        id -> Text,
+        org_id -> Text,
+        mrn -> Text,
+        first_name -> Text,
+        middle_name -> Nullable<Text>,
+        last_name -> Text,
+        first_name_search -> Text,
+        last_name_search -> Text,
+        birth_date -> Date,
+        sex -> Text,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        address_line1 -> Text,
+        address_line2 -> Nullable<Text>,
+        city -> Text,
+        state -> Text,
+        postal_code -> Text,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    coverages (id) {
+        id -> Text,
+        org_id -> Text,
+        patient_id -> Text,
+        payer_id -> Text,
+        member_id -> Text,
+        group_number -> Nullable<Text>,
+        priority -> Text,
+        relationship -> Text,
+        subscriber_first_name -> Nullable<Text>,
+        subscriber_last_name -> Nullable<Text>,
+        subscriber_birth_date -> Nullable<Date>,
+        subscriber_sex -> Nullable<Text>,
+        subscriber_address_line1 -> Nullable<Text>,
+        subscriber_address_line2 -> Nullable<Text>,
+        subscriber_city -> Nullable<Text>,
+        subscriber_state -> Nullable<Text>,
+        subscriber_postal_code -> Nullable<Text>,
+        effective_from -> Date,
+        effective_to -> Nullable<Date>,
+        active -> Bool,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    users,
+    audit_events,
+    patients,
+    coverages,
+    payers
+);

@@ -1,6 +1,48 @@
 //! Provider identifiers.
 
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
 use crate::error::FieldIssue;
+
+/// The kind of claim a payer accepts (and of a claim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ClaimKind {
+    Professional,
+    Dental,
+}
+
+impl ClaimKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Professional => "professional",
+            Self::Dental => "dental",
+        }
+    }
+}
+
+impl fmt::Display for ClaimKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ClaimKind {
+    type Err = FieldIssue;
+    fn from_str(s: &str) -> Result<Self, FieldIssue> {
+        match s.trim() {
+            "professional" => Ok(Self::Professional),
+            "dental" => Ok(Self::Dental),
+            _ => Err(FieldIssue::new(
+                "invalid_enum",
+                "must be one of: professional, dental",
+            )),
+        }
+    }
+}
 
 /// A National Provider Identifier: 10 digits whose last is a Luhn check digit computed over the
 /// card-issuer prefix `80840` followed by the first nine digits.

@@ -6,23 +6,14 @@ use diesel::prelude::*;
 use super::domain::Ein;
 use crate::audit::{self, AuditCtx};
 use crate::db::schema::organizations::dsl as o;
-use crate::db::{DbConn, OrgId, parse_id};
+use crate::db::{DbConn, OrgId};
 use crate::directory::domain::Npi;
 use crate::error::{AppError, FieldErrors};
 
+/// An organization (practice) with its billing and X12 settings.
 #[derive(Debug, Clone, Queryable)]
-struct OrgRow {
-    id: String,
-    name: String,
-    npi: Option<String>,
-    tax_id: Option<String>,
-    version: i32,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone)]
-pub struct Organization {
+pub struct OrgRow {
+    #[diesel(deserialize_as = String)]
     pub id: OrgId,
     pub name: String,
     pub npi: Option<String>,
@@ -30,7 +21,25 @@ pub struct Organization {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub taxonomy_code: Option<String>,
+    pub address_line1: Option<String>,
+    pub address_line2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    pub phone: Option<String>,
+    pub submitter_id: Option<String>,
+    pub submitter_name: Option<String>,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub contact_email: Option<String>,
+    pub accession_prefix: String,
+    pub default_place_of_service: String,
+    pub timely_filing_days: i32,
 }
+
+/// The organization as the rest of the application sees it.
+pub type Organization = OrgRow;
 
 /// A checked new organization.
 pub struct NewOrg {
@@ -81,20 +90,8 @@ pub fn create_org(conn: &mut DbConn, new: NewOrg) -> Result<Organization, AppErr
 }
 
 pub fn get_org(conn: &mut DbConn, id: OrgId) -> Result<Option<Organization>, AppError> {
-    o::organizations
+    Ok(o::organizations
         .filter(o::id.eq(id.to_string()))
         .first::<OrgRow>(conn)
-        .optional()?
-        .map(|r| {
-            Ok(Organization {
-                id: parse_id(&r.id)?,
-                name: r.name,
-                npi: r.npi,
-                tax_id: r.tax_id,
-                version: r.version,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
-            })
-        })
-        .transpose()
+        .optional()?)
 }

@@ -1,0 +1,1 @@
+//! Provider and payer DTOs.
