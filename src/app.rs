@@ -28,7 +28,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
         utoipa_actix_web::scope("/api/v1")
             .configure(crate::auth::routes::configure)
             .configure(crate::audit::routes::configure)
+            .configure(crate::orgs::routes::configure)
             .configure(crate::directory::routes::configure)
+            .configure(crate::patients::routes::configure)
+            .configure(crate::patients::coverage_routes::configure)
             .configure(crate::coding::routes::configure),
     );
 }

@@ -324,6 +324,14 @@ impl FieldIssue {
     }
 }
 
+impl std::fmt::Display for FieldIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for FieldIssue {}
+
 fn flatten_validator(prefix: &str, errs: &validator::ValidationErrors, out: &mut Vec<FieldError>) {
     use validator::ValidationErrorsKind;
     let join = |name: &str| {

@@ -19,4 +19,6 @@ pub mod health;
 pub mod http;
 pub mod openapi;
 pub mod orgs;
+pub mod patients;
 pub mod telemetry;
+pub mod values;

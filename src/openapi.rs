@@ -20,6 +20,13 @@ X12 837/835, reports.\n\nAuthenticate with `POST /api/v1/auth/token`, then send 
         (name = "auth", description = "Tokens and the current user"),
         (name = "users", description = "User management (admin)"),
         (name = "audit", description = "The audit trail (admin, auditor)"),
+        (name = "organization", description = "The practice's settings"),
+        (name = "patients", description = "Patients (every read and change is audited)"),
+        (name = "coverages", description = "Patients' insurance coverages"),
+        (name = "providers", description = "Rendering, ordering and billing providers"),
+        (name = "payers", description = "Insurance payers"),
+        (name = "codes", description = "Code sets: ICD-10-CM and place of service (shipped), imported CPT/CDT/HCPCS/LOINC tables; search and validity checks"),
+        (name = "fee-schedules", description = "Standard charges and per-payer expected amounts (admin writes)"),
         (name = "health", description = "Probes"),
     ),
     modifiers(&BearerScheme)

@@ -107,3 +107,92 @@ mod tests {
         assert_eq!(Npi::parse("12345678a3").unwrap_err().code, "invalid_format");
     }
 }
+
+/// Whether a provider is a person (NM1 entity type 1) or an organization (2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Individual,
+    Organization,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Individual => "individual",
+            Self::Organization => "organization",
+        }
+    }
+}
+
+impl FromStr for ProviderKind {
+    type Err = FieldIssue;
+    fn from_str(s: &str) -> Result<Self, FieldIssue> {
+        match s.trim() {
+            "individual" => Ok(Self::Individual),
+            "organization" => Ok(Self::Organization),
+            _ => Err(FieldIssue::new(
+                "invalid_enum",
+                "must be one of: individual, organization",
+            )),
+        }
+    }
+}
+
+/// A NUCC health care provider taxonomy code: 10 characters, the last one `X` (e.g. `207Q00000X`).
+pub fn parse_taxonomy(raw: &str) -> Result<String, FieldIssue> {
+    let s = raw.trim().to_ascii_uppercase();
+    let ok = s.len() == 10
+        && s.ends_with('X')
+        && s[..9]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
+    if ok {
+        Ok(s)
+    } else {
+        Err(FieldIssue::new(
+            "invalid_taxonomy",
+            "a taxonomy code has 10 characters ending in X, e.g. 207Q00000X",
+        ))
+    }
+}
+
+/// An X12 identifier (payer id, receiver id): letters and digits, `min..=max` long, upper-cased.
+pub fn parse_edi_id(raw: &str, min: usize, max: usize) -> Result<String, FieldIssue> {
+    let s = raw.trim().to_ascii_uppercase();
+    if s.len() < min || s.len() > max || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(FieldIssue::new(
+            "invalid_format",
+            format!("must be {min} to {max} letters or digits"),
+        ));
+    }
+    Ok(s)
+}
+
+/// Timely-filing limit in days (1 to 3650).
+pub fn parse_filing_days(n: i64) -> Result<i32, FieldIssue> {
+    if (1..=3650).contains(&n) {
+        Ok(n as i32)
+    } else {
+        Err(FieldIssue::new(
+            "out_of_range",
+            "must be between 1 and 3650 days",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn taxonomy_and_edi_ids() {
+        assert_eq!(parse_taxonomy("207q00000x").unwrap(), "207Q00000X");
+        assert!(parse_taxonomy("207Q00000").is_err());
+        assert!(parse_taxonomy("207Q00000Y").is_err());
+        assert_eq!(parse_edi_id("bcbsil", 2, 80).unwrap(), "BCBSIL");
+        assert!(parse_edi_id("A", 2, 80).is_err());
+        assert!(parse_edi_id("AB*C", 2, 80).is_err());
+        assert_eq!("dental".parse::<ClaimKind>(), Ok(ClaimKind::Dental));
+    }
+}

@@ -33,3 +33,26 @@ mod tests {
         assert!(Ein::parse("12345678x").is_err());
     }
 }
+
+/// The accession-number prefix: 1 to 3 capital letters.
+pub fn parse_accession_prefix(raw: &str) -> Result<String, FieldIssue> {
+    let s = raw.trim().to_ascii_uppercase();
+    if (1..=3).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(s)
+    } else {
+        Err(FieldIssue::new("invalid_format", "must be 1 to 3 letters"))
+    }
+}
+
+/// A place-of-service code: two digits.
+pub fn parse_pos(raw: &str) -> Result<String, FieldIssue> {
+    let s = raw.trim();
+    if s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_owned())
+    } else {
+        Err(FieldIssue::new(
+            "invalid_format",
+            "a place-of-service code has two digits, e.g. 11",
+        ))
+    }
+}

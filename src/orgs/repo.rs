@@ -95,3 +95,87 @@ pub fn get_org(conn: &mut DbConn, id: OrgId) -> Result<Option<Organization>, App
         .first::<OrgRow>(conn)
         .optional()?)
 }
+
+/// Checked organization settings.
+#[derive(Debug, Clone)]
+pub struct OrgSettings {
+    pub name: String,
+    pub npi: Option<String>,
+    pub tax_id: Option<String>,
+    pub taxonomy_code: Option<String>,
+    pub address: Option<crate::values::Address>,
+    pub phone: Option<String>,
+    pub submitter_id: Option<String>,
+    pub submitter_name: Option<String>,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub contact_email: Option<String>,
+    pub accession_prefix: String,
+    pub default_place_of_service: String,
+    pub timely_filing_days: i32,
+}
+
+pub fn update_settings(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    version: i32,
+    s: OrgSettings,
+) -> Result<Organization, AppError> {
+    let cur = get_org(conn, ctx.org)?.ok_or_else(|| AppError::not_found("organization"))?;
+    if cur.version != version {
+        return Err(crate::directory::repo::stale(
+            "organization",
+            version,
+            cur.version,
+        ));
+    }
+    let a = s.address.clone();
+    let n = diesel::update(
+        o::organizations
+            .filter(o::id.eq(ctx.org.to_string()))
+            .filter(o::version.eq(version)),
+    )
+    .set((
+        (
+            o::name.eq(&s.name),
+            o::npi.eq(&s.npi),
+            o::tax_id.eq(&s.tax_id),
+            o::taxonomy_code.eq(&s.taxonomy_code),
+            o::address_line1.eq(a.as_ref().map(|a| a.line1.clone())),
+            o::address_line2.eq(a.as_ref().and_then(|a| a.line2.clone())),
+            o::city.eq(a.as_ref().map(|a| a.city.clone())),
+            o::state.eq(a.as_ref().map(|a| a.state.clone())),
+            o::postal_code.eq(a.as_ref().map(|a| a.postal_code.clone())),
+            o::phone.eq(&s.phone),
+        ),
+        (
+            o::submitter_id.eq(&s.submitter_id),
+            o::submitter_name.eq(&s.submitter_name),
+            o::contact_name.eq(&s.contact_name),
+            o::contact_phone.eq(&s.contact_phone),
+            o::contact_email.eq(&s.contact_email),
+            o::accession_prefix.eq(&s.accession_prefix),
+            o::default_place_of_service.eq(&s.default_place_of_service),
+            o::timely_filing_days.eq(s.timely_filing_days),
+            o::version.eq(version + 1),
+            o::updated_at.eq(crate::db::now()),
+        ),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(crate::directory::repo::stale(
+            "organization",
+            version,
+            version + 1,
+        ));
+    }
+    audit::record(
+        conn,
+        ctx,
+        "organization.update",
+        "organization",
+        Some(&ctx.org.to_string()),
+        None,
+    )?;
+    get_org(conn, ctx.org)?.ok_or_else(|| AppError::internal("organization vanished"))
+}

@@ -6,7 +6,12 @@
 mod audit;
 mod auth;
 mod cli;
+mod coverages;
+mod directory;
+mod coding;
 mod errors;
 mod helpers;
 mod openapi;
+mod organization;
+mod patients;
 mod users;
