@@ -31,6 +31,8 @@ fn demo_login(role: Role) -> Login {
 /// Creates the demo practice (once) and returns its logins.
 pub fn seed(conn: &mut DbConn) -> Result<Vec<Login>, AppError> {
     let logins: Vec<Login> = Role::ALL.into_iter().map(demo_login).collect();
+    // ICD-10-CM and place of service; skipped when the same editions are loaded already.
+    crate::coding::cli::ensure_shipped(conn)?;
     let existing: Option<String> = s::instance_settings
         .filter(s::name.eq("demo_org_id"))
         .select(s::value)
@@ -63,12 +65,47 @@ pub fn seed(conn: &mut DbConn) -> Result<Vec<Login>, AppError> {
                 },
             )?;
         }
+        seed_fees(c, &AuditCtx::cli(org.id))?;
         diesel::insert_into(s::instance_settings)
             .values((s::name.eq("demo_org_id"), s::value.eq(org.id.to_string())))
             .execute(c)?;
         Ok::<OrgId, AppError>(org.id)
     })?;
     Ok(logins)
+}
+
+/// A standard fee schedule with a few common procedures.
+fn seed_fees(conn: &mut DbConn, ctx: &AuditCtx) -> Result<(), AppError> {
+    use crate::coding::fees::{self, FeeScheduleKind, NewItem, NewSchedule};
+    let standard = fees::create_schedule(
+        conn,
+        ctx,
+        NewSchedule {
+            kind: FeeScheduleKind::Standard,
+            payer_id: None,
+            name: "Standard charges".into(),
+            effective_from: None,
+            effective_to: None,
+        },
+    )?;
+    for (code, modifier, amount_cents) in [
+        ("99213", None, 12_500),
+        ("99214", None, 18_500),
+        ("99213", Some("25"), 13_500),
+        ("85025", None, 3_500),
+    ] {
+        fees::upsert_item(
+            conn,
+            ctx,
+            standard.id,
+            NewItem {
+                code: code.into(),
+                modifier: modifier.map(str::to_owned),
+                amount_cents,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 fn capitalised(s: &str) -> String {

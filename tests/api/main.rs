@@ -6,9 +6,9 @@
 mod audit;
 mod auth;
 mod cli;
+mod coding;
 mod coverages;
 mod directory;
-mod coding;
 mod errors;
 mod helpers;
 mod openapi;
