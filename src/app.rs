@@ -32,6 +32,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::directory::routes::configure)
             .configure(crate::patients::routes::configure)
             .configure(crate::patients::coverage_routes::configure)
+            .configure(crate::lab::configure)
             .configure(crate::coding::routes::configure),
     );
 }

@@ -17,6 +17,7 @@ pub mod directory;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod lab;
 pub mod openapi;
 pub mod orgs;
 pub mod patients;

@@ -27,6 +27,11 @@ X12 837/835, reports.\n\nAuthenticate with `POST /api/v1/auth/token`, then send 
         (name = "payers", description = "Insurance payers"),
         (name = "codes", description = "Code sets: ICD-10-CM and place of service (shipped), imported CPT/CDT/HCPCS/LOINC tables; search and validity checks"),
         (name = "fee-schedules", description = "Standard charges and per-payer expected amounts (admin writes)"),
+        (name = "specimens", description = "Lab specimens: accessioning, custody chain, aliquots, results"),
+        (name = "labels", description = "Specimen labels (Code 128)"),
+        (name = "manifests", description = "Send-out manifests to reference labs"),
+        (name = "charges", description = "Billable lab charges from verified tests"),
+        (name = "reports", description = "Reports (JSON, CSV)"),
         (name = "health", description = "Probes"),
     ),
     modifiers(&BearerScheme)

@@ -67,6 +67,12 @@ typed_id!(
     PayerId,
     FeeScheduleId,
     FeeItemId,
+    SpecimenId,
+    SpecimenTestId,
+    TestResultId,
+    CustodyEventId,
+    ChargeId,
+    ManifestId,
 );
 
 /// Parses an id read from the database; a malformed one is a data-integrity failure (500).

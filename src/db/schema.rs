@@ -169,6 +169,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    idempotency_keys (org_id, idem_key) {
+        org_id -> Text,
+        idem_key -> Text,
+        user_id -> Text,
+        scope -> Text,
+        request_hash -> Text,
+        status_code -> Integer,
+        response_body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     users,

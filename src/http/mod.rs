@@ -3,6 +3,7 @@
 //! pagination and optimistic-concurrency helpers.
 
 pub mod csv;
+pub mod idempotency;
 pub mod json;
 pub mod middleware;
 pub mod pagination;

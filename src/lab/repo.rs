@@ -1,0 +1,901 @@
+//! Specimen queries and the custody chain, scoped by organization. Nothing here deletes a row:
+//! a specimen ends as `disposed`, `lost` or `entered_in_error`, and every change appends an event.
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::domain::{
+    Accession, LabPriority, ResultFlag, SpecimenStatus, SpecimenType, TestCodeSystem,
+};
+use super::schema::{
+    custody_events::dsl as ev, lab_charges::dsl as ch, specimen_tests::dsl as st,
+    specimens::dsl as sp, test_results::dsl as tr,
+};
+use crate::audit::{self, AuditCtx};
+use crate::auth::Role;
+use crate::db::{
+    ChargeId, CustodyEventId, DbConn, OrgId, PatientId, ProviderId, SpecimenId, SpecimenTestId,
+    TestResultId,
+};
+use crate::directory::repo::stale;
+use crate::error::AppError;
+use crate::http::Page;
+
+#[derive(Debug, Clone, Queryable)]
+pub struct Specimen {
+    #[diesel(deserialize_as = String)]
+    pub id: SpecimenId,
+    #[diesel(deserialize_as = String)]
+    pub org_id: OrgId,
+    pub accession_number: String,
+    pub parent_id: Option<String>,
+    pub aliquot_count: i32,
+    #[diesel(deserialize_as = String)]
+    pub patient_id: PatientId,
+    #[diesel(deserialize_as = String)]
+    pub specimen_type: SpecimenType,
+    pub container: Option<String>,
+    pub volume_ul: Option<i64>,
+    pub ordering_provider_id: Option<String>,
+    #[diesel(deserialize_as = String)]
+    pub priority: LabPriority,
+    #[diesel(deserialize_as = String)]
+    pub status: SpecimenStatus,
+    pub collected_at: Option<NaiveDateTime>,
+    pub collected_by: Option<String>,
+    pub received_at: Option<NaiveDateTime>,
+    pub location: Option<String>,
+    pub rejection_reasons: Option<String>,
+    pub version: i32,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct SpecimenTest {
+    #[diesel(deserialize_as = String)]
+    pub id: SpecimenTestId,
+    #[diesel(deserialize_as = String)]
+    pub org_id: OrgId,
+    #[diesel(deserialize_as = String)]
+    pub specimen_id: SpecimenId,
+    #[diesel(deserialize_as = String)]
+    pub code_system: TestCodeSystem,
+    pub code: String,
+    pub name: String,
+    pub billing_code: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct TestResult {
+    #[diesel(deserialize_as = String)]
+    pub id: TestResultId,
+    #[diesel(deserialize_as = String)]
+    pub org_id: OrgId,
+    #[diesel(deserialize_as = String)]
+    pub test_id: SpecimenTestId,
+    pub result_version: i32,
+    pub value: String,
+    pub unit: Option<String>,
+    pub reference_range: Option<String>,
+    pub flag: Option<String>,
+    pub comment: Option<String>,
+    pub entered_by: String,
+    pub entered_at: NaiveDateTime,
+    pub verified_by: Option<String>,
+    pub verified_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct CustodyEvent {
+    #[diesel(deserialize_as = String)]
+    pub id: CustodyEventId,
+    #[diesel(deserialize_as = String)]
+    pub org_id: OrgId,
+    #[diesel(deserialize_as = String)]
+    pub specimen_id: SpecimenId,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub kind: String,
+    pub actor_id: String,
+    pub at: NaiveDateTime,
+    pub location: Option<String>,
+    pub temperature_c: Option<f64>,
+    pub note: Option<String>,
+    pub reasons: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct Charge {
+    #[diesel(deserialize_as = String)]
+    pub id: ChargeId,
+    #[diesel(deserialize_as = String)]
+    pub org_id: OrgId,
+    #[diesel(deserialize_as = String)]
+    pub patient_id: PatientId,
+    #[diesel(deserialize_as = String)]
+    pub specimen_id: SpecimenId,
+    #[diesel(deserialize_as = String)]
+    pub test_id: SpecimenTestId,
+    pub procedure_code: String,
+    pub service_date: NaiveDate,
+    pub amount_cents: Option<i64>,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// A checked ordered test.
+#[derive(Debug, Clone)]
+pub struct NewTest {
+    pub code_system: TestCodeSystem,
+    pub code: String,
+    pub name: String,
+    pub billing_code: Option<String>,
+}
+
+/// A checked registration.
+#[derive(Debug, Clone)]
+pub struct NewSpecimen {
+    pub patient_id: PatientId,
+    pub specimen_type: SpecimenType,
+    pub container: Option<String>,
+    pub ordering_provider_id: Option<ProviderId>,
+    pub priority: LabPriority,
+    pub collected_at: Option<NaiveDateTime>,
+    pub collected_by: Option<String>,
+    pub tests: Vec<NewTest>,
+}
+
+fn who(ctx: &AuditCtx) -> String {
+    ctx.actor
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "system".into())
+}
+
+pub fn get_specimen(
+    conn: &mut DbConn,
+    org: OrgId,
+    id: SpecimenId,
+) -> Result<Option<Specimen>, AppError> {
+    Ok(sp::specimens
+        .filter(sp::org_id.eq(org.to_string()))
+        .filter(sp::id.eq(id.to_string()))
+        .first::<Specimen>(conn)
+        .optional()?)
+}
+
+pub fn require_specimen(
+    conn: &mut DbConn,
+    org: OrgId,
+    id: SpecimenId,
+) -> Result<Specimen, AppError> {
+    get_specimen(conn, org, id)?.ok_or_else(|| AppError::not_found("specimen"))
+}
+
+pub fn by_accession(
+    conn: &mut DbConn,
+    org: OrgId,
+    number: &str,
+) -> Result<Option<Specimen>, AppError> {
+    Ok(sp::specimens
+        .filter(sp::org_id.eq(org.to_string()))
+        .filter(sp::accession_number.eq(number))
+        .first::<Specimen>(conn)
+        .optional()?)
+}
+
+pub fn tests_of(
+    conn: &mut DbConn,
+    org: OrgId,
+    specimen: SpecimenId,
+) -> Result<Vec<SpecimenTest>, AppError> {
+    Ok(st::specimen_tests
+        .filter(st::org_id.eq(org.to_string()))
+        .filter(st::specimen_id.eq(specimen.to_string()))
+        .order(st::id.asc())
+        .load(conn)?)
+}
+
+/// Every result version of the given tests, oldest first.
+pub fn results_of(
+    conn: &mut DbConn,
+    org: OrgId,
+    tests: &[SpecimenTestId],
+) -> Result<Vec<TestResult>, AppError> {
+    let ids: Vec<String> = tests.iter().map(ToString::to_string).collect();
+    Ok(tr::test_results
+        .filter(tr::org_id.eq(org.to_string()))
+        .filter(tr::test_id.eq_any(ids))
+        .order((tr::test_id.asc(), tr::result_version.asc()))
+        .load(conn)?)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn append_event(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    specimen: SpecimenId,
+    from: Option<SpecimenStatus>,
+    to: SpecimenStatus,
+    kind: &str,
+    location: Option<&str>,
+    temperature_c: Option<f64>,
+    note: Option<&str>,
+    reasons: Option<&str>,
+) -> Result<(), AppError> {
+    diesel::insert_into(ev::custody_events)
+        .values((
+            ev::id.eq(CustodyEventId::new().to_string()),
+            ev::org_id.eq(ctx.org.to_string()),
+            ev::specimen_id.eq(specimen.to_string()),
+            ev::from_status.eq(from.map(|s| s.as_str())),
+            ev::to_status.eq(to.as_str()),
+            ev::kind.eq(kind),
+            ev::actor_id.eq(who(ctx)),
+            ev::at.eq(crate::db::now()),
+            ev::location.eq(location),
+            ev::temperature_c.eq(temperature_c),
+            ev::note.eq(note),
+            ev::reasons.eq(reasons),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Registers a specimen with its tests: a new gapless accession number (per organization and
+/// year, from the counters table inside this transaction), status `collected` or `ordered`, and
+/// the first custody event.
+pub fn register(conn: &mut DbConn, ctx: &AuditCtx, new: NewSpecimen) -> Result<Specimen, AppError> {
+    let org = crate::orgs::repo::get_org(conn, ctx.org)?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    let now = crate::db::now();
+    let year = now.year();
+    let seq = crate::db::next_counter(conn, ctx.org, &format!("accession:{year}"))?;
+    let number = Accession::new(&org.accession_prefix, year, seq).base();
+    let status = if new.collected_at.is_some() {
+        SpecimenStatus::Collected
+    } else {
+        SpecimenStatus::Ordered
+    };
+    let id = SpecimenId::new();
+    diesel::insert_into(sp::specimens)
+        .values((
+            (
+                sp::id.eq(id.to_string()),
+                sp::org_id.eq(ctx.org.to_string()),
+                sp::accession_number.eq(&number),
+                sp::aliquot_count.eq(0),
+                sp::patient_id.eq(new.patient_id.to_string()),
+                sp::specimen_type.eq(new.specimen_type.as_str()),
+                sp::container.eq(&new.container),
+                sp::ordering_provider_id.eq(new.ordering_provider_id.map(|p| p.to_string())),
+                sp::priority.eq(new.priority.as_str()),
+                sp::status.eq(status.as_str()),
+            ),
+            (
+                sp::collected_at.eq(new.collected_at),
+                sp::collected_by.eq(&new.collected_by),
+                sp::version.eq(1),
+                sp::created_by.eq(who(ctx)),
+                sp::created_at.eq(now),
+                sp::updated_at.eq(now),
+            ),
+        ))
+        .execute(conn)?;
+    for t in &new.tests {
+        diesel::insert_into(st::specimen_tests)
+            .values((
+                st::id.eq(SpecimenTestId::new().to_string()),
+                st::org_id.eq(ctx.org.to_string()),
+                st::specimen_id.eq(id.to_string()),
+                st::code_system.eq(t.code_system.as_str()),
+                st::code.eq(&t.code),
+                st::name.eq(&t.name),
+                st::billing_code.eq(&t.billing_code),
+                st::created_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    append_event(
+        conn, ctx, id, None, status, "register", None, None, None, None,
+    )?;
+    audit::record(
+        conn,
+        ctx,
+        "specimen.create",
+        "specimen",
+        Some(&id.to_string()),
+        Some(serde_json::json!({ "accession_number": number, "tests": new.tests.len() })),
+    )?;
+    require_specimen(conn, ctx.org, id)
+}
+
+/// A requested custody change.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A state transition.
+    To {
+        to: SpecimenStatus,
+        location: Option<String>,
+        temperature_c: Option<f64>,
+        note: Option<String>,
+        reasons: Vec<String>,
+    },
+    /// A storage move: the location changes, the state does not.
+    Store {
+        location: String,
+        temperature_c: Option<f64>,
+        note: Option<String>,
+    },
+}
+
+/// The `409` for a transition the table does not allow, listing the allowed ones.
+pub fn illegal(from: SpecimenStatus, to: &str) -> AppError {
+    let mut extra = serde_json::Map::new();
+    extra.insert("current".into(), from.as_str().into());
+    extra.insert(
+        "allowed".into(),
+        serde_json::Value::Array(
+            from.allowed()
+                .into_iter()
+                .map(|s| s.as_str().into())
+                .collect(),
+        ),
+    );
+    AppError::Conflict {
+        detail: format!("a specimen that is {from} cannot go to {to}"),
+        extra: Some(extra),
+    }
+}
+
+/// What a transition did.
+pub struct Transitioned {
+    pub specimen: Specimen,
+    /// Aliquots moved along with the parent (rejection cascade).
+    pub cascaded: Vec<String>,
+    /// Aliquots whose state did not allow the cascade.
+    pub cascade_skipped: Vec<String>,
+}
+
+/// Applies one custody change and appends its event. `role` decides `entered_in_error`;
+/// `expected_version`, when given, must be current.
+pub fn apply(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    role: Role,
+    id: SpecimenId,
+    expected_version: Option<i32>,
+    change: Change,
+) -> Result<Transitioned, AppError> {
+    let s = require_specimen(conn, ctx.org, id)?;
+    if let Some(v) = expected_version
+        && v != s.version
+    {
+        return Err(stale("specimen", v, s.version));
+    }
+    let target = sp::specimens
+        .filter(sp::org_id.eq(ctx.org.to_string()))
+        .filter(sp::id.eq(id.to_string()));
+    match change {
+        Change::Store {
+            location,
+            temperature_c,
+            note,
+        } => {
+            if s.status.is_terminal() {
+                return Err(AppError::conflict(format!(
+                    "a specimen that is {} cannot be moved",
+                    s.status
+                )));
+            }
+            diesel::update(target)
+                .set((
+                    sp::location.eq(&location),
+                    sp::version.eq(s.version + 1),
+                    sp::updated_at.eq(crate::db::now()),
+                ))
+                .execute(conn)?;
+            append_event(
+                conn,
+                ctx,
+                id,
+                Some(s.status),
+                s.status,
+                "store",
+                Some(&location),
+                temperature_c,
+                note.as_deref(),
+                None,
+            )?;
+            audit::record(
+                conn,
+                ctx,
+                "specimen.store",
+                "specimen",
+                Some(&id.to_string()),
+                None,
+            )?;
+            Ok(Transitioned {
+                specimen: require_specimen(conn, ctx.org, id)?,
+                cascaded: vec![],
+                cascade_skipped: vec![],
+            })
+        }
+        Change::To {
+            to,
+            location,
+            temperature_c,
+            note,
+            reasons,
+        } => {
+            if to == SpecimenStatus::EnteredInError && !matches!(role, Role::Admin | Role::Manager)
+            {
+                return Err(AppError::Forbidden(
+                    "only a manager or an administrator marks a specimen entered in error".into(),
+                ));
+            }
+            if !s.status.can_go_to(to) {
+                return Err(illegal(s.status, to.as_str()));
+            }
+            move_one(
+                conn,
+                ctx,
+                &s,
+                to,
+                location.as_deref(),
+                temperature_c,
+                note.as_deref(),
+                &reasons,
+                "transition",
+            )?;
+            let mut cascaded = Vec::new();
+            let mut cascade_skipped = Vec::new();
+            if to == SpecimenStatus::Rejected {
+                let mut queue = children(conn, ctx.org, id)?;
+                while let Some(child) = queue.pop() {
+                    if child.status.can_go_to(SpecimenStatus::Rejected) {
+                        let note = format!("rejected with parent {}", s.accession_number);
+                        move_one(
+                            conn,
+                            ctx,
+                            &child,
+                            to,
+                            None,
+                            None,
+                            Some(&note),
+                            &reasons,
+                            "cascade",
+                        )?;
+                        cascaded.push(child.accession_number.clone());
+                    } else if child.status != SpecimenStatus::Rejected {
+                        cascade_skipped.push(child.accession_number.clone());
+                    }
+                    queue.extend(children(conn, ctx.org, child.id)?);
+                }
+            }
+            Ok(Transitioned {
+                specimen: require_specimen(conn, ctx.org, id)?,
+                cascaded,
+                cascade_skipped,
+            })
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn move_one(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    s: &Specimen,
+    to: SpecimenStatus,
+    location: Option<&str>,
+    temperature_c: Option<f64>,
+    note: Option<&str>,
+    reasons: &[String],
+    kind: &str,
+) -> Result<(), AppError> {
+    let now = crate::db::now();
+    let reasons_text = (!reasons.is_empty()).then(|| reasons.join(","));
+    let n = diesel::update(
+        sp::specimens
+            .filter(sp::org_id.eq(ctx.org.to_string()))
+            .filter(sp::id.eq(s.id.to_string()))
+            .filter(sp::version.eq(s.version)),
+    )
+    .set((
+        sp::status.eq(to.as_str()),
+        sp::version.eq(s.version + 1),
+        sp::updated_at.eq(now),
+        sp::location.eq(location.map(str::to_owned).or_else(|| s.location.clone())),
+        sp::received_at.eq(if to == SpecimenStatus::Received {
+            Some(now)
+        } else {
+            s.received_at
+        }),
+        sp::collected_at.eq(if to == SpecimenStatus::Collected {
+            s.collected_at.or(Some(now))
+        } else {
+            s.collected_at
+        }),
+        sp::rejection_reasons.eq(if to == SpecimenStatus::Rejected {
+            reasons_text.clone()
+        } else {
+            s.rejection_reasons.clone()
+        }),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(stale("specimen", s.version, s.version + 1));
+    }
+    append_event(
+        conn,
+        ctx,
+        s.id,
+        Some(s.status),
+        to,
+        kind,
+        location,
+        temperature_c,
+        note,
+        reasons_text.as_deref(),
+    )?;
+    audit::record(
+        conn,
+        ctx,
+        "specimen.transition",
+        "specimen",
+        Some(&s.id.to_string()),
+        Some(serde_json::json!({ "from": s.status.as_str(), "to": to.as_str() })),
+    )
+}
+
+pub fn children(
+    conn: &mut DbConn,
+    org: OrgId,
+    parent: SpecimenId,
+) -> Result<Vec<Specimen>, AppError> {
+    Ok(sp::specimens
+        .filter(sp::org_id.eq(org.to_string()))
+        .filter(sp::parent_id.eq(parent.to_string()))
+        .order(sp::id.asc())
+        .load(conn)?)
+}
+
+pub fn events(
+    conn: &mut DbConn,
+    org: OrgId,
+    specimen: SpecimenId,
+) -> Result<Vec<CustodyEvent>, AppError> {
+    Ok(ev::custody_events
+        .filter(ev::org_id.eq(org.to_string()))
+        .filter(ev::specimen_id.eq(specimen.to_string()))
+        .order(ev::id.asc())
+        .load(conn)?)
+}
+
+/// Splits a received specimen into `count` aliquots numbered after the parent (`.1`, `.2`, …,
+/// continuing after earlier ones). Each starts `received`, with its own custody chain.
+pub fn make_aliquots(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    parent: SpecimenId,
+    count: i32,
+    container: Option<String>,
+    volume_ul: Option<i64>,
+) -> Result<Vec<Specimen>, AppError> {
+    let p = require_specimen(conn, ctx.org, parent)?;
+    if !matches!(
+        p.status,
+        SpecimenStatus::Received | SpecimenStatus::InProcess
+    ) {
+        return Err(AppError::conflict(format!(
+            "aliquots are made from a received or in-process specimen; this one is {}",
+            p.status
+        )));
+    }
+    let now = crate::db::now();
+    let n = diesel::update(
+        sp::specimens
+            .filter(sp::org_id.eq(ctx.org.to_string()))
+            .filter(sp::id.eq(parent.to_string()))
+            .filter(sp::version.eq(p.version)),
+    )
+    .set((
+        sp::aliquot_count.eq(p.aliquot_count + count),
+        sp::version.eq(p.version + 1),
+        sp::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(stale("specimen", p.version, p.version + 1));
+    }
+    let mut ids = Vec::new();
+    for i in 1..=count {
+        let id = SpecimenId::new();
+        let number = Accession::aliquot_of(&p.accession_number, p.aliquot_count + i);
+        diesel::insert_into(sp::specimens)
+            .values((
+                (
+                    sp::id.eq(id.to_string()),
+                    sp::org_id.eq(ctx.org.to_string()),
+                    sp::accession_number.eq(&number),
+                    sp::parent_id.eq(Some(parent.to_string())),
+                    sp::aliquot_count.eq(0),
+                    sp::patient_id.eq(p.patient_id.to_string()),
+                    sp::specimen_type.eq(p.specimen_type.as_str()),
+                    sp::container.eq(container.clone().or_else(|| p.container.clone())),
+                    sp::volume_ul.eq(volume_ul),
+                    sp::ordering_provider_id.eq(p.ordering_provider_id.clone()),
+                    sp::priority.eq(p.priority.as_str()),
+                    sp::status.eq(SpecimenStatus::Received.as_str()),
+                ),
+                (
+                    sp::collected_at.eq(p.collected_at),
+                    sp::collected_by.eq(p.collected_by.clone()),
+                    sp::received_at.eq(Some(now)),
+                    sp::location.eq(p.location.clone()),
+                    sp::version.eq(1),
+                    sp::created_by.eq(who(ctx)),
+                    sp::created_at.eq(now),
+                    sp::updated_at.eq(now),
+                ),
+            ))
+            .execute(conn)?;
+        let note = format!("aliquot of {}", p.accession_number);
+        append_event(
+            conn,
+            ctx,
+            id,
+            None,
+            SpecimenStatus::Received,
+            "aliquot",
+            p.location.as_deref(),
+            None,
+            Some(&note),
+            None,
+        )?;
+        ids.push(id);
+    }
+    audit::record(
+        conn,
+        ctx,
+        "specimen.aliquot",
+        "specimen",
+        Some(&parent.to_string()),
+        Some(serde_json::json!({ "count": count })),
+    )?;
+    ids.into_iter()
+        .map(|id| require_specimen(conn, ctx.org, id))
+        .collect()
+}
+
+/// Specimen list filters.
+#[derive(Debug, Clone, Default)]
+pub struct SpecimenFilter {
+    pub status: Option<SpecimenStatus>,
+    /// A rejection reason code the specimen was rejected with.
+    pub reason: Option<String>,
+    /// A canonical location prefix (`LAB1/FRZ-2`).
+    pub location: Option<String>,
+    pub patient_id: Option<PatientId>,
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    org: OrgId,
+    f: &SpecimenFilter,
+    page: &Page,
+) -> Result<Vec<Specimen>, AppError> {
+    let mut q = sp::specimens
+        .filter(sp::org_id.eq(org.to_string()))
+        .into_boxed();
+    if let Some(s) = f.status {
+        q = q.filter(sp::status.eq(s.as_str()));
+    }
+    if let Some(r) = &f.reason {
+        // Reasons are stored as a comma list of two-letter codes.
+        let r = crate::values::escape_like(r);
+        q = q.filter(
+            sp::rejection_reasons
+                .eq(r.clone())
+                .or(sp::rejection_reasons.like(format!("{r},%")).escape('\\'))
+                .or(sp::rejection_reasons.like(format!("%,{r}")).escape('\\'))
+                .or(sp::rejection_reasons.like(format!("%,{r},%")).escape('\\')),
+        );
+    }
+    if let Some(l) = &f.location {
+        let l = crate::values::escape_like(l);
+        q = q.filter(
+            sp::location
+                .eq(l.clone())
+                .or(sp::location.like(format!("{l}/%")).escape('\\')),
+        );
+    }
+    if let Some(p) = f.patient_id {
+        q = q.filter(sp::patient_id.eq(p.to_string()));
+    }
+    if let Some(after) = &page.after {
+        q = q.filter(sp::id.gt(after.clone()));
+    }
+    Ok(q.order(sp::id.asc()).limit(page.limit + 1).load(conn)?)
+}
+
+/// A checked result entry.
+#[derive(Debug, Clone)]
+pub struct ResultInput {
+    pub value: String,
+    pub unit: Option<String>,
+    pub reference_range: Option<String>,
+    pub flag: Option<ResultFlag>,
+    pub comment: Option<String>,
+}
+
+fn test_of(
+    conn: &mut DbConn,
+    org: OrgId,
+    specimen: SpecimenId,
+    test: SpecimenTestId,
+) -> Result<SpecimenTest, AppError> {
+    st::specimen_tests
+        .filter(st::org_id.eq(org.to_string()))
+        .filter(st::specimen_id.eq(specimen.to_string()))
+        .filter(st::id.eq(test.to_string()))
+        .first::<SpecimenTest>(conn)
+        .optional()?
+        .ok_or_else(|| AppError::not_found("test"))
+}
+
+fn latest_result(
+    conn: &mut DbConn,
+    org: OrgId,
+    test: SpecimenTestId,
+) -> Result<Option<TestResult>, AppError> {
+    Ok(tr::test_results
+        .filter(tr::org_id.eq(org.to_string()))
+        .filter(tr::test_id.eq(test.to_string()))
+        .order(tr::result_version.desc())
+        .first(conn)
+        .optional()?)
+}
+
+/// Records a result as a new version (a correction never overwrites).
+pub fn enter_result(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    specimen: SpecimenId,
+    test: SpecimenTestId,
+    input: ResultInput,
+) -> Result<TestResult, AppError> {
+    use SpecimenStatus::*;
+    let s = require_specimen(conn, ctx.org, specimen)?;
+    let t = test_of(conn, ctx.org, specimen, test)?;
+    if !matches!(
+        s.status,
+        Received | InProcess | ReferredOut | Resulted | Verified | Reported | Amended
+    ) {
+        return Err(AppError::conflict(format!(
+            "results cannot be entered for a specimen that is {}",
+            s.status
+        )));
+    }
+    let version = latest_result(conn, ctx.org, t.id)?.map_or(1, |r| r.result_version + 1);
+    let id = TestResultId::new();
+    diesel::insert_into(tr::test_results)
+        .values((
+            tr::id.eq(id.to_string()),
+            tr::org_id.eq(ctx.org.to_string()),
+            tr::test_id.eq(t.id.to_string()),
+            tr::result_version.eq(version),
+            tr::value.eq(&input.value),
+            tr::unit.eq(&input.unit),
+            tr::reference_range.eq(&input.reference_range),
+            tr::flag.eq(input.flag.map(|f| f.as_str())),
+            tr::comment.eq(&input.comment),
+            tr::entered_by.eq(who(ctx)),
+            tr::entered_at.eq(crate::db::now()),
+        ))
+        .execute(conn)?;
+    audit::record(
+        conn,
+        ctx,
+        if version == 1 {
+            "result.enter"
+        } else {
+            "result.correct"
+        },
+        "test",
+        Some(&t.id.to_string()),
+        Some(serde_json::json!({ "result_version": version })),
+    )?;
+    latest_result(conn, ctx.org, t.id)?.ok_or_else(|| AppError::internal("entered result vanished"))
+}
+
+/// Verifies the latest result version; the verifier must not be the user who entered it. A
+/// verified test with a billing code becomes an unbilled charge (once per test).
+pub fn verify_result(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    specimen: SpecimenId,
+    test: SpecimenTestId,
+) -> Result<TestResult, AppError> {
+    let s = require_specimen(conn, ctx.org, specimen)?;
+    let t = test_of(conn, ctx.org, specimen, test)?;
+    let r = latest_result(conn, ctx.org, t.id)?
+        .ok_or_else(|| AppError::conflict("the test has no result to verify"))?;
+    if r.verified_at.is_some() {
+        return Err(AppError::conflict("the latest result is already verified"));
+    }
+    if r.entered_by == who(ctx) {
+        return Err(AppError::conflict(
+            "a result must be verified by a different user than the one who entered it",
+        ));
+    }
+    diesel::update(
+        tr::test_results
+            .filter(tr::org_id.eq(ctx.org.to_string()))
+            .filter(tr::id.eq(r.id.to_string())),
+    )
+    .set((
+        tr::verified_by.eq(Some(who(ctx))),
+        tr::verified_at.eq(Some(crate::db::now())),
+    ))
+    .execute(conn)?;
+    audit::record(
+        conn,
+        ctx,
+        "result.verify",
+        "test",
+        Some(&t.id.to_string()),
+        Some(serde_json::json!({ "result_version": r.result_version })),
+    )?;
+    if let Some(code) = &t.billing_code {
+        let exists: i64 = ch::lab_charges
+            .filter(ch::org_id.eq(ctx.org.to_string()))
+            .filter(ch::test_id.eq(t.id.to_string()))
+            .count()
+            .get_result(conn)?;
+        if exists == 0 {
+            let service_date = s.collected_at.unwrap_or(s.created_at).date();
+            let amount =
+                crate::coding::fees::fee_lookup(conn, ctx.org, None, code, None, service_date)
+                    .ok()
+                    .and_then(|f| f.charge_cents);
+            diesel::insert_into(ch::lab_charges)
+                .values((
+                    ch::id.eq(ChargeId::new().to_string()),
+                    ch::org_id.eq(ctx.org.to_string()),
+                    ch::patient_id.eq(s.patient_id.to_string()),
+                    ch::specimen_id.eq(s.id.to_string()),
+                    ch::test_id.eq(t.id.to_string()),
+                    ch::procedure_code.eq(code),
+                    ch::service_date.eq(service_date),
+                    ch::amount_cents.eq(amount),
+                    ch::status.eq("unbilled"),
+                    ch::created_at.eq(crate::db::now()),
+                ))
+                .execute(conn)?;
+        }
+    }
+    latest_result(conn, ctx.org, t.id)?
+        .ok_or_else(|| AppError::internal("verified result vanished"))
+}
+
+pub fn list_charges(
+    conn: &mut DbConn,
+    org: OrgId,
+    status: Option<&str>,
+    page: &Page,
+) -> Result<Vec<Charge>, AppError> {
+    let mut q = ch::lab_charges
+        .filter(ch::org_id.eq(org.to_string()))
+        .into_boxed();
+    if let Some(s) = status {
+        q = q.filter(ch::status.eq(s.to_owned()));
+    }
+    if let Some(after) = &page.after {
+        q = q.filter(ch::id.gt(after.clone()));
+    }
+    Ok(q.order(ch::id.asc()).limit(page.limit + 1).load(conn)?)
+}
