@@ -11,6 +11,7 @@ mod coverages;
 mod directory;
 mod errors;
 mod helpers;
+mod lab;
 mod openapi;
 mod organization;
 mod patients;

@@ -1,0 +1,770 @@
+//! Specimens: registration, accession numbers, the custody table, rejection, aliquots, storage,
+//! results and verification, charges, idempotency, roles, tenancy, concurrency.
+
+use std::collections::{BTreeSet, HashMap};
+
+use officina::auth::Role;
+use officina::lab::domain::{Accession, SpecimenStatus};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{Org, Res, TestApp};
+use crate::patients::create_patient;
+
+pub fn specimen_body(patient: &str, collected: bool) -> Value {
+    let mut b = json!({
+        "patient_id": patient, "specimen_type": "serum", "container": "SST 5 mL", "priority": "routine",
+        "tests": [
+            {"code_system": "loinc", "code": "2345-7", "name": "Glucose", "billing_code": "82947"},
+            {"code_system": "local", "code": "hold", "name": "Hold serum"}
+        ]
+    });
+    if collected {
+        b["collected_at"] = json!("2026-11-27T08:30:00Z");
+        b["collected_by"] = json!("L. Nurse");
+    }
+    b
+}
+
+pub async fn register(app: &TestApp, org: &Org, patient: &str, collected: bool) -> Value {
+    let res = app
+        .post(
+            "/api/v1/specimens",
+            org.token(Role::Lab),
+            &specimen_body(patient, collected),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    res.body
+}
+
+pub async fn event(app: &TestApp, org: &Org, role: Role, id: &str, body: Value) -> Res {
+    app.post(
+        &format!("/api/v1/specimens/{id}/events"),
+        org.token(role),
+        &body,
+    )
+    .await
+}
+
+/// Drives a specimen from `ordered` along a legal path to `state`.
+async fn drive_to(app: &TestApp, org: &Org, id: &str, state: SpecimenStatus) {
+    use SpecimenStatus::*;
+    let path: &[&str] = match state {
+        Ordered => &[],
+        Collected => &["collected"],
+        InTransit => &["collected", "in_transit"],
+        Received => &["collected", "received"],
+        InProcess => &["collected", "received", "in_process"],
+        ReferredOut => &["collected", "received", "referred_out"],
+        Resulted => &["collected", "received", "in_process", "resulted"],
+        Verified => &[
+            "collected",
+            "received",
+            "in_process",
+            "resulted",
+            "verified",
+        ],
+        Reported => &[
+            "collected",
+            "received",
+            "in_process",
+            "resulted",
+            "verified",
+            "reported",
+        ],
+        Amended => &[
+            "collected",
+            "received",
+            "in_process",
+            "resulted",
+            "verified",
+            "reported",
+            "amended",
+        ],
+        Rejected => &["collected", "rejected"],
+        Cancelled => &["cancelled"],
+        Disposed => &["collected", "rejected", "disposed"],
+        Lost => &["collected", "in_transit", "lost"],
+        EnteredInError => &["entered_in_error"],
+    };
+    for to in path {
+        let body = match *to {
+            "rejected" => json!({"to": to, "reasons": ["RH"]}),
+            "entered_in_error" => json!({"to": to, "note": "duplicate registration"}),
+            _ => json!({"to": to}),
+        };
+        let role = if *to == "entered_in_error" {
+            Role::Manager
+        } else {
+            Role::Lab
+        };
+        let res = event(app, org, role, id, body).await;
+        assert_eq!(res.status, 200, "{to}: {}", res.text);
+    }
+}
+
+#[tokio::test]
+async fn registration_gives_an_accession_number_and_the_right_starting_state() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let pid = p["id"].as_str().unwrap();
+    let collected = register(&app, &org, pid, true).await;
+    let number = collected["accession_number"].as_str().unwrap();
+    let parsed = Accession::parse(number).unwrap();
+    assert_eq!(parsed.prefix, "L");
+    assert_eq!(parsed.seq, 1);
+    assert_eq!(collected["status"], "collected");
+    assert_eq!(collected["tests"].as_array().unwrap().len(), 2);
+    assert!(collected["tests"][0]["id"].is_string());
+    let ordered = register(&app, &org, pid, false).await;
+    assert_eq!(ordered["status"], "ordered");
+    assert_eq!(
+        Accession::parse(ordered["accession_number"].as_str().unwrap())
+            .unwrap()
+            .seq,
+        2
+    );
+    // The timeline starts with the registration.
+    let events = app
+        .get(
+            &format!(
+                "/api/v1/specimens/{}/events",
+                collected["id"].as_str().unwrap()
+            ),
+            org.token(Role::Biller),
+        )
+        .await;
+    assert_eq!(events.body["items"][0]["to"], "collected");
+    assert_eq!(
+        events.body["items"][0]["actor_id"],
+        org.user(Role::Lab).to_string()
+    );
+}
+
+#[tokio::test]
+async fn registration_errors_name_every_field() {
+    let app = TestApp::spawn().await;
+    let a = app.seed_org("A").await;
+    let b = app.seed_org("B").await;
+    let other = create_patient(&app, &b, "Other", "Org", "1990-01-01").await;
+    let res = app
+        .post(
+            "/api/v1/specimens",
+            a.token(Role::Clinician),
+            &json!({"patient_id": other["id"], "specimen_type": "blood-ish", "ordering_provider_id": "0199aaaa-0000-7000-8000-000000000000",
+                    "priority": "asap", "collected_at": "2999-01-01T00:00:00Z",
+                    "tests": [{"code_system": "loinc", "code": "2345-1", "name": "Glucose", "billing_code": "ABC"}]}),
+        )
+        .await;
+    res.assert_problem(422);
+    assert_eq!(
+        res.error_fields(),
+        [
+            "patient_id",
+            "specimen_type",
+            "ordering_provider_id",
+            "priority",
+            "collected_at",
+            "tests[0].code",
+            "tests[0].billing_code"
+        ]
+    );
+    let none = app.get("/api/v1/specimens", a.token(Role::Lab)).await;
+    assert!(none.body["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_scanned_number_finds_the_specimen_and_a_mistyped_one_is_refused() {
+    let app = TestApp::spawn().await;
+    let a = app.seed_org("A").await;
+    let b = app.seed_org("B").await;
+    let p = create_patient(&app, &a, "Maria", "Lopez", "1984-03-12").await;
+    let s = register(&app, &a, p["id"].as_str().unwrap(), true).await;
+    let number = s["accession_number"].as_str().unwrap();
+    let found = app
+        .get(
+            &format!("/api/v1/specimens/by-accession/{}", number.to_lowercase()),
+            a.token(Role::Lab),
+        )
+        .await;
+    assert_eq!(found.status, 200);
+    assert_eq!(found.body["id"], s["id"]);
+    let mut typo = number.to_owned().into_bytes();
+    let last = typo.len() - 2;
+    typo[last] = if typo[last] == b'9' {
+        b'0'
+    } else {
+        typo[last] + 1
+    };
+    let typo = String::from_utf8(typo).unwrap();
+    let res = app
+        .get(
+            &format!("/api/v1/specimens/by-accession/{typo}"),
+            a.token(Role::Lab),
+        )
+        .await;
+    res.assert_problem(422);
+    assert_eq!(res.body["errors"][0]["code"], "invalid_check_digit");
+    app.get(
+        &format!("/api/v1/specimens/by-accession/{number}"),
+        b.token(Role::Lab),
+    )
+    .await
+    .assert_problem(404);
+    app.get(
+        &format!("/api/v1/specimens/{}", s["id"].as_str().unwrap()),
+        b.token(Role::Lab),
+    )
+    .await
+    .assert_problem(404);
+}
+
+#[tokio::test]
+async fn every_transition_in_the_table_works_and_every_other_is_409_with_the_allowed_list() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let pid = p["id"].as_str().unwrap().to_owned();
+    let mut at_state: HashMap<SpecimenStatus, String> = HashMap::new();
+    for from in SpecimenStatus::ALL {
+        let s = register(&app, &org, &pid, false).await;
+        let id = s["id"].as_str().unwrap().to_owned();
+        drive_to(&app, &org, &id, *from).await;
+        at_state.insert(*from, id);
+    }
+    for from in SpecimenStatus::ALL {
+        let allowed: Vec<&str> = from.allowed().iter().map(|s| s.as_str()).collect();
+        for to in SpecimenStatus::ALL {
+            let legal = allowed.contains(&to.as_str());
+            if legal {
+                // A fresh specimen for each legal move.
+                let s = register(&app, &org, &pid, false).await;
+                let id = s["id"].as_str().unwrap().to_owned();
+                drive_to(&app, &org, &id, *from).await;
+                let body = match to {
+                    SpecimenStatus::Rejected => json!({"to": "rejected", "reasons": ["QS"]}),
+                    SpecimenStatus::EnteredInError => {
+                        json!({"to": "entered_in_error", "note": "wrong patient"})
+                    }
+                    _ => {
+                        json!({"to": to.as_str(), "location": {"room": "LAB1"}, "temperature_c": 4.0})
+                    }
+                };
+                let res = event(&app, &org, Role::Manager, &id, body).await;
+                assert_eq!(res.status, 200, "{from} -> {to}: {}", res.text);
+                assert_eq!(res.body["specimen"]["status"], to.as_str());
+                let events = app
+                    .get(
+                        &format!("/api/v1/specimens/{id}/events"),
+                        org.token(Role::Auditor),
+                    )
+                    .await;
+                let last = events.body["items"]
+                    .as_array()
+                    .unwrap()
+                    .last()
+                    .unwrap()
+                    .clone();
+                assert_eq!(
+                    (last["from"].as_str().unwrap(), last["to"].as_str().unwrap()),
+                    (from.as_str(), to.as_str())
+                );
+                assert_eq!(last["actor_id"], org.user(Role::Manager).to_string());
+            } else {
+                let id = &at_state[from];
+                let body = match to {
+                    SpecimenStatus::Rejected => json!({"to": "rejected", "reasons": ["QS"]}),
+                    SpecimenStatus::EnteredInError => {
+                        json!({"to": "entered_in_error", "note": "x"})
+                    }
+                    _ => json!({"to": to.as_str()}),
+                };
+                let res = event(&app, &org, Role::Manager, id, body).await;
+                res.assert_problem(409);
+                let listed: Vec<&str> = res.body["allowed"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect();
+                assert_eq!(listed, allowed, "{from} -> {to}");
+                assert_eq!(res.body["current"], from.as_str());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn entered_in_error_needs_a_manager_or_admin_and_a_note() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let s = register(&app, &org, p["id"].as_str().unwrap(), true).await;
+    let id = s["id"].as_str().unwrap();
+    event(
+        &app,
+        &org,
+        Role::Lab,
+        id,
+        json!({"to": "entered_in_error", "note": "dup"}),
+    )
+    .await
+    .assert_problem(403);
+    let res = event(
+        &app,
+        &org,
+        Role::Admin,
+        id,
+        json!({"to": "entered_in_error"}),
+    )
+    .await;
+    res.assert_problem(422);
+    assert_eq!(res.error_fields(), ["note"]);
+    assert_eq!(
+        event(
+            &app,
+            &org,
+            Role::Admin,
+            id,
+            json!({"to": "entered_in_error", "note": "dup"})
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn rejection_needs_a_table_0490_reason_and_cascades_to_aliquots() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let s = register(&app, &org, p["id"].as_str().unwrap(), true).await;
+    let id = s["id"].as_str().unwrap();
+    event(&app, &org, Role::Lab, id, json!({"to": "received"})).await;
+    let al = app
+        .post(
+            &format!("/api/v1/specimens/{id}/aliquots"),
+            org.token(Role::Lab),
+            &json!({"count": 2}),
+        )
+        .await;
+    assert_eq!(al.status, 201);
+    let none = event(&app, &org, Role::Lab, id, json!({"to": "rejected"})).await;
+    none.assert_problem(422);
+    assert_eq!(none.error_fields(), ["reasons"]);
+    let bad = event(
+        &app,
+        &org,
+        Role::Lab,
+        id,
+        json!({"to": "rejected", "reasons": ["RH", "XX"]}),
+    )
+    .await;
+    assert_eq!(bad.error_fields(), ["reasons[1]"]);
+    let res = event(
+        &app,
+        &org,
+        Role::Lab,
+        id,
+        json!({"to": "rejected", "reasons": ["RH", "QS"], "note": "grossly hemolysed"}),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(
+        res.body["specimen"]["rejection_reasons"],
+        json!(["RH", "QS"])
+    );
+    assert_eq!(res.body["cascaded"].as_array().unwrap().len(), 2);
+    for child in al.body["items"].as_array().unwrap() {
+        let c = app
+            .get(
+                &format!("/api/v1/specimens/{}", child["id"].as_str().unwrap()),
+                org.token(Role::Lab),
+            )
+            .await;
+        assert_eq!(c.body["status"], "rejected");
+    }
+    let rh = app
+        .get(
+            "/api/v1/specimens?status=rejected&reason=RH",
+            org.token(Role::Biller),
+        )
+        .await;
+    assert_eq!(rh.body["items"].as_array().unwrap().len(), 3);
+    let rc = app
+        .get(
+            "/api/v1/specimens?status=rejected&reason=RC",
+            org.token(Role::Biller),
+        )
+        .await;
+    assert!(rc.body["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn aliquots_are_numbered_after_the_parent_with_their_own_chain() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let s = register(&app, &org, p["id"].as_str().unwrap(), true).await;
+    let id = s["id"].as_str().unwrap();
+    let number = s["accession_number"].as_str().unwrap();
+    app.post(
+        &format!("/api/v1/specimens/{id}/aliquots"),
+        org.token(Role::Lab),
+        &json!({"count": 1}),
+    )
+    .await
+    .assert_problem(409);
+    event(&app, &org, Role::Lab, id, json!({"to": "received"})).await;
+    let first = app
+        .post(
+            &format!("/api/v1/specimens/{id}/aliquots"),
+            org.token(Role::Lab),
+            &json!({"count": 2, "volume_ml": 0.5}),
+        )
+        .await;
+    let numbers: Vec<&str> = first.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["accession_number"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, [format!("{number}.1"), format!("{number}.2")]);
+    assert_eq!(first.body["items"][0]["parent_id"], s["id"]);
+    assert_eq!(first.body["items"][0]["volume_ml"], 0.5);
+    let more = app
+        .post(
+            &format!("/api/v1/specimens/{id}/aliquots"),
+            org.token(Role::Lab),
+            &json!({"count": 1}),
+        )
+        .await;
+    assert_eq!(
+        more.body["items"][0]["accession_number"],
+        format!("{number}.3")
+    );
+    let child = first.body["items"][0]["id"].as_str().unwrap();
+    assert_eq!(
+        event(&app, &org, Role::Lab, child, json!({"to": "in_process"}))
+            .await
+            .status,
+        200
+    );
+    let parent = app
+        .get(&format!("/api/v1/specimens/{id}"), org.token(Role::Lab))
+        .await;
+    assert_eq!(parent.body["status"], "received");
+    assert_eq!(parent.body["aliquot_count"], 3);
+    let scanned = app
+        .get(
+            &format!("/api/v1/specimens/by-accession/{number}.1"),
+            org.token(Role::Lab),
+        )
+        .await;
+    assert_eq!(scanned.body["id"], child);
+    app.post(
+        &format!("/api/v1/specimens/{id}/aliquots"),
+        org.token(Role::Lab),
+        &json!({"count": 0}),
+    )
+    .await
+    .assert_problem(422);
+}
+
+#[tokio::test]
+async fn storing_moves_a_specimen_without_changing_its_state() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let s = register(&app, &org, p["id"].as_str().unwrap(), true).await;
+    let id = s["id"].as_str().unwrap();
+    event(&app, &org, Role::Lab, id, json!({"to": "received"})).await;
+    let loc =
+        json!({"room": "lab1", "device": "FRZ-2", "shelf": "3", "box": "B12", "position": "A4"});
+    let res = event(
+        &app,
+        &org,
+        Role::Lab,
+        id,
+        json!({"to": "store", "location": loc, "temperature_c": -20.0}),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["specimen"]["status"], "received");
+    assert_eq!(res.body["specimen"]["location"]["box"], "B12");
+    assert_eq!(
+        app.get(
+            "/api/v1/specimens?location=LAB1/FRZ-2",
+            org.token(Role::Lab)
+        )
+        .await
+        .body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        app.get(
+            "/api/v1/specimens?location=LAB1/FRZ-20",
+            org.token(Role::Lab)
+        )
+        .await
+        .body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let missing = event(&app, &org, Role::Lab, id, json!({"to": "store"})).await;
+    assert_eq!(missing.error_fields(), ["location"]);
+    let gap = event(
+        &app,
+        &org,
+        Role::Lab,
+        id,
+        json!({"to": "store", "location": {"room": "L", "shelf": "2"}}),
+    )
+    .await;
+    assert_eq!(gap.error_fields(), ["location"]);
+    let events = app
+        .get(
+            &format!("/api/v1/specimens/{id}/events"),
+            org.token(Role::Lab),
+        )
+        .await;
+    let last = events.body["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["kind"], "store");
+    assert_eq!(last["temperature_c"], -20.0);
+}
+
+#[tokio::test]
+async fn results_are_versioned_and_verified_by_a_second_person_then_billed() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let s = register(&app, &org, p["id"].as_str().unwrap(), true).await;
+    let id = s["id"].as_str().unwrap();
+    let test = s["tests"][0]["id"].as_str().unwrap();
+    let hold = s["tests"][1]["id"].as_str().unwrap();
+    let put = |body: Value| {
+        let path = format!("/api/v1/specimens/{id}/tests/{test}/result");
+        let tok = org.token(Role::Lab).to_owned();
+        let app = &app;
+        async move {
+            app.request(Method::PUT, &path, Some(&tok), Some(&body))
+                .await
+        }
+    };
+    put(json!({"value": "5.4"})).await.assert_problem(409);
+    event(&app, &org, Role::Lab, id, json!({"to": "received"})).await;
+    event(&app, &org, Role::Lab, id, json!({"to": "in_process"})).await;
+    let bad = put(json!({"flag": "Z"})).await;
+    assert_eq!(bad.error_fields(), ["value", "flag"]);
+    let v1 =
+        put(json!({"value": "9.4", "unit": "mmol/L", "reference_range": "3.9-5.5", "flag": "H"}))
+            .await;
+    assert_eq!(v1.status, 200, "{}", v1.text);
+    assert_eq!(v1.body["result_version"], 1);
+    let v2 = put(json!({"value": "5.4", "unit": "mmol/L", "reference_range": "3.9-5.5", "flag": "N", "comment": "transcription corrected"})).await;
+    assert_eq!(v2.body["result_version"], 2);
+    let verify = format!("/api/v1/specimens/{id}/tests/{test}/verify");
+    app.request(Method::POST, &verify, Some(org.token(Role::Lab)), None)
+        .await
+        .assert_problem(409);
+    let ok = app
+        .request(Method::POST, &verify, Some(org.token(Role::Manager)), None)
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.body["verified_by"], org.user(Role::Manager).to_string());
+    app.request(Method::POST, &verify, Some(org.token(Role::Admin)), None)
+        .await
+        .assert_problem(409);
+    let view = app
+        .get(
+            &format!("/api/v1/specimens/{id}"),
+            org.token(Role::Clinician),
+        )
+        .await;
+    assert_eq!(view.body["tests"][0]["result_versions"], 2);
+    assert_eq!(view.body["tests"][0]["result"]["value"], "5.4");
+    // The verified test with a billing code is an unbilled charge, once.
+    let charges = app
+        .get("/api/v1/charges?status=unbilled", org.token(Role::Biller))
+        .await;
+    let items = charges.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["procedure_code"], "82947");
+    assert_eq!(items[0]["service_date"], "2026-11-27");
+    assert_eq!(items[0]["patient_id"], p["id"]);
+    // A test without a billing code produces no charge.
+    let hold_path = format!("/api/v1/specimens/{id}/tests/{hold}/result");
+    app.request(
+        Method::PUT,
+        &hold_path,
+        Some(org.token(Role::Lab)),
+        Some(&json!({"value": "held"})),
+    )
+    .await;
+    app.request(
+        Method::POST,
+        &format!("/api/v1/specimens/{id}/tests/{hold}/verify"),
+        Some(org.token(Role::Manager)),
+        None,
+    )
+    .await;
+    assert_eq!(
+        app.get("/api/v1/charges", org.token(Role::Biller))
+            .await
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    app.get("/api/v1/charges", org.token(Role::Lab))
+        .await
+        .assert_problem(403);
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_creates_nothing_new() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let body = specimen_body(p["id"].as_str().unwrap(), true);
+    let send = |b: Value| {
+        let app = &app;
+        let tok = org.token(Role::Lab).to_owned();
+        async move {
+            let r = app
+                .client
+                .post(format!("{}/api/v1/specimens", app.address))
+                .bearer_auth(tok)
+                .header("idempotency-key", "draw-station-7-0001")
+                .json(&b)
+                .send()
+                .await
+                .unwrap();
+            crate::helpers::read(r).await
+        }
+    };
+    let first = send(body.clone()).await;
+    let again = send(body.clone()).await;
+    assert_eq!(first.status, 201);
+    assert_eq!(again.status, 201);
+    assert_eq!(first.body["id"], again.body["id"]);
+    assert_eq!(
+        first.body["accession_number"],
+        again.body["accession_number"]
+    );
+    let mut other = body.clone();
+    other["priority"] = json!("stat");
+    send(other).await.assert_problem(422);
+    let list = app.get("/api/v1/specimens", org.token(Role::Lab)).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_biller_reads_but_cannot_move_and_the_auditor_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let s = register(&app, &org, p["id"].as_str().unwrap(), true).await;
+    let id = s["id"].as_str().unwrap();
+    for role in [Role::Biller, Role::Auditor] {
+        assert_eq!(
+            app.get(&format!("/api/v1/specimens/{id}"), org.token(role))
+                .await
+                .status,
+            200
+        );
+        event(&app, &org, role, id, json!({"to": "received"}))
+            .await
+            .assert_problem(403);
+        app.post(
+            "/api/v1/specimens",
+            org.token(role),
+            &specimen_body(p["id"].as_str().unwrap(), true),
+        )
+        .await
+        .assert_problem(403);
+        app.post(
+            &format!("/api/v1/specimens/{id}/aliquots"),
+            org.token(role),
+            &json!({"count": 1}),
+        )
+        .await
+        .assert_problem(403);
+    }
+}
+
+#[tokio::test]
+async fn a_stale_version_is_409() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let s = register(&app, &org, p["id"].as_str().unwrap(), true).await;
+    let id = s["id"].as_str().unwrap();
+    assert_eq!(
+        event(
+            &app,
+            &org,
+            Role::Lab,
+            id,
+            json!({"to": "received", "version": 1})
+        )
+        .await
+        .status,
+        200
+    );
+    event(
+        &app,
+        &org,
+        Role::Lab,
+        id,
+        json!({"to": "in_process", "version": 1}),
+    )
+    .await
+    .assert_problem(409);
+}
+
+#[tokio::test]
+async fn concurrent_registrations_get_distinct_gapless_numbers() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let body = specimen_body(p["id"].as_str().unwrap(), true);
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/specimens", app.address);
+        let tok = org.token(Role::Lab).to_owned();
+        let b = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .bearer_auth(tok)
+                .json(&b)
+                .send()
+                .await
+                .unwrap();
+            crate::helpers::read(r).await
+        }));
+    }
+    let mut seqs = BTreeSet::new();
+    for t in tasks {
+        let res = t.await.unwrap();
+        assert_eq!(res.status, 201, "{}", res.text);
+        let n = Accession::parse(res.body["accession_number"].as_str().unwrap()).unwrap();
+        assert!(seqs.insert(n.seq), "duplicate number {}", n.seq);
+    }
+    assert_eq!(seqs, (1..=200).collect::<BTreeSet<u64>>());
+}
