@@ -51,10 +51,11 @@ pub fn seed(conn: &mut DbConn) -> Result<Vec<Login>, AppError> {
             c,
             NewOrg::parse(DEMO_ORG_NAME, Some("1234567893"), Some("12-3456789"))?,
         )?;
+        let mut user_ids = std::collections::HashMap::new();
         for (login, hash) in logins.iter().zip(hashes) {
             let email = Email::parse(&login.email).map_err(|e| AppError::internal(e.message))?;
             let name = format!("Demo {}", capitalised(login.role.as_str()));
-            users::create_user(
+            let user = users::create_user(
                 c,
                 &AuditCtx::cli(org.id),
                 NewUser {
@@ -64,8 +65,10 @@ pub fn seed(conn: &mut DbConn) -> Result<Vec<Login>, AppError> {
                     password_hash: hash,
                 },
             )?;
+            user_ids.insert(login.role, user.id);
         }
         seed_fees(c, &AuditCtx::cli(org.id))?;
+        crate::demo_practice::seed(c, org.id, &user_ids)?;
         diesel::insert_into(s::instance_settings)
             .values((s::name.eq("demo_org_id"), s::value.eq(org.id.to_string())))
             .execute(c)?;

@@ -13,6 +13,7 @@ pub mod coding;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod demo_practice;
 pub mod directory;
 pub mod error;
 pub mod health;

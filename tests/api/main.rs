@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod coding;
 mod coverages;
+mod demo;
 mod directory;
 mod errors;
 mod helpers;
