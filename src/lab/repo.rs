@@ -390,13 +390,16 @@ pub fn apply(
                     s.status
                 )));
             }
-            diesel::update(target)
+            let n = diesel::update(target.filter(sp::version.eq(s.version)))
                 .set((
                     sp::location.eq(&location),
                     sp::version.eq(s.version + 1),
                     sp::updated_at.eq(crate::db::now()),
                 ))
                 .execute(conn)?;
+            if n == 0 {
+                return Err(stale("specimen", s.version, s.version + 1));
+            }
             append_event(
                 conn,
                 ctx,
