@@ -157,3 +157,28 @@ async fn swagger_ui_and_the_document_are_served() {
     assert_eq!(doc.status, 200);
     assert_eq!(doc.body["openapi"], "3.1.0");
 }
+
+#[tokio::test]
+async fn an_internal_error_is_an_opaque_500_carrying_only_the_request_id() {
+    use diesel::connection::SimpleConnection;
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    // Break the database under the running app: every authenticated request now fails inside.
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        conn.batch_execute("DROP TABLE revoked_tokens").unwrap();
+    })
+    .await
+    .unwrap();
+    let res = app.get("/api/v1/me", org.token(Role::Admin)).await;
+    res.assert_problem(500);
+    let request_id = res.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(res.body["request_id"], request_id);
+    assert!(res.body.get("detail").is_none(), "{}", res.text);
+    assert!(
+        !res.text.contains("revoked_tokens"),
+        "the cause leaked: {}",
+        res.text
+    );
+}
