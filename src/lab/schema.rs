@@ -125,3 +125,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     manifests,
     manifest_specimens
 );
+
+diesel::table! {
+    /// Which open (draft or shipped) manifest holds a specimen: at most one, by the primary key.
+    /// The row goes when the manifest closes (results received or cancelled). Migration
+    /// `…000500_lab_sendout`.
+    manifest_holds (org_id, specimen_id) {
+        org_id -> Text,
+        specimen_id -> Text,
+        manifest_id -> Text,
+    }
+}

@@ -1,0 +1,2 @@
+DROP INDEX manifests_org_status_idx;
+DROP TABLE manifest_holds;
