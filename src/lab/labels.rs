@@ -140,7 +140,7 @@ pub fn label_svg(d: &LabelData) -> Result<String, AppError> {
             "{stat}",
             r##"<g fill="#000" shape-rendering="crispEdges">{bars}</g>"##,
             r#"<text x="10" y="150" font-size="26" font-weight="bold">{name}</text>"#,
-            r#"<text x="10" y="180" font-size="23">DOB {dob}  MRN {mrn}</text>"#,
+            r#"<text x="10" y="180" font-size="23">DOB {dob} · MRN {mrn}</text>"#,
             r#"<text x="10" y="208" font-size="23">{kind}</text>"#,
             r#"<text x="10" y="236" font-size="23">{collected}</text>"#,
             "</svg>"
@@ -150,7 +150,7 @@ pub fn label_svg(d: &LabelData) -> Result<String, AppError> {
         acc = xml_escape(&d.accession_number),
         stat = stat,
         bars = bars,
-        name = esc(&d.patient_name, 32),
+        name = esc(&d.patient_name, 28),
         dob = d.birth_date.format("%Y-%m-%d"),
         mrn = esc(&d.mrn, 16),
         kind = esc(&kind, 36),
@@ -256,8 +256,8 @@ fn html_response(html: String) -> HttpResponse {
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Specimen id"), LabelQuery),
     responses(
-        (status = 200, description = "The label, 50.8 mm × 25.4 mm (2\" × 1\")", content_type = "image/svg+xml", body = String),
-        (status = 200, description = "With `?format=html`: a print-ready page, one label per page", content_type = "text/html", body = String),
+        (status = 200, description = "The label, 50.8 mm × 25.4 mm (2\" × 1\"); with `?format=html` a print-ready page, one label per page",
+            content((String = "image/svg+xml"), (String = "text/html"))),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such specimen in this organization", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown format", body = Problem, content_type = "application/problem+json"),

@@ -1141,8 +1141,8 @@ async fn list_manifests(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Manifest id"), ManifestFormatQuery),
     responses(
-        (status = 200, description = "The manifest", body = ManifestView),
-        (status = 200, description = "With `?format=html`: the printout", content_type = "text/html", body = String),
+        (status = 200, description = "The manifest; with `?format=html` the printout",
+            content((ManifestView = "application/json"), (String = "text/html"))),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such manifest in this organization", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown format", body = Problem, content_type = "application/problem+json"),

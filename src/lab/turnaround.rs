@@ -321,8 +321,8 @@ fn cell(x: Option<f64>) -> String {
     security(("bearer" = [])),
     params(TurnaroundQuery),
     responses(
-        (status = 200, description = "The report (minutes, one decimal; median and p90 interpolated as PERCENTILE.INC)", body = TurnaroundReport),
-        (status = 200, description = "With `Accept: text/csv`: one row per test code", content_type = "text/csv", body = String),
+        (status = 200, description = "The report (minutes, one decimal; median and p90 interpolated as PERCENTILE.INC); with `Accept: text/csv` one row per test code",
+            content((TurnaroundReport = "application/json"), (String = "text/csv"))),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only manager, admin, lab and auditor", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or invalid `from`/`to` (all at once), or `from` not before `to`", body = Problem, content_type = "application/problem+json"),

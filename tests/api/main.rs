@@ -5,6 +5,8 @@
 
 mod audit;
 mod auth;
+mod claims;
+mod claims_scrubber;
 mod cli;
 mod coding;
 mod coverages;
@@ -13,6 +15,9 @@ mod directory;
 mod errors;
 mod helpers;
 mod lab;
+mod lab_labels;
+mod lab_manifests;
+mod lab_turnaround;
 mod openapi;
 mod organization;
 mod patients;
