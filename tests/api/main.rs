@@ -5,8 +5,6 @@
 
 mod audit;
 mod auth;
-mod claims;
-mod claims_scrubber;
 mod cli;
 mod coding;
 mod coverages;
