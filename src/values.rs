@@ -249,6 +249,25 @@ pub fn optional<T>(
     }
 }
 
+impl TryFrom<String> for Sex {
+    type Error = FieldIssue;
+    fn try_from(s: String) -> Result<Self, FieldIssue> {
+        s.parse()
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,23 +326,4 @@ mod tests {
             ["address.line1", "address.state", "address.postal_code"]
         );
     }
-}
-
-impl TryFrom<String> for Sex {
-    type Error = FieldIssue;
-    fn try_from(s: String) -> Result<Self, FieldIssue> {
-        s.parse()
-    }
-}
-
-/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
-pub fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -251,20 +251,19 @@ impl ProviderRequest {
                     );
                 }
             }
-            Some(ProviderKind::Organization) => {
+            Some(ProviderKind::Organization)
                 if self
                     .organization_name
                     .as_deref()
-                    .is_none_or(|s| s.trim().is_empty())
-                {
-                    errs.add(
-                        "organization_name",
-                        "required",
-                        "is required for an organization provider",
-                    );
-                }
+                    .is_none_or(|s| s.trim().is_empty()) =>
+            {
+                errs.add(
+                    "organization_name",
+                    "required",
+                    "is required for an organization provider",
+                );
             }
-            None => {}
+            Some(ProviderKind::Organization) | None => {}
         }
         errs.into_result()?;
         match (kind, npi) {

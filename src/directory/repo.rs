@@ -228,11 +228,10 @@ pub fn list_payers(
     if let Some(a) = f.active {
         q = q.filter(py::active.eq(a));
     }
-    if let Some(p) = page {
-        if let Some(after) = &p.after {
-            q = q.filter(py::id.gt(after.clone()));
-        }
+    if let Some(after) = page.and_then(|p| p.after.as_ref()) {
+        q = q.filter(py::id.gt(after.clone()));
     }
+
     let rows = q.order(py::id.asc()).load::<PayerRow>(conn)?;
     // Name matching in Rust keeps it case-insensitive on both backends; payer lists are short.
     let needle = f.name.as_deref().map(str::to_lowercase);

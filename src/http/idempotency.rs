@@ -68,6 +68,7 @@ pub fn lookup(
 }
 
 /// Stores the response of the first request with this key.
+#[allow(clippy::too_many_arguments)]
 pub fn store(
     conn: &mut DbConn,
     org: OrgId,

@@ -385,10 +385,10 @@ impl EventRequest {
         });
         let mut reasons = Vec::new();
         for (i, r) in self.reasons.iter().flatten().enumerate() {
-            if let Some(r) = errs.check(&format!("reasons[{i}]"), parse_reject_reason(r)) {
-                if !reasons.contains(&r) {
-                    reasons.push(r);
-                }
+            if let Some(r) = errs.check(&format!("reasons[{i}]"), parse_reject_reason(r))
+                && !reasons.contains(&r)
+            {
+                reasons.push(r);
             }
         }
         let change = match self.to.as_deref().map(str::trim) {

@@ -22,18 +22,6 @@ impl Ein {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ein_forms() {
-        assert_eq!(Ein::parse("12-3456789").unwrap().as_str(), "123456789");
-        assert!(Ein::parse("12345678").is_err());
-        assert!(Ein::parse("12345678x").is_err());
-    }
-}
-
 /// The accession-number prefix: 1 to 3 capital letters.
 pub fn parse_accession_prefix(raw: &str) -> Result<String, FieldIssue> {
     let s = raw.trim().to_ascii_uppercase();
@@ -54,5 +42,17 @@ pub fn parse_pos(raw: &str) -> Result<String, FieldIssue> {
             "invalid_format",
             "a place-of-service code has two digits, e.g. 11",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ein_forms() {
+        assert_eq!(Ein::parse("12-3456789").unwrap().as_str(), "123456789");
+        assert!(Ein::parse("12345678").is_err());
+        assert!(Ein::parse("12345678x").is_err());
     }
 }
