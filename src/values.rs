@@ -173,6 +173,20 @@ pub struct Address {
 }
 
 impl AddressInput {
+    /// A patch laid over a stored address, part by part.
+    pub fn merge(patch: Option<Self>, base: Option<Self>) -> Option<Self> {
+        match (patch, base) {
+            (Some(a), Some(b)) => Some(Self {
+                line1: a.line1.or(b.line1),
+                line2: a.line2.or(b.line2),
+                city: a.city.or(b.city),
+                state: a.state.or(b.state),
+                postal_code: a.postal_code.or(b.postal_code),
+            }),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Checks every part, reporting errors under `prefix` (e.g. `address.city`).
     pub fn parse(&self, prefix: &str, errs: &mut FieldErrors) -> Option<Address> {
         let f = |name: &str| format!("{prefix}.{name}");

@@ -61,16 +61,7 @@ impl PatientRequest {
 
     /// This patch laid over `base` (address parts one by one).
     pub fn over(self, base: Self) -> Self {
-        let address = match (self.address, base.address) {
-            (Some(a), Some(b)) => Some(AddressInput {
-                line1: a.line1.or(b.line1),
-                line2: a.line2.or(b.line2),
-                city: a.city.or(b.city),
-                state: a.state.or(b.state),
-                postal_code: a.postal_code.or(b.postal_code),
-            }),
-            (a, b) => a.or(b),
-        };
+        let address = AddressInput::merge(self.address, base.address);
         Self {
             mrn: self.mrn.or(base.mrn),
             first_name: self.first_name.or(base.first_name),
