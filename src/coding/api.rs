@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::domain::{CheckFailure, CodeCheck, CodeSystem, check_modifier, procedure_system};
-use super::fees::{FeeItem, FeeSchedule, FeeScheduleKind, NewItem, NewSchedule};
+use super::fees::{FeeItem, FeeSchedule, FeeScheduleKind, NewItem, NewSchedule, SchedulePatch};
 use super::search::Entry;
 use crate::db::{FeeItemId, FeeScheduleId, PayerId};
 use crate::error::{AppError, FieldErrors, FieldIssue};
@@ -302,6 +302,59 @@ impl CreateFeeScheduleRequest {
             }),
             _ => Err(AppError::internal("validated schedule fields missing")),
         }
+    }
+}
+
+fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateFeeScheduleRequest {
+    pub name: Option<String>,
+    /// A date, or `null` to remove the start.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, example = "2026-01-01")]
+    pub effective_from: Option<Option<String>>,
+    /// A date, or `null` to make the schedule open-ended.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, example = "2026-12-31")]
+    pub effective_to: Option<Option<String>>,
+    /// The version being changed (or send `If-Match`); a stale one is `409`.
+    pub version: Option<i32>,
+}
+
+impl UpdateFeeScheduleRequest {
+    pub fn validate(self) -> Result<(SchedulePatch, Option<i32>), AppError> {
+        let mut errs = FieldErrors::new();
+        let name = match self.name.as_deref().map(str::trim) {
+            Some("") => {
+                errs.add("name", "required", "must not be blank");
+                None
+            }
+            Some(n) if n.chars().count() > 200 => {
+                errs.add("name", "too_long", "must have at most 200 characters");
+                None
+            }
+            other => other.map(str::to_owned),
+        };
+        let mut date = |field: &str, raw: Option<Option<String>>| match raw {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(s)) if s.trim().is_empty() => Some(None),
+            Some(Some(s)) => errs.check(field, parse_date(&s)).map(Some),
+        };
+        let effective_from = date("effective_from", self.effective_from);
+        let effective_to = date("effective_to", self.effective_to);
+        errs.into_result()?;
+        Ok((
+            SchedulePatch {
+                name,
+                effective_from,
+                effective_to,
+            },
+            self.version,
+        ))
     }
 }
 

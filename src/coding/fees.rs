@@ -239,6 +239,88 @@ pub fn create_schedule(
     get_schedule(conn, org, id)?.ok_or_else(|| AppError::internal("created fee schedule vanished"))
 }
 
+/// A validated change to a schedule: `Some(None)` clears a date.
+#[derive(Debug, Clone, Default)]
+pub struct SchedulePatch {
+    pub name: Option<String>,
+    pub effective_from: Option<Option<NaiveDate>>,
+    pub effective_to: Option<Option<NaiveDate>>,
+}
+
+/// Renames a schedule or changes its period, with optimistic concurrency; audits the changed fields.
+pub fn update_schedule(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    id: FeeScheduleId,
+    expected_version: Option<i32>,
+    patch: SchedulePatch,
+) -> Result<FeeSchedule, AppError> {
+    let current =
+        get_schedule(conn, ctx.org, id)?.ok_or_else(|| AppError::not_found("fee schedule"))?;
+    if let Some(v) = expected_version
+        && v != current.version
+    {
+        return Err(AppError::conflict(format!(
+            "the fee schedule was changed since version {v}; the current version is {}",
+            current.version
+        )));
+    }
+    let name = patch.name.unwrap_or_else(|| current.name.clone());
+    let from = patch.effective_from.unwrap_or(current.effective_from);
+    let to = patch.effective_to.unwrap_or(current.effective_to);
+    if let (Some(f), Some(t)) = (from, to)
+        && t < f
+    {
+        return Err(AppError::field(
+            "effective_to",
+            "before_start",
+            "must not be before effective_from",
+        ));
+    }
+    let mut changed = Vec::new();
+    if name != current.name {
+        changed.push("name");
+    }
+    if from != current.effective_from {
+        changed.push("effective_from");
+    }
+    if to != current.effective_to {
+        changed.push("effective_to");
+    }
+    if changed.is_empty() {
+        return Ok(current);
+    }
+    let n = diesel::update(
+        fs::fee_schedules
+            .filter(fs::org_id.eq(ctx.org.to_string()))
+            .filter(fs::id.eq(id.to_string()))
+            .filter(fs::version.eq(current.version)),
+    )
+    .set((
+        fs::name.eq(&name),
+        fs::effective_from.eq(from),
+        fs::effective_to.eq(to),
+        fs::version.eq(current.version + 1),
+        fs::updated_at.eq(crate::db::now()),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(AppError::conflict(
+            "the fee schedule was changed concurrently; reload and retry",
+        ));
+    }
+    audit::record(
+        conn,
+        ctx,
+        "fee_schedule.update",
+        "fee_schedule",
+        Some(&id.to_string()),
+        Some(serde_json::json!({ "changed": changed })),
+    )?;
+    get_schedule(conn, ctx.org, id)?
+        .ok_or_else(|| AppError::internal("updated fee schedule vanished"))
+}
+
 /// The organization's schedules in creation order; fetches `limit + 1` rows.
 pub fn list_schedules(
     conn: &mut DbConn,

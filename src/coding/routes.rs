@@ -1,7 +1,7 @@
 //! Code-set and fee-schedule handlers.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use futures_util::StreamExt;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -17,7 +17,7 @@ use crate::auth::routes::path_id;
 use crate::db::{FeeItemId, FeeScheduleId, PayerId};
 use crate::error::{AppError, FieldErrors, Problem};
 use crate::http::pagination::Paged;
-use crate::http::{Json, PageQuery, etag};
+use crate::http::{Json, PageQuery, etag, if_match_version};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(search_codes)
@@ -28,6 +28,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(list_fee_schedules)
         .service(create_fee_schedule)
         .service(get_fee_schedule)
+        .service(update_fee_schedule)
         .service(list_fee_items)
         .service(put_fee_item)
         .service(delete_fee_item);
@@ -58,7 +59,7 @@ fn code_prefix(system: CodeSystem, q: &str) -> Option<String> {
     security(("bearer" = [])),
     params(CodesQuery),
     responses(
-        (status = 200, description = "A page of codes, best match first: the exact code, codes starting with the query, then descriptions containing every word", body = CodePage),
+        (status = 200, description = "A page of codes, best match first: the exact code, codes starting with the query, then descriptions containing every word (shorter codes, then shorter descriptions, first)", body = CodePage),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or unknown system, bad filter or pagination", body = Problem, content_type = "application/problem+json"),
     )
@@ -82,17 +83,22 @@ async fn search_codes(
                 });
             };
             let prefix = code_prefix(s.system, &s.q);
-            let hits = ix.search(&s.q, prefix.as_deref(), s.billable_only);
-            let end = (s.offset + s.limit).min(hits.len());
+            let (hits, total) = ix.search(
+                &s.q,
+                prefix.as_deref(),
+                s.billable_only,
+                s.offset.saturating_add(s.limit),
+            );
+            let end = s.offset.saturating_add(s.limit).min(total);
             let items = hits
-                .get(s.offset.min(end)..end)
+                .get(s.offset.min(hits.len())..)
                 .unwrap_or_default()
                 .iter()
                 .map(|(i, _)| CodeView::new(s.system, ix.entry(*i)))
                 .collect();
             Ok(CodePage {
                 items,
-                next_cursor: (end < hits.len()).then(|| encode_offset(end)),
+                next_cursor: (end < total).then(|| encode_offset(end)),
             })
         })
         .await?;
@@ -460,6 +466,48 @@ async fn get_fee_schedule(
     Ok(HttpResponse::Ok()
         .insert_header(etag(found.version))
         .json(FeeScheduleView::from(found)))
+}
+
+/// Rename a fee schedule or change its effective period.
+#[utoipa::path(
+    tag = "fee-schedules",
+    operation_id = "update_fee_schedule",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Fee schedule id"),
+        ("If-Match" = Option<String>, Header, description = "ETag of the version being changed"),
+    ),
+    request_body = UpdateFeeScheduleRequest,
+    responses(
+        (status = 200, description = "Updated", body = FeeScheduleView),
+        (status = 400, description = "Malformed JSON or If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such schedule in this organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Stale version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (all of them)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/fee-schedules/{id}")]
+async fn update_fee_schedule(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: Json<UpdateFeeScheduleRequest>,
+) -> Result<HttpResponse, AppError> {
+    user.require(&[Role::Admin])?;
+    let id: FeeScheduleId = path_id(&id, "fee schedule")?;
+    let (patch, body_version) = body.into_inner().validate()?;
+    let version = if_match_version(&req)?.or(body_version);
+    let ctx = user.audit();
+    let updated = state
+        .db
+        .write(move |c| fees::update_schedule(c, &ctx, id, version, patch))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(updated.version))
+        .json(FeeScheduleView::from(updated)))
 }
 
 /// List a schedule's items.

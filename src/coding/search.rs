@@ -4,8 +4,8 @@
 //! generation (one primary-key lookup), so every instance sharing a database sees a reload at once.
 //!
 //! Ranking: the exact code, then codes starting with the query (code order), then descriptions
-//! that contain every query word as a word prefix, in any order (shorter descriptions first, then
-//! code order).
+//! that contain every query word as a word prefix, in any order (general codes first: shorter
+//! codes, then shorter descriptions, then code order).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -101,27 +101,27 @@ impl Index {
         start..start + len
     }
 
-    /// Every match of `query`, ranked. `code_query` is the query as a normalised code (or `None`
-    /// when the query cannot be a code of this system).
+    /// The first `need` matches of `query`, ranked, and how many there are in all. `code_query`
+    /// is the query as a normalised code (or `None` when the query cannot be a code).
     pub fn search(
         &self,
         query: &str,
         code_query: Option<&str>,
         billable_only: bool,
-    ) -> Vec<(u32, MatchKind)> {
+        need: usize,
+    ) -> (Vec<(u32, MatchKind)>, usize) {
         let keep = |i: usize| !billable_only || self.entries[i].billable;
         let qwords: Vec<String> = words(query).collect();
         if qwords.is_empty() && code_query.is_none() {
-            return (0..self.entries.len())
-                .filter(|&i| keep(i))
-                .map(|i| (i as u32, MatchKind::All))
-                .collect();
+            let all = (0..self.entries.len()).filter(|&i| keep(i));
+            let total = all.clone().count();
+            let top = all.take(need).map(|i| (i as u32, MatchKind::All)).collect();
+            return (top, total);
         }
         let mut out: Vec<(u32, MatchKind)> = Vec::new();
         let mut taken = vec![0u64; self.entries.len().div_ceil(64)];
         if let Some(cq) = code_query.filter(|c| !c.is_empty()) {
-            let range = self.code_range(cq);
-            for i in range {
+            for i in self.code_range(cq) {
                 if keep(i) {
                     let kind = if self.entries[i].code == cq {
                         MatchKind::ExactCode
@@ -134,6 +134,8 @@ impl Index {
             }
             out.sort_by_key(|&(i, k)| (k, i));
         }
+        let mut total = out.len();
+        out.truncate(need);
         if !qwords.is_empty() {
             // Longest words first: they usually have the fewest postings.
             let mut sorted = qwords;
@@ -161,10 +163,25 @@ impl Index {
                     }
                 }
             }
-            desc.sort_by_key(|&i| (self.entries[i as usize].description.len(), i));
+            total += desc.len();
+            // General codes first (shorter code: the category before its subcodes), then shorter
+            // descriptions; position (code order) breaks ties, so pages are stable.
+            let rank = |i: &u32| {
+                let e = &self.entries[*i as usize];
+                (e.code.len(), e.description.len(), *i)
+            };
+            let room = need.saturating_sub(out.len());
+            if room == 0 {
+                desc.clear();
+            } else if desc.len() > room {
+                // Only the best `room` need ordering.
+                desc.select_nth_unstable_by_key(room - 1, rank);
+                desc.truncate(room);
+            }
+            desc.sort_unstable_by_key(rank);
             out.extend(desc.into_iter().map(|i| (i, MatchKind::Description)));
         }
-        out
+        (out, total)
     }
 }
 
@@ -176,7 +193,7 @@ struct Cache {
 static CACHE: Mutex<Cache> = Mutex::new(Cache {
     entries: Vec::new(),
 });
-const CACHE_SLOTS: usize = 8;
+const CACHE_SLOTS: usize = 16;
 
 /// The cached index of a generation, if built.
 pub fn cached(generation: &str) -> Option<Arc<Index>> {
@@ -236,52 +253,77 @@ mod tests {
     #[test]
     fn words_in_any_order_all_required() {
         let ix = sample();
-        let a = codes(&ix, &ix.search("type 2 diabetes", None, false));
-        let b = codes(&ix, &ix.search("Diabetes TYPE 2", None, false));
+        let a = codes(
+            &ix,
+            &ix.search("type 2 diabetes", None, false, usize::MAX).0,
+        );
+        let b = codes(
+            &ix,
+            &ix.search("Diabetes TYPE 2", None, false, usize::MAX).0,
+        );
         assert_eq!(a, b);
-        assert_eq!(a, ["E11", "E1165", "E119"]);
+        assert_eq!(a, ["E11", "E119", "E1165"]);
         assert_eq!(
-            codes(&ix, &ix.search("diab hyperglyc", None, false)),
+            codes(&ix, &ix.search("diab hyperglyc", None, false, usize::MAX).0),
             ["E1165"]
         );
-        assert!(ix.search("diabetes xyz", None, false).is_empty());
+        assert!(
+            ix.search("diabetes xyz", None, false, usize::MAX)
+                .0
+                .is_empty()
+        );
     }
 
     #[test]
     fn code_matches_rank_first() {
         let ix = sample();
-        let hits = ix.search("E11", Some("E11"), false);
+        let hits = ix.search("E11", Some("E11"), false, usize::MAX).0;
         assert_eq!(codes(&ix, &hits), ["E11", "E1165", "E119"]);
         assert_eq!(hits[0].1, MatchKind::ExactCode);
         assert_eq!(hits[1].1, MatchKind::CodePrefix);
-        let hits = ix.search("E11.9", Some("E119"), false);
+        let hits = ix.search("E11.9", Some("E119"), false, usize::MAX).0;
         assert_eq!(codes(&ix, &hits), ["E119"]);
         assert_eq!(
-            codes(&ix, &ix.search("E11", Some("E11"), true)),
+            codes(&ix, &ix.search("E11", Some("E11"), true, usize::MAX).0),
             ["E1165", "E119"]
         );
     }
 
     #[test]
-    fn description_matches_rank_after_codes_and_shorter_first() {
+    fn description_matches_rank_after_codes_general_first() {
         let ix = Index::build(vec![
             e("R739", "Hyperglycemia, unspecified", true),
             e("E1165", "Type 2 diabetes mellitus with hyperglycemia", true),
             e("H0000", "R73 lookalike", true),
         ]);
-        let hits = ix.search("r73", Some("R73"), false);
+        let hits = ix.search("r73", Some("R73"), false, usize::MAX).0;
         assert_eq!(codes(&ix, &hits), ["R739", "H0000"]);
         assert_eq!(hits[1].1, MatchKind::Description);
         assert_eq!(
-            codes(&ix, &ix.search("hyperglycemia", None, false)),
+            codes(&ix, &ix.search("hyperglycemia", None, false, usize::MAX).0),
             ["R739", "E1165"]
         );
     }
 
     #[test]
+    fn only_the_needed_top_is_ranked() {
+        let ix = sample();
+        let full = ix.search("diabetes", None, false, usize::MAX).0;
+        for need in 0..=full.len() + 1 {
+            let (top, total) = ix.search("diabetes", None, false, need);
+            assert_eq!(total, full.len());
+            assert_eq!(top, full[..need.min(full.len())]);
+        }
+        let (top, total) = ix.search("E11", Some("E11"), false, 1);
+        assert_eq!((codes(&ix, &top), total), (vec!["E11".to_owned()], 3));
+        let (top, total) = ix.search("", None, false, 2);
+        assert_eq!((top.len(), total), (2, 6));
+    }
+
+    #[test]
     fn empty_query_lists_everything_in_code_order() {
         let ix = sample();
-        let all = codes(&ix, &ix.search("", None, true));
+        let all = codes(&ix, &ix.search("", None, true, usize::MAX).0);
         assert_eq!(all, ["E1165", "E119", "R739", "Z833"]);
     }
 

@@ -82,7 +82,9 @@ async fn shipped_code_sets_search_lookup_and_check() {
         assert_eq!(res.status, 200, "{}", res.text);
         let found = codes(&res);
         assert!(found.contains(&"E119".to_owned()), "{q}: {found:?}");
-        assert_eq!(found[0], "E11", "{q}: shortest description first");
+        assert_eq!(found[0], "E11", "{q}: the category first");
+        let e119 = found.iter().position(|c| c == "E119").unwrap();
+        assert!(e119 < 10, "{q}: E11.9 is near the top: {found:?}");
         for item in res.body["items"].as_array().unwrap() {
             let desc = item["description"].as_str().unwrap().to_lowercase();
             assert!(desc.contains("diabetes") && desc.contains("type"), "{desc}");
@@ -624,6 +626,64 @@ async fn fee_schedules_items_lookup_roles_and_isolation() {
         )
         .await;
     assert_eq!(res.body["name"], "Acme 2026");
+
+    // Change a schedule's period, with optimistic concurrency.
+    let res = app
+        .patch(
+            &format!("/api/v1/fee-schedules/{acme}"),
+            admin,
+            &json!({"effective_to": "2025-01-01", "name": ""}),
+        )
+        .await;
+    res.assert_problem(422);
+    assert_eq!(res.error_fields(), ["name"]);
+    let res = app
+        .patch(
+            &format!("/api/v1/fee-schedules/{acme}"),
+            admin,
+            &json!({"effective_to": "2025-01-01"}),
+        )
+        .await;
+    assert_eq!(res.error_fields(), ["effective_to"]);
+    let res = app
+        .patch(
+            &format!("/api/v1/fee-schedules/{acme}"),
+            admin,
+            &json!({"effective_to": null, "version": 1}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["effective_to"], Value::Null);
+    assert_eq!(res.body["version"], 2);
+    app.patch(
+        &format!("/api/v1/fee-schedules/{acme}"),
+        admin,
+        &json!({"effective_to": "2026-12-31", "version": 1}),
+    )
+    .await
+    .assert_problem(409);
+    app.patch(
+        &format!("/api/v1/fee-schedules/{acme}"),
+        a.token(Role::Manager),
+        &json!({"name": "x"}),
+    )
+    .await
+    .assert_problem(403);
+    app.patch(
+        &format!("/api/v1/fee-schedules/{acme}"),
+        b.token(Role::Admin),
+        &json!({"name": "x"}),
+    )
+    .await
+    .assert_problem(404);
+    let res = app
+        .patch(
+            &format!("/api/v1/fee-schedules/{acme}"),
+            admin,
+            &json!({"effective_to": "2026-12-31", "version": 2}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
 
     // Lookup: exact modifier, else the item without one; payer's expected amount by date.
     let lookup = |q: &str| format!("/api/v1/fee-schedules/lookup?{q}");
