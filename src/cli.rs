@@ -71,32 +71,26 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Openapi => Ok(()),
         Command::Migrate => {
-            let db = open_db(&config)?;
-            let mut conn = db.conn()?;
+            let mut conn = one_conn(&config)?;
             let n = db::run_migrations(&mut conn)?;
             println!("{n} migration(s) applied; the schema is current");
             Ok(())
         }
         Command::Serve { bind } => {
             let addr = parse_bind(bind.as_deref())?;
-            let db = ready_db(&config)?;
-            serve(&config, db, addr)
+            drop(ready_conn(&config)?);
+            serve(&config, open_db(&config)?, addr)
         }
         Command::Demo { bind } => {
             let addr = parse_bind(bind.as_deref())?;
-            let db = ready_db(&config)?;
-            let logins = {
-                let mut conn = db.conn()?;
-                crate::demo::seed(&mut conn)?
-            };
+            let logins = crate::demo::seed(&mut ready_conn(&config)?)?;
             crate::demo::print_logins(&logins, addr);
-            serve(&config, db, addr)
+            serve(&config, open_db(&config)?, addr)
         }
         Command::Codes {
             command: CodesCommand::Load,
         } => {
-            let db = ready_db(&config)?;
-            let mut conn = db.conn()?;
+            let mut conn = ready_conn(&config)?;
             let summary = crate::coding::cli::load_shipped(&mut conn, true)?;
             println!("{summary}");
             Ok(())
@@ -107,8 +101,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let org: OrgId = org.trim().parse().map_err(|_| {
                 CliError::Runtime(format!("--org: '{org}' is not an organization id"))
             })?;
-            let db = ready_db(&config)?;
-            let mut conn = db.conn()?;
+            let mut conn = ready_conn(&config)?;
             let summary = crate::coding::cli::import_file(&mut conn, org, &system, &file)?;
             println!("{summary}");
             Ok(())
@@ -117,8 +110,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             command: OrgCommand::Create { name, npi, tax_id },
         } => {
             let new = NewOrg::parse(&name, npi.as_deref(), tax_id.as_deref())?;
-            let db = ready_db(&config)?;
-            let mut conn = db.conn()?;
+            let mut conn = ready_conn(&config)?;
             let org = db::write_tx(&mut conn, |c| orgs::create_org(c, new))?;
             println!("{}", org.id);
             Ok(())
@@ -137,8 +129,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             })?;
             let password = read_password()?;
             let new = checked_new_user(&email, &name, &role, &password)?;
-            let db = ready_db(&config)?;
-            let mut conn = db.conn()?;
+            let mut conn = ready_conn(&config)?;
             let user = db::write_tx(&mut conn, |c| {
                 orgs::get_org(c, org)?
                     .ok_or_else(|| AppError::NotFound(format!("organization {org} not found")))?;
@@ -210,16 +201,24 @@ pub fn open_db(config: &Config) -> Result<Db, CliError> {
     Ok(Db::new(pool))
 }
 
-/// Opens the pool and applies pending migrations.
-pub fn ready_db(config: &Config) -> Result<Db, CliError> {
-    let db = open_db(config)?;
-    let mut conn = db.conn()?;
+/// One connection (no pool); a connection failure names `DATABASE_URL` (exit 2).
+pub fn one_conn(config: &Config) -> Result<DbConn, CliError> {
+    db::connect_once(&config.database).map_err(|e| {
+        CliError::Config(ConfigError {
+            setting: "DATABASE_URL",
+            message: format!("{} ({})", e, config.database.redacted()),
+        })
+    })
+}
+
+/// One connection with every migration applied.
+pub fn ready_conn(config: &Config) -> Result<DbConn, CliError> {
+    let mut conn = one_conn(config)?;
     let n = db::run_migrations(&mut conn)?;
     if n > 0 {
         tracing::info!(migrations = n, "applied database migrations");
     }
-    drop(conn);
-    Ok(db)
+    Ok(conn)
 }
 
 /// The JWT secret: the configured one, else one generated on first start and kept in the

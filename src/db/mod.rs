@@ -106,6 +106,12 @@ impl r2d2::ManageConnection for ConnManager {
 
 pub type Pool = r2d2::Pool<ConnManager>;
 
+/// One connection outside any pool, for one-shot commands: no background thread is left opening
+/// connections while the process exits.
+pub fn connect_once(url: &DatabaseUrl) -> Result<DbConn, ConnError> {
+    r2d2::ManageConnection::connect(&ConnManager { url: url.clone() })
+}
+
 /// Builds the pool. SQLite gets a small pool (one writer at a time anyway).
 pub fn connect(url: &DatabaseUrl) -> Result<Pool, ConnError> {
     let size = match url {
