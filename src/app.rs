@@ -33,6 +33,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::patients::routes::configure)
             .configure(crate::patients::coverage_routes::configure)
             .configure(crate::lab::configure)
+            .configure(crate::claims::routes::configure)
             .configure(crate::coding::routes::configure),
     );
 }

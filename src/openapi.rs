@@ -31,6 +31,7 @@ X12 837/835, reports.\n\nAuthenticate with `POST /api/v1/auth/token`, then send 
         (name = "labels", description = "Specimen labels (Code 128)"),
         (name = "manifests", description = "Send-out manifests to reference labs"),
         (name = "charges", description = "Billable lab charges from verified tests"),
+        (name = "claims", description = "Claims: drafts, the scrubber, finalize, void, replace, history"),
         (name = "reports", description = "Reports (JSON, CSV)"),
         (name = "health", description = "Probes"),
     ),

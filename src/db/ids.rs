@@ -73,6 +73,9 @@ typed_id!(
     CustodyEventId,
     ChargeId,
     ManifestId,
+    ClaimId,
+    ClaimLineId,
+    ClaimEventId,
 );
 
 /// Parses an id read from the database; a malformed one is a data-integrity failure (500).

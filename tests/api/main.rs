@@ -5,6 +5,8 @@
 
 mod audit;
 mod auth;
+mod claims;
+mod claims_scrubber;
 mod cli;
 mod coding;
 mod coverages;

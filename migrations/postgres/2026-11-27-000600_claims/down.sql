@@ -1,0 +1,3 @@
+DROP TABLE claim_events;
+DROP TABLE claim_lines;
+DROP TABLE claims;

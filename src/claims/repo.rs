@@ -1,0 +1,587 @@
+//! Claim queries. Every function takes the organization first (through `AuditCtx` or `OrgId`);
+//! every change writes its audit row and, for status changes, a claim event, in the caller's
+//! transaction.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::domain::{self, ClaimStatus, frequency};
+use super::schema::{claim_events::dsl as ev, claim_lines::dsl as cl, claims::dsl as c};
+use super::scrubber::Candidate;
+use crate::audit::{self, AuditCtx};
+use crate::db::{
+    ChargeId, ClaimEventId, ClaimId, ClaimLineId, CoverageId, DbConn, OrgId, PatientId, PayerId,
+    ProviderId,
+};
+use crate::directory::domain::ClaimKind;
+use crate::directory::repo::stale;
+use crate::error::AppError;
+use crate::http::Page;
+
+#[derive(Debug, Clone, Queryable)]
+pub struct Claim {
+    #[diesel(deserialize_as = String)]
+    pub id: ClaimId,
+    #[diesel(deserialize_as = String)]
+    pub org_id: OrgId,
+    pub kind: String,
+    #[diesel(deserialize_as = String)]
+    pub status: ClaimStatus,
+    #[diesel(deserialize_as = String)]
+    pub patient_id: PatientId,
+    #[diesel(deserialize_as = String)]
+    pub coverage_id: CoverageId,
+    #[diesel(deserialize_as = String)]
+    pub payer_id: PayerId,
+    pub rendering_provider_id: Option<String>,
+    pub place_of_service: String,
+    /// JSON array of stored ICD-10-CM codes.
+    pub diagnoses: String,
+    pub prior_authorization: Option<String>,
+    pub notes: Option<String>,
+    pub patient_control_number: String,
+    pub frequency_code: String,
+    pub original_claim_id: Option<String>,
+    pub original_reference: Option<String>,
+    pub payer_claim_number: Option<String>,
+    pub total_charge_cents: i64,
+    pub service_from: NaiveDate,
+    pub service_to: NaiveDate,
+    pub version: i32,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Claim {
+    pub fn kind(&self) -> Result<ClaimKind, AppError> {
+        self.kind
+            .parse()
+            .map_err(|_| AppError::internal("unknown claim kind in database"))
+    }
+    pub fn diagnosis_codes(&self) -> Vec<String> {
+        serde_json::from_str(&self.diagnoses).unwrap_or_default()
+    }
+    pub fn rendering_provider(&self) -> Option<ProviderId> {
+        self.rendering_provider_id
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+    }
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct ClaimLine {
+    #[diesel(deserialize_as = String)]
+    pub id: ClaimLineId,
+    #[diesel(deserialize_as = String)]
+    pub org_id: OrgId,
+    #[diesel(deserialize_as = String)]
+    pub claim_id: ClaimId,
+    pub line_number: i32,
+    pub procedure_code: String,
+    pub modifiers: String,
+    pub diagnosis_pointers: String,
+    pub units: i64,
+    pub charge_cents: i64,
+    pub service_date: NaiveDate,
+    pub tooth: Option<String>,
+    pub surfaces: String,
+    pub oral_cavity_area: Option<String>,
+    pub line_control_number: String,
+    pub charge_id: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+impl ClaimLine {
+    pub fn modifier_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.modifiers).unwrap_or_default()
+    }
+    pub fn pointer_list(&self) -> Vec<i64> {
+        serde_json::from_str(&self.diagnosis_pointers).unwrap_or_default()
+    }
+    pub fn surface_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.surfaces).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct ClaimEvent {
+    #[diesel(deserialize_as = String)]
+    pub id: ClaimEventId,
+    pub org_id: String,
+    pub claim_id: String,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub actor_id: Option<String>,
+    pub at: NaiveDateTime,
+    pub reason: Option<String>,
+}
+
+/// A checked claim line.
+#[derive(Debug, Clone)]
+pub struct LineFields {
+    pub procedure_code: String,
+    pub modifiers: Vec<String>,
+    pub pointers: Vec<i64>,
+    pub units: i64,
+    pub charge_cents: i64,
+    pub service_date: NaiveDate,
+    pub tooth: Option<String>,
+    pub surfaces: Vec<String>,
+    pub oral_cavity_area: Option<String>,
+    pub charge_id: Option<ChargeId>,
+}
+
+/// A checked claim.
+#[derive(Debug, Clone)]
+pub struct ClaimFields {
+    pub kind: ClaimKind,
+    pub patient_id: PatientId,
+    pub coverage_id: CoverageId,
+    pub payer_id: PayerId,
+    pub rendering_provider_id: Option<ProviderId>,
+    pub place_of_service: String,
+    pub diagnoses: Vec<String>,
+    pub prior_authorization: Option<String>,
+    pub notes: Option<String>,
+    pub lines: Vec<LineFields>,
+}
+
+impl ClaimFields {
+    pub fn total_charge_cents(&self) -> i64 {
+        self.lines.iter().map(|l| l.charge_cents).sum()
+    }
+    fn service_range(&self) -> (NaiveDate, NaiveDate) {
+        let dates = self.lines.iter().map(|l| l.service_date);
+        let from = dates.clone().min().unwrap_or_default();
+        let to = dates.max().unwrap_or_default();
+        (from, to)
+    }
+}
+
+/// How a new claim relates to an earlier one (replacement claims).
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub frequency_code: &'static str,
+    pub original_claim_id: Option<ClaimId>,
+    pub original_reference: Option<String>,
+}
+
+impl Origin {
+    pub fn original() -> Self {
+        Self {
+            frequency_code: frequency::ORIGINAL,
+            original_claim_id: None,
+            original_reference: None,
+        }
+    }
+}
+
+fn json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+fn actor(ctx: &AuditCtx) -> Option<String> {
+    ctx.actor.map(|u| u.to_string())
+}
+
+pub fn get_claim(conn: &mut DbConn, org: OrgId, id: ClaimId) -> Result<Option<Claim>, AppError> {
+    Ok(c::claims
+        .filter(c::org_id.eq(org.to_string()))
+        .filter(c::id.eq(id.to_string()))
+        .first::<Claim>(conn)
+        .optional()?)
+}
+
+pub fn require_claim(conn: &mut DbConn, org: OrgId, id: ClaimId) -> Result<Claim, AppError> {
+    get_claim(conn, org, id)?.ok_or_else(|| AppError::not_found("claim"))
+}
+
+pub fn lines_of(conn: &mut DbConn, org: OrgId, id: ClaimId) -> Result<Vec<ClaimLine>, AppError> {
+    Ok(cl::claim_lines
+        .filter(cl::org_id.eq(org.to_string()))
+        .filter(cl::claim_id.eq(id.to_string()))
+        .order(cl::line_number.asc())
+        .load::<ClaimLine>(conn)?)
+}
+
+fn insert_lines(
+    conn: &mut DbConn,
+    org: OrgId,
+    claim: ClaimId,
+    pcn: &str,
+    lines: &[LineFields],
+) -> Result<(), AppError> {
+    let now = crate::db::now();
+    for (i, l) in lines.iter().enumerate() {
+        let n = i as i32 + 1;
+        diesel::insert_into(cl::claim_lines)
+            .values((
+                (
+                    cl::id.eq(ClaimLineId::new().to_string()),
+                    cl::org_id.eq(org.to_string()),
+                    cl::claim_id.eq(claim.to_string()),
+                    cl::line_number.eq(n),
+                    cl::procedure_code.eq(&l.procedure_code),
+                    cl::modifiers.eq(json(&l.modifiers)),
+                    cl::diagnosis_pointers.eq(json(&l.pointers)),
+                    cl::units.eq(l.units),
+                ),
+                (
+                    cl::charge_cents.eq(l.charge_cents),
+                    cl::service_date.eq(l.service_date),
+                    cl::tooth.eq(&l.tooth),
+                    cl::surfaces.eq(json(&l.surfaces)),
+                    cl::oral_cavity_area.eq(&l.oral_cavity_area),
+                    cl::line_control_number.eq(domain::line_control_number(pcn, n)),
+                    cl::charge_id.eq(l.charge_id.map(|c| c.to_string())),
+                    cl::created_at.eq(now),
+                ),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn append_event(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    claim: ClaimId,
+    from: Option<ClaimStatus>,
+    to: ClaimStatus,
+    reason: Option<&str>,
+) -> Result<(), AppError> {
+    diesel::insert_into(ev::claim_events)
+        .values((
+            ev::id.eq(ClaimEventId::new().to_string()),
+            ev::org_id.eq(ctx.org.to_string()),
+            ev::claim_id.eq(claim.to_string()),
+            ev::from_status.eq(from.map(|s| s.as_str())),
+            ev::to_status.eq(to.as_str()),
+            ev::actor_id.eq(actor(ctx)),
+            ev::at.eq(crate::db::now()),
+            ev::reason.eq(reason),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Creates a draft claim with a new patient control number.
+pub fn create_claim(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    f: &ClaimFields,
+    origin: Origin,
+) -> Result<Claim, AppError> {
+    let id = ClaimId::new();
+    let pcn = domain::patient_control_number(crate::db::next_counter(
+        conn,
+        ctx.org,
+        "patient_control_number",
+    )?);
+    let now = crate::db::now();
+    let (from, to) = f.service_range();
+    diesel::insert_into(c::claims)
+        .values((
+            (
+                c::id.eq(id.to_string()),
+                c::org_id.eq(ctx.org.to_string()),
+                c::kind.eq(f.kind.as_str()),
+                c::status.eq(ClaimStatus::Draft.as_str()),
+                c::patient_id.eq(f.patient_id.to_string()),
+                c::coverage_id.eq(f.coverage_id.to_string()),
+                c::payer_id.eq(f.payer_id.to_string()),
+                c::rendering_provider_id.eq(f.rendering_provider_id.map(|p| p.to_string())),
+                c::place_of_service.eq(&f.place_of_service),
+                c::diagnoses.eq(json(&f.diagnoses)),
+                c::prior_authorization.eq(&f.prior_authorization),
+                c::notes.eq(&f.notes),
+            ),
+            (
+                c::patient_control_number.eq(&pcn),
+                c::frequency_code.eq(origin.frequency_code),
+                c::original_claim_id.eq(origin.original_claim_id.map(|o| o.to_string())),
+                c::original_reference.eq(&origin.original_reference),
+                c::total_charge_cents.eq(f.total_charge_cents()),
+                c::service_from.eq(from),
+                c::service_to.eq(to),
+                c::version.eq(1),
+                c::created_by.eq(actor(ctx)),
+                c::created_at.eq(now),
+                c::updated_at.eq(now),
+            ),
+        ))
+        .execute(conn)?;
+    insert_lines(conn, ctx.org, id, &pcn, &f.lines)?;
+    let reason = match origin.original_claim_id {
+        Some(o) => format!("replacement of claim {o}"),
+        None => "created".to_owned(),
+    };
+    append_event(conn, ctx, id, None, ClaimStatus::Draft, Some(&reason))?;
+    audit::record(
+        conn,
+        ctx,
+        "claim.create",
+        "claim",
+        Some(&id.to_string()),
+        Some(serde_json::json!({ "patient_id": f.patient_id.to_string(), "lines": f.lines.len() })),
+    )?;
+    require_claim(conn, ctx.org, id)
+}
+
+/// The `409` for a change the claim's status does not allow.
+pub fn illegal(from: ClaimStatus, what: &str) -> AppError {
+    let mut extra = serde_json::Map::new();
+    extra.insert("current".into(), from.as_str().into());
+    extra.insert(
+        "allowed".into(),
+        from.next()
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    AppError::Conflict {
+        detail: format!("a {from} claim cannot {what}"),
+        extra: Some(extra),
+    }
+}
+
+/// Replaces a draft's fields and lines (drafts only).
+pub fn update_draft(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    id: ClaimId,
+    version: i32,
+    f: &ClaimFields,
+) -> Result<Claim, AppError> {
+    let cur = require_claim(conn, ctx.org, id)?;
+    if cur.status != ClaimStatus::Draft {
+        return Err(illegal(cur.status, "be edited (only drafts are editable)"));
+    }
+    if cur.version != version {
+        return Err(stale("claim", version, cur.version));
+    }
+    let (from, to) = f.service_range();
+    let n = diesel::update(
+        c::claims
+            .filter(c::org_id.eq(ctx.org.to_string()))
+            .filter(c::id.eq(id.to_string()))
+            .filter(c::version.eq(version)),
+    )
+    .set((
+        (
+            c::kind.eq(f.kind.as_str()),
+            c::coverage_id.eq(f.coverage_id.to_string()),
+            c::payer_id.eq(f.payer_id.to_string()),
+            c::rendering_provider_id.eq(f.rendering_provider_id.map(|p| p.to_string())),
+            c::place_of_service.eq(&f.place_of_service),
+            c::diagnoses.eq(json(&f.diagnoses)),
+        ),
+        (
+            c::prior_authorization.eq(&f.prior_authorization),
+            c::notes.eq(&f.notes),
+            c::total_charge_cents.eq(f.total_charge_cents()),
+            c::service_from.eq(from),
+            c::service_to.eq(to),
+            c::version.eq(version + 1),
+            c::updated_at.eq(crate::db::now()),
+        ),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(stale("claim", version, version + 1));
+    }
+    diesel::delete(
+        cl::claim_lines
+            .filter(cl::org_id.eq(ctx.org.to_string()))
+            .filter(cl::claim_id.eq(id.to_string())),
+    )
+    .execute(conn)?;
+    insert_lines(conn, ctx.org, id, &cur.patient_control_number, &f.lines)?;
+    audit::record(
+        conn,
+        ctx,
+        "claim.update",
+        "claim",
+        Some(&id.to_string()),
+        None,
+    )?;
+    require_claim(conn, ctx.org, id)
+}
+
+/// Moves a claim to `to` with a claim event (who, when, why) and an audit row, or `409` listing
+/// the allowed states. What batches, acknowledgements and remittances call. `expected_version`,
+/// when given, must match (`409` if stale).
+pub fn transition(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    id: ClaimId,
+    to: ClaimStatus,
+    reason: Option<&str>,
+    expected_version: Option<i32>,
+) -> Result<Claim, AppError> {
+    let cur = require_claim(conn, ctx.org, id)?;
+    if let Some(v) = expected_version
+        && v != cur.version
+    {
+        return Err(stale("claim", v, cur.version));
+    }
+    if !cur.status.can_go_to(to) {
+        return Err(illegal(cur.status, &format!("move to {to}")));
+    }
+    let mut frequency_code = cur.frequency_code.clone();
+    if to == ClaimStatus::Void {
+        frequency_code = frequency::VOID.to_owned();
+    }
+    let n = diesel::update(
+        c::claims
+            .filter(c::org_id.eq(ctx.org.to_string()))
+            .filter(c::id.eq(id.to_string()))
+            .filter(c::version.eq(cur.version)),
+    )
+    .set((
+        c::status.eq(to.as_str()),
+        c::frequency_code.eq(frequency_code),
+        c::version.eq(cur.version + 1),
+        c::updated_at.eq(crate::db::now()),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(stale("claim", cur.version, cur.version + 1));
+    }
+    append_event(conn, ctx, id, Some(cur.status), to, reason)?;
+    audit::record(
+        conn,
+        ctx,
+        "claim.transition",
+        "claim",
+        Some(&id.to_string()),
+        Some(serde_json::json!({ "from": cur.status.as_str(), "to": to.as_str() })),
+    )?;
+    require_claim(conn, ctx.org, id)
+}
+
+/// Records the payer's claim control number (from a 277CA or an 835, CLP07).
+pub fn set_payer_claim_number(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    id: ClaimId,
+    number: &str,
+) -> Result<(), AppError> {
+    let n = diesel::update(
+        c::claims
+            .filter(c::org_id.eq(ctx.org.to_string()))
+            .filter(c::id.eq(id.to_string())),
+    )
+    .set((
+        c::payer_claim_number.eq(number),
+        c::version.eq(c::version + 1),
+        c::updated_at.eq(crate::db::now()),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(AppError::not_found("claim"));
+    }
+    audit::record(
+        conn,
+        ctx,
+        "claim.payer_claim_number",
+        "claim",
+        Some(&id.to_string()),
+        None,
+    )
+}
+
+pub fn events(conn: &mut DbConn, org: OrgId, id: ClaimId) -> Result<Vec<ClaimEvent>, AppError> {
+    Ok(ev::claim_events
+        .filter(ev::org_id.eq(org.to_string()))
+        .filter(ev::claim_id.eq(id.to_string()))
+        .order(ev::id.asc())
+        .load::<ClaimEvent>(conn)?)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClaimFilter {
+    pub status: Option<ClaimStatus>,
+    pub payer_id: Option<PayerId>,
+    pub patient_id: Option<PatientId>,
+    pub kind: Option<ClaimKind>,
+    /// Claims with a date of service on or after.
+    pub from: Option<NaiveDate>,
+    /// Claims with a date of service on or before.
+    pub to: Option<NaiveDate>,
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    org: OrgId,
+    f: &ClaimFilter,
+    page: &Page,
+) -> Result<Vec<Claim>, AppError> {
+    let mut q = c::claims.filter(c::org_id.eq(org.to_string())).into_boxed();
+    if let Some(s) = f.status {
+        q = q.filter(c::status.eq(s.as_str()));
+    }
+    if let Some(p) = f.payer_id {
+        q = q.filter(c::payer_id.eq(p.to_string()));
+    }
+    if let Some(p) = f.patient_id {
+        q = q.filter(c::patient_id.eq(p.to_string()));
+    }
+    if let Some(k) = f.kind {
+        q = q.filter(c::kind.eq(k.as_str()));
+    }
+    if let Some(d) = f.from {
+        q = q.filter(c::service_to.ge(d));
+    }
+    if let Some(d) = f.to {
+        q = q.filter(c::service_from.le(d));
+    }
+    if let Some(after) = &page.after {
+        q = q.filter(c::id.gt(after.clone()));
+    }
+    Ok(q.order(c::id.asc()).limit(page.limit + 1).load(conn)?)
+}
+
+/// Every claim of a patient, oldest first.
+pub fn for_patient(
+    conn: &mut DbConn,
+    org: OrgId,
+    patient: PatientId,
+) -> Result<Vec<Claim>, AppError> {
+    Ok(c::claims
+        .filter(c::org_id.eq(org.to_string()))
+        .filter(c::patient_id.eq(patient.to_string()))
+        .order(c::id.asc())
+        .load(conn)?)
+}
+
+/// The live claims of the same patient and payer (this one excluded), with their lines, for the
+/// duplicate rule.
+pub fn duplicate_candidates(
+    conn: &mut DbConn,
+    org: OrgId,
+    claim: &Claim,
+) -> Result<Vec<Candidate>, AppError> {
+    let others: Vec<Claim> = c::claims
+        .filter(c::org_id.eq(org.to_string()))
+        .filter(c::patient_id.eq(claim.patient_id.to_string()))
+        .filter(c::payer_id.eq(claim.payer_id.to_string()))
+        .filter(c::id.ne(claim.id.to_string()))
+        .filter(c::service_from.le(claim.service_to))
+        .filter(c::service_to.ge(claim.service_from))
+        .load(conn)?;
+    let mut out = Vec::new();
+    for o in others.into_iter().filter(|o| o.status.is_live()) {
+        let lines = lines_of(conn, org, o.id)?
+            .into_iter()
+            .map(|l| (l.service_date, l.procedure_code))
+            .collect();
+        out.push(Candidate {
+            patient_control_number: o.patient_control_number,
+            lines,
+        });
+    }
+    Ok(out)
+}
