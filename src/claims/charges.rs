@@ -40,3 +40,20 @@ pub fn mark_billed(conn: &mut DbConn, org: OrgId, ids: &[ChargeId]) -> Result<bo
     .execute(conn)?;
     Ok(n == ids.len())
 }
+
+/// Returns billed charges to `unbilled` (their claim was voided before it was sent).
+pub fn release(conn: &mut DbConn, org: OrgId, ids: &[ChargeId]) -> Result<(), AppError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    diesel::update(
+        ch::lab_charges
+            .filter(ch::org_id.eq(org.to_string()))
+            .filter(ch::id.eq_any(keys))
+            .filter(ch::status.eq(BILLED)),
+    )
+    .set(ch::status.eq(UNBILLED))
+    .execute(conn)?;
+    Ok(())
+}

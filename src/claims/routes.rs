@@ -20,10 +20,10 @@ use crate::http::{Json, PageQuery, etag, idempotency};
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_claims)
         .service(create_claim)
-        .service(super::lifecycle::from_charges)
+        .service(super::from_charges::from_charges)
         .service(get_claim)
         .service(update_claim)
-        .service(super::lifecycle::validate_claim)
+        .service(super::validate::validate_claim)
         .service(super::lifecycle::finalize_claim)
         .service(super::lifecycle::void_claim)
         .service(super::lifecycle::replace_claim)

@@ -792,6 +792,7 @@ async fn a_draft_from_lab_charges_bills_them_once() {
     assert_eq!(res.body["lines"][0]["charge_id"], a.as_str());
     assert_eq!(charge_status(&app, &a).await, "billed");
     assert_eq!(charge_status(&app, &b).await, "billed");
+    let first = res.body["id"].as_str().unwrap().to_owned();
 
     let res = app
         .post(
@@ -802,6 +803,18 @@ async fn a_draft_from_lab_charges_bills_them_once() {
         .await;
     res.assert_problem(422);
     assert_eq!(res.body["errors"][0]["code"], "already_billed");
+    // Voiding the unsent draft releases its charges; they can be billed again.
+    let res = action(&app, org, Role::Manager, &first, "void", None).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(charge_status(&app, &b).await, "unbilled");
+    let res = app
+        .post(
+            "/api/v1/claims/from-charges",
+            org.token(Role::Biller),
+            &json!({"charge_ids": [b], "coverage_id": fx.coverage, "diagnoses": ["E11.9"]}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
     app.post(
         "/api/v1/claims/from-charges",
         org.token(Role::Lab),
