@@ -873,3 +873,42 @@ async fn a_draft_from_lab_charges_bills_them_once() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn concurrent_creations_get_unique_gapless_control_numbers() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let client = app.client.clone();
+            let url = format!("{}/api/v1/claims", app.address);
+            let tok = fx.org.token(Role::Biller).to_owned();
+            let mut body = claim_body(&fx);
+            body["lines"][1]["charge_cents"] = json!(1000 + i);
+            tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .bearer_auth(tok)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                crate::helpers::read(res).await
+            })
+        })
+        .collect();
+    let mut pcns = Vec::new();
+    for t in tasks {
+        let res = t.await.unwrap();
+        assert_eq!(res.status, 201, "{}", res.text);
+        pcns.push(
+            res.body["patient_control_number"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    pcns.sort();
+    let expected: Vec<String> = (1..=12).map(|n| format!("C{n:07}")).collect();
+    assert_eq!(pcns, expected);
+}
