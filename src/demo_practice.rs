@@ -8,7 +8,11 @@ use chrono::NaiveDate;
 
 use crate::audit::AuditCtx;
 use crate::auth::Role;
-use crate::db::{DbConn, OrgId, PatientId, UserId};
+use crate::claims::domain::ClaimStatus;
+use crate::claims::repo::{self as claims, ClaimFields, LineFields as ClaimLine, Origin};
+use crate::claims::scrubber::Severity;
+use crate::claims::validate::scrub_claim;
+use crate::db::{CoverageId, DbConn, OrgId, PatientId, PayerId, ProviderId, UserId};
 use crate::directory::domain::{ClaimKind, ProviderKind};
 use crate::directory::repo::{self as directory, PayerFields, ProviderFields};
 use crate::error::AppError;
@@ -129,6 +133,7 @@ pub fn seed(conn: &mut DbConn, org: OrgId, users: &HashMap<Role, UserId>) -> Res
         ("Omar", "Haddad", date(1971, 12, 5)?, Sex::M, "310 Pine Ct"),
     ];
     let mut ids: Vec<PatientId> = Vec::new();
+    let mut primary = Vec::new();
     for (first, last, birth, sex, street) in people {
         let p = patients::create_patient(
             conn,
@@ -154,7 +159,7 @@ pub fn seed(conn: &mut DbConn, org: OrgId, users: &HashMap<Role, UserId>) -> Res
     let maria_birth = date(1984, 3, 12)?;
     for (i, patient) in ids.iter().enumerate() {
         let child = i == 2;
-        coverages::create_coverage(
+        let cov = coverages::create_coverage(
             conn,
             &biller,
             *patient,
@@ -179,8 +184,9 @@ pub fn seed(conn: &mut DbConn, org: OrgId, users: &HashMap<Role, UserId>) -> Res
                 active: true,
             },
         )?;
+        primary.push(cov.id);
     }
-    coverages::create_coverage(
+    let dental = coverages::create_coverage(
         conn,
         &biller,
         ids[0],
@@ -304,6 +310,111 @@ pub fn seed(conn: &mut DbConn, org: OrgId, users: &HashMap<Role, UserId>) -> Res
             note: Some("grossly hemolysed; redraw requested".into()),
             reasons: vec!["RH".into()],
         },
+    )?;
+    seed_claims(
+        conn,
+        org,
+        &biller,
+        &ids,
+        &primary,
+        dental.id,
+        acme.id,
+        delta.id,
+        dr_okafor.id,
+    )
+}
+
+/// Claims. Dates of service fall inside the shipped ICD-10-CM edition (FY2026, until
+/// 2026-09-30), so the scrubber can check them.
+#[allow(clippy::too_many_arguments)]
+fn seed_claims(
+    conn: &mut DbConn,
+    org: OrgId,
+    biller: &AuditCtx,
+    ids: &[PatientId],
+    primary: &[CoverageId],
+    dental: CoverageId,
+    acme: PayerId,
+    delta: PayerId,
+    rendering: ProviderId,
+) -> Result<(), AppError> {
+    let dos = date(2026, 9, 15)?;
+    let line = |code: &str, mods: &[&str], pointers: &[i64], cents: i64| ClaimLine {
+        procedure_code: code.into(),
+        modifiers: mods.iter().map(|m| (*m).to_owned()).collect(),
+        pointers: pointers.to_vec(),
+        units: 1,
+        charge_cents: cents,
+        service_date: dos,
+        tooth: None,
+        surfaces: vec![],
+        oral_cavity_area: None,
+        charge_id: None,
+    };
+    let professional = |patient: usize, dx: &[&str], lines: Vec<ClaimLine>| ClaimFields {
+        kind: ClaimKind::Professional,
+        patient_id: ids[patient],
+        coverage_id: primary[patient],
+        payer_id: acme,
+        rendering_provider_id: Some(rendering),
+        place_of_service: "11".into(),
+        diagnoses: dx.iter().map(|d| (*d).to_owned()).collect(),
+        prior_authorization: None,
+        notes: None,
+        lines,
+    };
+    // A clean claim, scrubbed and made ready for a batch.
+    let ready = claims::create_claim(
+        conn,
+        biller,
+        &professional(
+            1,
+            &["E119", "I10"],
+            vec![
+                line("99214", &["25"], &[1, 2], 18_500),
+                line("85025", &[], &[1], 3_500),
+            ],
+        ),
+        Origin::original(),
+    )?;
+    let findings = scrub_claim(conn, org, &ready)?;
+    if findings.iter().all(|f| f.severity != Severity::Error) {
+        claims::transition(
+            conn,
+            biller,
+            ready.id,
+            ClaimStatus::Ready,
+            Some("scrubbed clean"),
+            None,
+        )?;
+    }
+    // A draft the scrubber stops: E11 is a category header, not a billable code.
+    claims::create_claim(
+        conn,
+        biller,
+        &professional(3, &["E11"], vec![line("99213", &[], &[1], 12_500)]),
+        Origin::original(),
+    )?;
+    // A dental draft: an occlusal-distal filling on tooth 30.
+    let mut filling = line("D2392", &[], &[], 15_000);
+    filling.tooth = Some("30".into());
+    filling.surfaces = vec!["O".into(), "D".into()];
+    claims::create_claim(
+        conn,
+        biller,
+        &ClaimFields {
+            kind: ClaimKind::Dental,
+            patient_id: ids[0],
+            coverage_id: dental,
+            payer_id: delta,
+            rendering_provider_id: None,
+            place_of_service: "11".into(),
+            diagnoses: vec!["K0252".into()],
+            prior_authorization: None,
+            notes: None,
+            lines: vec![filling],
+        },
+        Origin::original(),
     )?;
     Ok(())
 }

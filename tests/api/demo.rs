@@ -53,6 +53,19 @@ async fn the_demo_practice_has_every_kind_of_record_and_its_logins_work() {
     // The charge is priced from the standard fee schedule (85025 CBC: $35.00).
     assert_eq!(charges.body["items"][0]["procedure_code"], "85025");
     assert_eq!(charges.body["items"][0]["amount_cents"], 3500);
+    let claims = app.get("/api/v1/claims", token).await;
+    let statuses: Vec<&str> = claims.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.len(), 3, "{}", claims.text);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "ready").count(),
+        1,
+        "{statuses:?}"
+    );
     let org = app.get("/api/v1/organization", token).await;
     assert_eq!(org.body["submitter_id"], "RIVERSIDE01");
 }
