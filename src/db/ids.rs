@@ -76,6 +76,8 @@ typed_id!(
     ClaimId,
     ClaimLineId,
     ClaimEventId,
+    BatchId,
+    BatchEventId,
 );
 
 /// Parses an id read from the database; a malformed one is a data-integrity failure (500).

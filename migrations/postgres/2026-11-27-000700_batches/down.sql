@@ -1,0 +1,3 @@
+DROP TABLE batch_events;
+DROP TABLE batch_claims;
+DROP TABLE batches;
