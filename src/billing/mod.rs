@@ -4,6 +4,7 @@
 //! Files: `batches` (statuses and queries; what acknowledgements call), `schema`, `x12` (the
 //! 837 writer and the X12 reader).
 
+pub mod acks;
 pub mod batches;
 pub mod schema;
 pub mod x12;

@@ -78,6 +78,7 @@ typed_id!(
     ClaimEventId,
     BatchId,
     BatchEventId,
+    AcknowledgementId,
 );
 
 /// Parses an id read from the database; a malformed one is a data-integrity failure (500).

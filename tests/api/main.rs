@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod acknowledgements;
 mod audit;
 mod auth;
 mod claims;

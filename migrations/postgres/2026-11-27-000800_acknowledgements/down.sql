@@ -1,0 +1,2 @@
+DROP TABLE acknowledgement_batches;
+DROP TABLE acknowledgements;
