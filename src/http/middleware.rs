@@ -28,8 +28,10 @@ fn incoming_request_id(req: &ServiceRequest) -> Option<String> {
     ok.then(|| v.to_owned())
 }
 
-/// Assigns the request id, logs the request (method, path without query string, status, time:
-/// no bodies, no query strings, no headers, so no PHI and no tokens), and normalises errors.
+/// Assigns the request id, logs the request and normalises errors. The log line carries the
+/// method, the matched route pattern (`/api/v1/specimens/by-accession/{accession_number}`, never
+/// the concrete path: accession numbers and MRNs are identifiers), status and time; no bodies,
+/// query strings or headers, so no PHI and no tokens.
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -38,21 +40,24 @@ pub async fn request_context(
     let id = incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
-    let path = req.path().to_owned();
     // Errors the inner services return (rather than render) are rendered by actix from their
     // `ResponseError` impl; every error of ours is already problem+json.
     let res = next.call(req).await?.map_into_boxed_body();
     let status = res.status();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "<no route>".to_owned());
     if status.is_server_error() {
         let cause = res
             .response()
             .error()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        tracing::error!(request_id = %id, %method, %path, status = status.as_u16(), elapsed_ms, cause, "request failed");
+        tracing::error!(request_id = %id, %method, %route, status = status.as_u16(), elapsed_ms, cause, "request failed");
     } else {
-        tracing::info!(request_id = %id, %method, %path, status = status.as_u16(), elapsed_ms, "request");
+        tracing::info!(request_id = %id, %method, %route, status = status.as_u16(), elapsed_ms, "request");
     }
 
     let mut res = normalise(res, &id);
