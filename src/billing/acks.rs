@@ -134,10 +134,18 @@ async fn import_acknowledgement(
     .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?;
     let file = file.map_err(|e| AppError::BadRequest(e.message().to_owned()))?;
     let ctx = user.audit();
-    let (view, created) = state
-        .db
-        .write(move |c| repo::import(c, &ctx, &body, &file))
-        .await?;
+    let body = std::sync::Arc::new(body);
+    let file = std::sync::Arc::new(file);
+    let run = |ctx: crate::audit::AuditCtx| {
+        let (body, file) = (body.clone(), file.clone());
+        state.db.write(move |c| repo::import(c, &ctx, &body, &file))
+    };
+    // The same file imported concurrently: the second waits on the unique (org, hash) key and
+    // fails; once more, it finds the first import and answers `duplicate: true`.
+    let (view, created) = match run(ctx.clone()).await {
+        Err(AppError::Conflict { .. }) => run(ctx).await?,
+        other => other?,
+    };
     Ok(if created {
         HttpResponse::Created().json(view)
     } else {

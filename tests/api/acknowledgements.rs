@@ -426,3 +426,25 @@ async fn bad_files_are_refused_and_change_nothing() {
     assert_eq!(list.body["items"], json!([]));
     assert_eq!(claim(&app, org, &ids[0]).await["status"], "submitted");
 }
+
+#[tokio::test]
+async fn the_same_file_imported_concurrently_applies_once() {
+    let app = TestApp::spawn().await;
+    let (fx, ids) = two_ready_claims(&app).await;
+    let org = &fx.org;
+    batch(&app, &fx, &ids, true).await;
+    let before = claim_events(&app, org, &ids[0]).await.len();
+    let posts = (0..4).map(|_| post_x12(&app, org, Role::Biller, CA_277));
+    let results = futures_util::future::join_all(posts).await;
+    let mut statuses: Vec<u16> = results.iter().map(|r| r.status.as_u16()).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 200, 201], "{results:?}");
+    let ids_seen: std::collections::HashSet<_> =
+        results.iter().map(|r| r.body["id"].clone()).collect();
+    assert_eq!(ids_seen.len(), 1);
+    assert_eq!(claim_events(&app, org, &ids[0]).await.len(), before + 1);
+    let list = app
+        .get("/api/v1/acknowledgements", org.token(Role::Biller))
+        .await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+}
