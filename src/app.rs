@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::patients::coverage_routes::configure)
             .configure(crate::lab::configure)
             .configure(crate::claims::routes::configure)
+            .configure(crate::billing::batches_routes::configure)
             .configure(crate::coding::routes::configure)
             .configure(crate::billing::acks::configure),
     );

@@ -6,5 +6,8 @@
 
 pub mod acks;
 pub mod batches;
+pub mod batches_api;
+pub mod batches_routes;
+pub mod batches_x12;
 pub mod schema;
 pub mod x12;

@@ -6,6 +6,7 @@
 mod acknowledgements;
 mod audit;
 mod auth;
+mod batches;
 mod claims;
 mod claims_scrubber;
 mod cli;

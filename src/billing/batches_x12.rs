@@ -1,0 +1,258 @@
+//! Gathers what the 837 of a batch needs (organization, payer, claims with patient, coverage,
+//! rendering provider and lines) into the plain values of [`super::x12::writer`].
+
+use std::collections::HashMap;
+
+use super::batches::{self, Batch};
+use super::x12::writer::{
+    Address, BillingProvider, Claim837, Interchange, Line837, Person, Receiver, Rendering,
+    Submitter,
+};
+use crate::claims::domain::ClaimStatus;
+use crate::claims::repo as claims;
+use crate::db::{DbConn, OrgId, ProviderId};
+use crate::directory::domain::ProviderKind;
+use crate::directory::repo as directory;
+use crate::error::AppError;
+use crate::patients::domain::{Priority, Relationship};
+use crate::patients::{coverage_repo, repo as patients};
+
+fn address(a: crate::values::Address) -> Address {
+    Address {
+        line1: a.line1,
+        line2: a.line2,
+        city: a.city,
+        state: a.state,
+        postal_code: a.postal_code,
+    }
+}
+
+/// The 837 of an approved or submitted batch, ready to write. `409` when the batch cannot be
+/// generated (status, voided claims, missing settings).
+pub fn gather(
+    conn: &mut DbConn,
+    org_id: OrgId,
+    batch: &Batch,
+) -> Result<(Interchange, Vec<Claim837>), AppError> {
+    if !batch.status.can_generate() {
+        return Err(AppError::Conflict {
+            detail: format!(
+                "a {} batch has no 837: only approved or submitted batches do",
+                batch.status
+            ),
+            extra: None,
+        });
+    }
+    let (Some(control), Some(at)) = (batch.interchange_control_number, batch.approved_at) else {
+        return Err(AppError::internal("approved batch without control number"));
+    };
+    let org = crate::orgs::repo::get_org(conn, org_id)?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    let payer = directory::get_payer(conn, org_id, batch.payer_id)?
+        .ok_or_else(|| AppError::internal("batch payer vanished"))?;
+
+    let mut missing = Vec::new();
+    let mut need = |name: &str, v: &Option<String>| -> String {
+        match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) => s.to_owned(),
+            None => {
+                missing.push(name.to_owned());
+                String::new()
+            }
+        }
+    };
+    let npi = need("npi", &org.npi);
+    let tax_id = need("tax_id", &org.tax_id);
+    let submitter_id = need("submitter_id", &org.submitter_id);
+    let line1 = need("address.line1", &org.address_line1);
+    let city = need("address.city", &org.city);
+    let state = need("address.state", &org.state);
+    let postal_code = need("address.postal_code", &org.postal_code);
+    if org.contact_phone.is_none() && org.contact_email.is_none() && org.phone.is_none() {
+        missing.push("contact_phone".to_owned());
+    }
+    if !missing.is_empty() {
+        let mut extra = serde_json::Map::new();
+        extra.insert("missing_settings".into(), missing.clone().into());
+        return Err(AppError::Conflict {
+            detail: format!(
+                "the organization's billing settings are incomplete: {}",
+                missing.join(", ")
+            ),
+            extra: Some(extra),
+        });
+    }
+
+    let ids = batches::claim_ids(conn, org_id, batch.id)?;
+    let mut rows = Vec::with_capacity(ids.len());
+    let mut voided = Vec::new();
+    for id in ids {
+        let c = claims::require_claim(conn, org_id, id)?;
+        if matches!(c.status, ClaimStatus::Void | ClaimStatus::Replaced) {
+            voided.push(c.patient_control_number.clone());
+        }
+        rows.push(c);
+    }
+    if !voided.is_empty() {
+        let mut extra = serde_json::Map::new();
+        extra.insert("voided_claims".into(), voided.clone().into());
+        return Err(AppError::Conflict {
+            detail: format!(
+                "claims of this batch were voided or replaced since: {}",
+                voided.join(", ")
+            ),
+            extra: Some(extra),
+        });
+    }
+    rows.sort_by(|a, b| a.patient_control_number.cmp(&b.patient_control_number));
+
+    let mut providers: HashMap<ProviderId, Option<Rendering>> = HashMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for c in rows {
+        let patient = patients::get_patient(conn, org_id, c.patient_id)?
+            .ok_or_else(|| AppError::internal("claim patient vanished"))?;
+        let cov = coverage_repo::get_coverage(conn, org_id, c.coverage_id)?
+            .ok_or_else(|| AppError::internal("claim coverage vanished"))?;
+        let lines = claims::lines_of(conn, org_id, c.id)?;
+        let rendering = match c.rendering_provider() {
+            None => None,
+            Some(pid) => {
+                if let std::collections::hash_map::Entry::Vacant(slot) = providers.entry(pid) {
+                    let r = directory::get_provider(conn, org_id, pid)?.map(|p| {
+                        let is_person = p.kind == ProviderKind::Individual;
+                        Rendering {
+                            is_person,
+                            last_name: if is_person {
+                                p.last_name.unwrap_or_default()
+                            } else {
+                                p.organization_name.unwrap_or_default()
+                            },
+                            first_name: p.first_name,
+                            npi: p.npi,
+                            taxonomy_code: p.taxonomy_code,
+                        }
+                    });
+                    slot.insert(r);
+                }
+                providers.get(&pid).cloned().flatten()
+            }
+        };
+        let patient_person = Person {
+            address: address(patient.address()),
+            last_name: patient.last_name,
+            first_name: patient.first_name,
+            middle_name: patient.middle_name,
+            birth_date: patient.birth_date,
+            sex: patient.sex.as_str().to_owned(),
+        };
+        let (subscriber, pat) = match cov.relationship {
+            Relationship::Myself => (patient_person, None),
+            rel => {
+                let sub = Person {
+                    last_name: cov.subscriber_last_name.clone().unwrap_or_default(),
+                    first_name: cov.subscriber_first_name.clone().unwrap_or_default(),
+                    middle_name: None,
+                    birth_date: cov
+                        .subscriber_birth_date
+                        .unwrap_or(patient_person.birth_date),
+                    sex: cov.subscriber_sex.clone().unwrap_or_else(|| "U".into()),
+                    address: Address {
+                        line1: cov.subscriber_address_line1.clone().unwrap_or_default(),
+                        line2: cov.subscriber_address_line2.clone(),
+                        city: cov.subscriber_city.clone().unwrap_or_default(),
+                        state: cov.subscriber_state.clone().unwrap_or_default(),
+                        postal_code: cov.subscriber_postal_code.clone().unwrap_or_default(),
+                    },
+                };
+                let code = match rel {
+                    Relationship::Spouse => "01",
+                    Relationship::Child => "19",
+                    _ => "G8",
+                };
+                (sub, Some((patient_person, code.to_owned())))
+            }
+        };
+        let diagnoses = c.diagnosis_codes();
+        out.push(Claim837 {
+            subscriber,
+            member_id: cov.member_id,
+            group_number: cov.group_number,
+            payer_responsibility: match cov.priority {
+                Priority::Primary => 'P',
+                Priority::Secondary => 'S',
+                Priority::Tertiary => 'T',
+            },
+            patient: pat,
+            payer_name: payer.name.clone(),
+            payer_id: payer.edi_id.clone(),
+            total_charge_cents: lines.iter().map(|l| l.charge_cents).sum(),
+            place_of_service: c.place_of_service.clone(),
+            payer_claim_number: c
+                .original_reference
+                .clone()
+                .or(c.payer_claim_number.clone()),
+            frequency_code: c.frequency_code,
+            prior_authorization: c.prior_authorization,
+            patient_control_number: c.patient_control_number,
+            diagnoses,
+            rendering,
+            lines: lines
+                .into_iter()
+                .map(|l| Line837 {
+                    modifiers: l.modifier_list(),
+                    diagnosis_pointers: l.pointer_list(),
+                    surfaces: l.surface_list(),
+                    procedure_code: l.procedure_code,
+                    units: l.units,
+                    charge_cents: l.charge_cents,
+                    service_date: l.service_date,
+                    place_of_service: None,
+                    tooth: l.tooth,
+                    oral_cavity_area: l.oral_cavity_area,
+                    control_number: l.line_control_number,
+                })
+                .collect(),
+        });
+    }
+
+    let interchange = Interchange {
+        kind: batch.kind()?,
+        control_number: control,
+        at,
+        test: false,
+        submitter: Submitter {
+            id: submitter_id,
+            name: org
+                .submitter_name
+                .clone()
+                .unwrap_or_else(|| org.name.clone()),
+            contact_name: org
+                .contact_name
+                .clone()
+                .unwrap_or_else(|| org.submitter_name.clone().unwrap_or(org.name.clone())),
+            contact_phone: org.contact_phone.clone().or(org.phone.clone()),
+            contact_email: org.contact_email.clone(),
+        },
+        receiver: Receiver {
+            id: payer
+                .receiver_edi_id
+                .clone()
+                .unwrap_or_else(|| payer.edi_id.clone()),
+            name: payer.receiver_name.clone().unwrap_or(payer.name.clone()),
+        },
+        billing_provider: BillingProvider {
+            name: org.name.clone(),
+            npi,
+            tax_id,
+            taxonomy_code: org.taxonomy_code.clone(),
+            address: Address {
+                line1,
+                line2: org.address_line2.clone(),
+                city,
+                state,
+                postal_code,
+            },
+        },
+    };
+    Ok((interchange, out))
+}

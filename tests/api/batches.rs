@@ -1,0 +1,536 @@
+//! Batches: creation (default and explicit claims, 422/409), four-eyes approval, cancel,
+//! mark-submitted, the 837 download, list/detail/CSV, idempotency, and concurrent creations for
+//! the same claims (exactly one wins, on SQLite and PostgreSQL).
+
+use officina::auth::Role;
+use officina::billing::batches::{self, BatchStatus};
+use officina::claims::domain::ClaimStatus;
+use officina::db::{self, BatchId};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::claims::{Fx, action, claim_body, create, fixture, force};
+use crate::helpers::{Org, Res, TestApp};
+
+/// The organization's X12 settings (after `fixture`, which set the NPI: version 2).
+pub async fn billing_settings(app: &TestApp, org: &Org) {
+    let res = app
+        .patch(
+            "/api/v1/organization",
+            org.token(Role::Admin),
+            &json!({"tax_id": "12-3456789", "taxonomy_code": "207Q00000X",
+                    "address": {"line1": "123 Main St", "city": "Springfield", "state": "IL",
+                                "postal_code": "627011234"},
+                    "submitter_id": "SUBMITTERID", "submitter_name": "Clinic Billing",
+                    "contact_name": "Jane Doe", "contact_phone": "5555551234", "version": 2}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+}
+
+/// A claim created from `body` and moved to `ready` (the scrubber is tested elsewhere).
+pub async fn ready_claim(app: &TestApp, fx: &Fx, body: &Value) -> String {
+    let c = create(app, fx, body).await;
+    let id = c["id"].as_str().unwrap().to_owned();
+    force(app, &fx.org, &id, &[ClaimStatus::Ready]).await;
+    id
+}
+
+pub async fn batch_action(app: &TestApp, org: &Org, role: Role, id: &str, verb: &str) -> Res {
+    app.request(
+        Method::POST,
+        &format!("/api/v1/batches/{id}/{verb}"),
+        Some(org.token(role)),
+        None,
+    )
+    .await
+}
+
+async fn claim_status(app: &TestApp, org: &Org, id: &str) -> String {
+    let res = app
+        .get(&format!("/api/v1/claims/{id}"), org.token(Role::Biller))
+        .await;
+    res.body["status"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_batch_is_created_approved_by_another_manager_generated_and_submitted() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    billing_settings(&app, &fx.org).await;
+    let a = ready_claim(&app, &fx, &claim_body(&fx)).await;
+    let b = ready_claim(&app, &fx, &claim_body(&fx)).await;
+    let _draft = create(&app, &fx, &claim_body(&fx)).await;
+
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "professional", "payer_id": fx.payer}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let batch = res.body.clone();
+    let id = batch["id"].as_str().unwrap().to_owned();
+    assert_eq!(batch["status"], "pending_approval");
+    assert_eq!(batch["claim_count"], 2);
+    assert_eq!(batch["total_charge_cents"], 28000);
+    let mut ids = vec![a.clone(), b.clone()];
+    ids.sort();
+    assert_eq!(batch["claim_ids"], json!(ids));
+    assert_eq!(batch["interchange_control_number"], Value::Null);
+    assert_eq!(claim_status(&app, &fx.org, &a).await, "batched");
+
+    // No 837 before approval.
+    let res = app
+        .get(
+            &format!("/api/v1/batches/{id}/x12"),
+            fx.org.token(Role::Biller),
+        )
+        .await;
+    res.assert_problem(409);
+    // Only a manager approves; mark-submitted needs approval.
+    batch_action(&app, &fx.org, Role::Biller, &id, "approve")
+        .await
+        .assert_problem(403);
+    batch_action(&app, &fx.org, Role::Biller, &id, "mark-submitted")
+        .await
+        .assert_problem(409);
+    let res = batch_action(&app, &fx.org, Role::Manager, &id, "approve").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["status"], "approved");
+    assert_eq!(res.body["interchange_control_number"], 1);
+    assert_eq!(res.body["group_control_number"], 1);
+    assert_eq!(
+        res.body["approved_by"],
+        fx.org.user(Role::Manager).to_string()
+    );
+    batch_action(&app, &fx.org, Role::Manager, &id, "approve")
+        .await
+        .assert_problem(409);
+
+    // The 837: same bytes every time.
+    let x1 = app
+        .get(
+            &format!("/api/v1/batches/{id}/x12"),
+            fx.org.token(Role::Biller),
+        )
+        .await;
+    assert_eq!(x1.status, 200, "{}", x1.text);
+    assert_eq!(x1.content_type(), "application/edi-x12");
+    let disposition = x1.headers["content-disposition"].to_str().unwrap();
+    assert!(
+        disposition.contains("attachment; filename=\"837P-000000001.x12\""),
+        "{disposition}"
+    );
+    assert!(x1.text.starts_with("ISA*00*"));
+    assert!(x1.text.contains("*000000001*0*P*:~"));
+    assert!(x1.text.contains("ST*837*0001*005010X222A1~"));
+    assert_eq!(x1.text.matches("CLM*").count(), 2);
+    assert!(x1.text.contains("REF*6R*"));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let x2 = app
+        .get(
+            &format!("/api/v1/batches/{id}/x12"),
+            fx.org.token(Role::Manager),
+        )
+        .await;
+    assert_eq!(x1.text, x2.text, "the same batch yields the same bytes");
+
+    let res = batch_action(&app, &fx.org, Role::Biller, &id, "mark-submitted").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["status"], "submitted");
+    assert_eq!(
+        res.body["submitted_by"],
+        fx.org.user(Role::Biller).to_string()
+    );
+    assert!(res.body["submitted_at"].is_string());
+    assert_eq!(claim_status(&app, &fx.org, &a).await, "submitted");
+    assert_eq!(claim_status(&app, &fx.org, &b).await, "submitted");
+    batch_action(&app, &fx.org, Role::Manager, &id, "cancel")
+        .await
+        .assert_problem(409);
+    // Still downloadable once submitted, identical.
+    let x3 = app
+        .get(
+            &format!("/api/v1/batches/{id}/x12"),
+            fx.org.token(Role::Biller),
+        )
+        .await;
+    assert_eq!(x1.text, x3.text);
+
+    // Detail: history.
+    let res = app
+        .get(
+            &format!("/api/v1/batches/{id}"),
+            fx.org.token(Role::Auditor),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let history: Vec<&str> = res.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["pending_approval", "approved", "submitted"]);
+    app.get(&format!("/api/v1/batches/{id}"), fx.org.token(Role::Lab))
+        .await
+        .assert_problem(403);
+
+    // A voided claim since: the 837 is refused, naming it.
+    let res = action(&app, &fx.org, Role::Manager, &a, "void", None).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let res = app
+        .get(
+            &format!("/api/v1/batches/{id}/x12"),
+            fx.org.token(Role::Biller),
+        )
+        .await;
+    res.assert_problem(409);
+    assert_eq!(res.body["voided_claims"].as_array().unwrap().len(), 1);
+
+    // The audit trail has the batch's changes.
+    let res = app
+        .get(
+            &format!("/api/v1/audit-events?entity=batch&entity_id={id}"),
+            fx.org.token(Role::Admin),
+        )
+        .await;
+    let actions: Vec<&str> = res.body["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["action"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(actions.contains(&"batch.create"), "{actions:?}");
+    assert!(actions.contains(&"batch.transition"), "{actions:?}");
+    assert!(actions.contains(&"batch.x12"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn the_creator_cannot_approve_and_cancel_returns_claims_to_ready() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    let a = ready_claim(&app, &fx, &claim_body(&fx)).await;
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Manager),
+            &json!({"kind": "professional", "payer_id": fx.payer, "claim_ids": [a]}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let id = res.body["id"].as_str().unwrap().to_owned();
+    let res = batch_action(&app, &fx.org, Role::Manager, &id, "approve").await;
+    res.assert_problem(409);
+    assert!(res.body["detail"].as_str().unwrap().contains("creator"));
+
+    let res = batch_action(&app, &fx.org, Role::Biller, &id, "cancel").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["status"], "cancelled");
+    assert_eq!(
+        res.body["claim_ids"],
+        json!([a]),
+        "history keeps the claims"
+    );
+    assert_eq!(claim_status(&app, &fx.org, &a).await, "ready");
+    batch_action(&app, &fx.org, Role::Biller, &id, "cancel")
+        .await
+        .assert_problem(409);
+
+    // The claim can be batched again.
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "professional", "payer_id": fx.payer, "claim_ids": [a]}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(claim_status(&app, &fx.org, &a).await, "batched");
+
+    // List filters.
+    let res = app
+        .get(
+            "/api/v1/batches?status=cancelled&kind=professional",
+            fx.org.token(Role::Biller),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(res.body["items"][0]["id"], id.as_str());
+    let res = app
+        .get(
+            &format!("/api/v1/batches?payer_id={}&limit=1", fx.payer),
+            fx.org.token(Role::Biller),
+        )
+        .await;
+    assert_eq!(res.body["items"].as_array().unwrap().len(), 1);
+    let cursor = res.body["next_cursor"].as_str().unwrap().to_owned();
+    let res = app
+        .get(
+            &format!("/api/v1/batches?limit=1&cursor={cursor}"),
+            fx.org.token(Role::Biller),
+        )
+        .await;
+    assert_eq!(res.body["items"].as_array().unwrap().len(), 1);
+    assert!(res.body["next_cursor"].is_null());
+    app.get("/api/v1/batches?status=bogus", fx.org.token(Role::Biller))
+        .await
+        .assert_problem(422);
+
+    // Another organization sees nothing.
+    let other = app.seed_org("Other").await;
+    app.get(&format!("/api/v1/batches/{id}"), other.token(Role::Biller))
+        .await
+        .assert_problem(404);
+}
+
+#[tokio::test]
+async fn explicit_claims_are_checked_one_by_one() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    let ready = ready_claim(&app, &fx, &claim_body(&fx)).await;
+    let draft = create(&app, &fx, &claim_body(&fx)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "professional", "payer_id": fx.payer,
+                    "claim_ids": [ready, draft, "nope", uuid::Uuid::now_v7().to_string(), ready]}),
+        )
+        .await;
+    res.assert_problem(422);
+    let fields = res.error_fields();
+    assert!(fields.contains(&"claim_ids[1]".to_owned()), "{fields:?}");
+    assert!(fields.contains(&"claim_ids[2]".to_owned()), "{fields:?}");
+    assert!(fields.contains(&"claim_ids[3]".to_owned()), "{fields:?}");
+    assert!(fields.contains(&"claim_ids[4]".to_owned()), "{fields:?}");
+    assert!(!fields.contains(&"claim_ids[0]".to_owned()), "{fields:?}");
+
+    // Wrong kind; unknown payer; bad kind; empty list; nothing ready.
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "dental", "payer_id": fx.payer, "claim_ids": [ready]}),
+        )
+        .await;
+    res.assert_problem(422);
+    assert_eq!(res.body["errors"][0]["code"], "wrong_kind");
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "wizard", "payer_id": "x", "claim_ids": []}),
+        )
+        .await;
+    res.assert_problem(422);
+    assert_eq!(res.error_fields(), ["kind", "payer_id", "claim_ids"]);
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "dental", "payer_id": fx.payer}),
+        )
+        .await;
+    res.assert_problem(422);
+    assert_eq!(res.body["errors"][0]["code"], "no_claims");
+    app.post(
+        "/api/v1/batches",
+        fx.org.token(Role::Clinician),
+        &json!({"kind": "professional", "payer_id": fx.payer}),
+    )
+    .await
+    .assert_problem(403);
+
+    // Batched once; a second batch of the same claim is a 409.
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "professional", "payer_id": fx.payer, "claim_ids": [ready]}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "professional", "payer_id": fx.payer, "claim_ids": [ready]}),
+        )
+        .await;
+    res.assert_problem(409);
+    assert!(
+        res.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already batched")
+    );
+}
+
+#[tokio::test]
+async fn an_idempotent_retry_returns_the_first_batch() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    ready_claim(&app, &fx, &claim_body(&fx)).await;
+    let body = json!({"kind": "professional", "payer_id": fx.payer});
+    let send = || async {
+        let res = app
+            .client
+            .post(format!("{}/api/v1/batches", app.address))
+            .bearer_auth(fx.org.token(Role::Biller))
+            .header("Idempotency-Key", "batch-1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        crate::helpers::read(res).await
+    };
+    let first = send().await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let second = send().await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    assert_eq!(first.body["id"], second.body["id"]);
+    let res = app.get("/api/v1/batches", fx.org.token(Role::Biller)).await;
+    assert_eq!(res.body["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_csv_lists_the_claims_of_the_batch() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    ready_claim(&app, &fx, &claim_body(&fx)).await;
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "professional", "payer_id": fx.payer}),
+        )
+        .await;
+    let id = res.body["id"].as_str().unwrap().to_owned();
+    let res = app
+        .client
+        .get(format!("{}/api/v1/batches/{id}", app.address))
+        .bearer_auth(fx.org.token(Role::Biller))
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    let res = crate::helpers::read(res).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert!(res.content_type().starts_with("text/csv"));
+    let lines: Vec<&str> = res.text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines[0],
+        "patient_control_number,patient,mrn,service_from,service_to,status,total_charge"
+    );
+    assert!(
+        lines[1].starts_with("C0000001,\"Lopez, Maria\","),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].ends_with(",2026-09-15,2026-09-15,batched,140.00"),
+        "{}",
+        lines[1]
+    );
+}
+
+#[tokio::test]
+async fn acknowledgements_set_the_outcome_through_the_repo() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    ready_claim(&app, &fx, &claim_body(&fx)).await;
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "professional", "payer_id": fx.payer}),
+        )
+        .await;
+    let id: BatchId = res.body["id"].as_str().unwrap().parse().unwrap();
+    let sid = id.to_string();
+    batch_action(&app, &fx.org, Role::Manager, &sid, "approve").await;
+    batch_action(&app, &fx.org, Role::Biller, &sid, "mark-submitted").await;
+    let db = app.db.clone();
+    let org = fx.org.id;
+    let b = tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        let ctx = officina::audit::AuditCtx::cli(org);
+        db::write_tx(&mut conn, |c| {
+            let found = batches::by_control_number(c, org, 1)?.unwrap();
+            assert_eq!(found.id, id);
+            batches::set_ack_status(c, &ctx, id, BatchStatus::Accepted, Some("999 A"))?;
+            // The same acknowledgement twice changes nothing.
+            batches::set_ack_status(c, &ctx, id, BatchStatus::Accepted, Some("999 A"))
+        })
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(b.status, BatchStatus::Accepted);
+    let res = app
+        .get(
+            &format!("/api/v1/batches/{sid}"),
+            fx.org.token(Role::Biller),
+        )
+        .await;
+    assert_eq!(res.body["history"].as_array().unwrap().len(), 4);
+}
+
+/// Several billers batch the same claims at the same moment: exactly one batch is created, the
+/// others get 409 (explicit ids) or 409/422 (default: nothing ready left), and no claim is in two
+/// batches.
+#[tokio::test]
+async fn concurrent_batches_of_the_same_claims_create_exactly_one() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(ready_claim(&app, &fx, &claim_body(&fx)).await);
+    }
+    for explicit in [true, false] {
+        let body = if explicit {
+            json!({"kind": "professional", "payer_id": fx.payer, "claim_ids": ids})
+        } else {
+            json!({"kind": "professional", "payer_id": fx.payer})
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let client = app.client.clone();
+            let url = format!("{}/api/v1/batches", app.address);
+            let token = fx.org.token(Role::Biller).to_owned();
+            let body = body.clone();
+            tasks.push(tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                crate::helpers::read(res).await
+            }));
+        }
+        let mut created = Vec::new();
+        for t in tasks {
+            let res = t.await.unwrap();
+            match res.status.as_u16() {
+                201 => created.push(res.body["id"].as_str().unwrap().to_owned()),
+                409 => {}
+                422 if !explicit => assert_eq!(res.body["errors"][0]["code"], "no_claims"),
+                _ => panic!("unexpected {}: {}", res.status, res.text),
+            }
+        }
+        assert_eq!(created.len(), 1, "exactly one batch wins");
+        // Cancel it so the next round races for the same claims again.
+        let res = batch_action(&app, &fx.org, Role::Biller, &created[0], "cancel").await;
+        assert_eq!(res.status, 200, "{}", res.text);
+    }
+    for id in &ids {
+        assert_eq!(claim_status(&app, &fx.org, id).await, "ready");
+    }
+}
