@@ -24,3 +24,4 @@ mod openapi;
 mod organization;
 mod patients;
 mod users;
+mod x12_837;
