@@ -3,8 +3,9 @@
 //! number; unknown control numbers are reported; the same file twice changes nothing; bad files
 //! are 400/413/415 and change nothing.
 //!
-//! The batch is built with the billing repo (`batches::create`, approve, submit) because the
-//! batch HTTP API was not committed when these tests were written.
+//! Most tests build the batch with the billing repo (`batches::create`, approve, submit; written
+//! before the batch API existed, and quicker); `acknowledgements_answer_the_837_the_batch_api_generated`
+//! goes through the batch API end to end and answers the 837 it generated.
 
 use officina::auth::Role;
 use officina::billing::batches::{self, BatchStatus, Stamp};
@@ -447,4 +448,163 @@ async fn the_same_file_imported_concurrently_applies_once() {
         .get("/api/v1/acknowledgements", org.token(Role::Biller))
         .await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+}
+
+/// An interchange around one transaction set, with the right SE/GE/IEA counts.
+fn interchange(isa13: u32, fid: &str, version: &str, st_id: &str, body: &[String]) -> String {
+    let mut segs = vec![
+        format!(
+            "ISA*00*          *00*          *ZZ*{:<15}*ZZ*{:<15}*261130*0800*^*00501*{isa13:09}*0*P*:",
+            "PAYERCH", "SUBMITTERID"
+        ),
+        format!("GS*{fid}*PAYERCH*SUBMITTERID*20261130*0800*{isa13}*X*{version}"),
+        format!("ST*{st_id}*0001*{version}"),
+    ];
+    segs.extend(body.iter().cloned());
+    segs.push(format!("SE*{}*0001", body.len() + 2));
+    segs.push(format!("GE*1*{isa13}"));
+    segs.push(format!("IEA*1*{isa13:09}"));
+    segs.iter().map(|s| format!("{s}~\n")).collect()
+}
+
+#[tokio::test]
+async fn acknowledgements_answer_the_837_the_batch_api_generated() {
+    let app = TestApp::spawn().await;
+    let (fx, ids) = two_ready_claims(&app).await;
+    let org = &fx.org;
+    crate::batches::billing_settings(&app, org).await;
+    // Another batch first, so this one's control number is not 1.
+    let (_, first) = batch(&app, &fx, &[], false).await;
+    let res = app
+        .post(
+            "/api/v1/batches",
+            org.token(Role::Biller),
+            &json!({"kind": "professional", "payer_id": fx.payer}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let bid = res.body["id"].as_str().unwrap().to_owned();
+    let ok = |r: Res| assert_eq!(r.status, 200, "{}", r.text);
+    ok(crate::batches::batch_action(&app, org, Role::Manager, &bid, "approve").await);
+    ok(crate::batches::batch_action(&app, org, Role::Manager, &bid, "mark-submitted").await);
+    let x12 = app
+        .get(
+            &format!("/api/v1/batches/{bid}/x12"),
+            org.token(Role::Biller),
+        )
+        .await;
+    assert_eq!(x12.status, 200);
+    // What the payer answers: read the 837 back with the reader.
+    let ic = officina::billing::x12::reader::tokenizer::parse(&x12.text).unwrap();
+    let group = &ic.groups[0];
+    let gs06 = group.control_number.clone();
+    assert_eq!(gs06, (first + 1).to_string());
+    let st02 = group.transactions[0].control_number.clone();
+    let pcns: Vec<String> = group.transactions[0]
+        .segments
+        .iter()
+        .filter(|s| s.id == "CLM")
+        .map(|s| s.el(1).to_owned())
+        .collect();
+    assert_eq!(pcns, ["C0000001", "C0000002"]);
+
+    let ack999 = interchange(
+        301,
+        "FA",
+        "005010X231A1",
+        "999",
+        &[
+            format!("AK1*HC*{gs06}*005010X222A1"),
+            format!("AK2*837*{st02}*005010X222A1"),
+            "IK3*REF*12*2010AA*8".into(),
+            "IK4*2*127*6*12-3456789".into(),
+            "IK5*E".into(),
+            "AK9*E*1*1*1".into(),
+        ],
+    );
+    let res = post_x12(&app, org, Role::Biller, &ack999).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(res.body["batches"][0]["batch_id"], bid.as_str());
+    assert_eq!(
+        res.body["batches"][0]["status"], "accepted",
+        "E is accepted with errors"
+    );
+    let err = &res.body["batches"][0]["errors"][0]["errors"][0];
+    assert_eq!(err["segment_id"], "REF");
+    assert_eq!(err["elements"][0]["bad_value"], "12-3456789");
+    assert_eq!(
+        err["elements"][0]["message"],
+        "Invalid character in data element"
+    );
+
+    let ack277 = interchange(
+        302,
+        "HN",
+        "005010X214",
+        "277",
+        &[
+            "BHT*0085*08*X1*20261130*0800*TH".into(),
+            "HL*1**20*1".into(),
+            "NM1*PR*2*ACME*****PI*ACME1".into(),
+            "HL*2*1*21*1".into(),
+            "NM1*41*2*CLINIC*****46*SUBMITTERID".into(),
+            "HL*3*2*19*1".into(),
+            "NM1*85*2*CLINIC*****XX*1234567893".into(),
+            "HL*4*3*PT".into(),
+            format!("TRN*2*{}", pcns[0]),
+            "STC*A2:20:PR*20261130*WQ*140".into(),
+            "REF*1K*ICN-A".into(),
+            "HL*5*3*PT".into(),
+            format!("TRN*2*{}", pcns[1]),
+            "STC*A3:21:85*20261130*U*200".into(),
+        ],
+    );
+    let res = post_x12(&app, org, Role::Biller, &ack277).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let claims: Vec<(&str, &str)> = res.body["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["patient_control_number"].as_str().unwrap(),
+                c["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(claims, [("C0000001", "accepted"), ("C0000002", "rejected")]);
+    assert_eq!(
+        claim(&app, org, &ids[0]).await["payer_claim_number"],
+        "ICN-A"
+    );
+
+    let b = app
+        .get(&format!("/api/v1/batches/{bid}"), org.token(Role::Biller))
+        .await;
+    assert_eq!(b.status, 200, "{}", b.text);
+    assert_eq!(b.body["status"], "partially_accepted");
+    let history: Vec<&str> = b.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "pending_approval",
+            "approved",
+            "submitted",
+            "accepted",
+            "partially_accepted"
+        ]
+    );
+    let by_batch = app
+        .get(
+            &format!("/api/v1/acknowledgements?batch_id={bid}"),
+            org.token(Role::Biller),
+        )
+        .await;
+    assert_eq!(by_batch.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(by_batch.body["items"][0]["kind"], "999");
 }
