@@ -973,4 +973,33 @@ mod tests {
         );
         assert_eq!(render(&ix, std::slice::from_ref(&c)), render(&ix, &[c]));
     }
+
+    /// The performance target of the issue: 10 000 claims × 4 lines, streamed (memory does not
+    /// grow with the output). Run with `cargo test --release -- --ignored ten_thousand`.
+    #[test]
+    #[ignore = "timing; run in release"]
+    fn ten_thousand_claims_of_four_lines_in_well_under_a_second() {
+        struct Count(usize);
+        impl Write for Count {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0 += b.len();
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let ix = interchange(ClaimKind::Professional, 9, "Clinic");
+        let lines: Vec<Line837> = (1..=4)
+            .map(|i| line("99213", 10000 + i, vec![1, 2], &format!("C0000001L0{i}")))
+            .collect();
+        let one = claim("C0000001", "Acme", "PAYER01", lines, &["E119", "I10"]);
+        let claims = vec![one; 10_000];
+        let mut out = Count(0);
+        let started = std::time::Instant::now();
+        write_837(&mut out, &ix, &claims).unwrap();
+        let took = started.elapsed();
+        eprintln!("10 000 claims x 4 lines: {} bytes in {took:?}", out.0);
+        assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    }
 }
