@@ -255,11 +255,6 @@ fn dollars(cents: i64) -> String {
     format!("{sign}{}.{:02}", a / 100, a % 100)
 }
 
-enum Detail {
-    Json(Box<BatchView>),
-    Csv(Vec<Vec<String>>),
-}
-
 /// One batch with its claims, totals and status history; with `Accept: text/csv`, its claims as
 /// a spreadsheet (patient control number, patient, dates of service, status, total) — that read
 /// of patient names is audited.
@@ -287,13 +282,24 @@ async fn get_batch(
     let id: BatchId = path_id(&id, "batch")?;
     let csv = wants_csv(&req);
     let ctx = user.audit();
-    let out = state
+    if !csv {
+        let org = ctx.org;
+        let view = state
+            .db
+            .read(move |conn| {
+                let b = batches::require(conn, org, id)?;
+                load_view(conn, org, b)
+            })
+            .await?;
+        return Ok(HttpResponse::Ok()
+            .insert_header(etag(view.version))
+            .json(view));
+    }
+    // The CSV names patients: its read is audited, in a write transaction.
+    let rows = state
         .db
         .write(move |conn| {
-            let b = batches::require(conn, ctx.org, id)?;
-            if !csv {
-                return Ok(Detail::Json(Box::new(load_view(conn, ctx.org, b)?)));
-            }
+            batches::require(conn, ctx.org, id)?;
             let mut rows = Vec::new();
             for cid in batches::claim_ids(conn, ctx.org, id)? {
                 let cl = claims::require_claim(conn, ctx.org, cid)?;
@@ -318,27 +324,22 @@ async fn get_batch(
                 Some(&id.to_string()),
                 None,
             )?;
-            Ok(Detail::Csv(rows))
+            Ok(rows)
         })
         .await?;
-    match out {
-        Detail::Json(view) => Ok(HttpResponse::Ok()
-            .insert_header(etag(view.version))
-            .json(view)),
-        Detail::Csv(rows) => csv_response(
-            &format!("batch-{id}.csv"),
-            &[
-                "patient_control_number",
-                "patient",
-                "mrn",
-                "service_from",
-                "service_to",
-                "status",
-                "total_charge",
-            ],
-            rows,
-        ),
-    }
+    csv_response(
+        &format!("batch-{id}.csv"),
+        &[
+            "patient_control_number",
+            "patient",
+            "mrn",
+            "service_from",
+            "service_to",
+            "status",
+            "total_charge",
+        ],
+        rows,
+    )
 }
 
 /// Runs a batch action in one transaction and answers the batch.
