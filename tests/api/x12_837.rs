@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use officina::auth::Role;
+use officina::claims::domain::ClaimStatus;
 use serde_json::{Value, json};
 
 use crate::batches::{batch_action, billing_settings, ready_claim};
-use crate::claims::{Fx, add_coverage, fixture};
+use crate::claims::{Fx, action, add_coverage, create, fixture, force};
 use crate::helpers::TestApp;
 use crate::patients::create_patient;
 
@@ -138,13 +139,50 @@ async fn generated_837p_files_pass_pyx12_linuxforhealth_and_x12lint() {
         };
         claims.push(ready_claim(&app, &fx, &professional_claim(&fx, cov, pat, n)).await);
     }
+    // A replacement (frequency 7) of a claim the payer rejected: REF*F8 = its claim number.
+    let original = create(
+        &app,
+        &fx,
+        &professional_claim(&fx, &fx.coverage, &fx.patient, 5),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    force(
+        &app,
+        &fx.org,
+        &original,
+        &[
+            ClaimStatus::Ready,
+            ClaimStatus::Batched,
+            ClaimStatus::Submitted,
+            ClaimStatus::Rejected,
+        ],
+    )
+    .await;
+    let res = action(
+        &app,
+        &fx.org,
+        Role::Manager,
+        &original,
+        "replace",
+        Some(json!({"payer_claim_number": "PAYERCLM123"})),
+    )
+    .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let replacement = res.body["id"].as_str().unwrap().to_owned();
+    force(&app, &fx.org, &replacement, &[ClaimStatus::Ready]).await;
+
     let x12 = generate(&app, &fx, "professional", &fx.payer).await;
-    assert_eq!(x12.matches("CLM*").count(), 5);
+    assert_eq!(x12.matches("CLM*").count(), 6);
+    assert!(x12.contains("*11:B:7*Y*A*Y*Y~"));
+    assert!(x12.contains("REF*F8*PAYERCLM123~"));
     assert!(x12.contains("HI*ABK:E119*ABF:I10*ABF:J069"));
     assert!(x12.contains("PAT*19~"));
     assert!(x12.contains("NM1*IL*1*LOPEZ-O'NEIL*MARIA JOSE****MI*XJH123456789~"));
     assert!(x12.contains("SV1*HC:97110:GP:59*99.99*UN*3***2:1~"));
-    assert_eq!(x12.matches("REF*6R*").count(), 15);
+    assert_eq!(x12.matches("REF*6R*").count(), 18);
 
     let (dir, _keep) = out_dir();
     let file = dir.join("professional-api.837");
