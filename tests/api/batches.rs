@@ -534,3 +534,44 @@ async fn concurrent_batches_of_the_same_claims_create_exactly_one() {
         assert_eq!(claim_status(&app, &fx.org, id).await, "ready");
     }
 }
+
+/// ISA13/GS06 come from the organization's counter at approval: increasing, and never reused,
+/// not even when an approved batch is cancelled.
+#[tokio::test]
+async fn control_numbers_increase_and_are_never_reused() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    let mut numbers = Vec::new();
+    let mut first = None;
+    for round in 0..3 {
+        let claim = ready_claim(&app, &fx, &claim_body(&fx)).await;
+        let res = app
+            .post(
+                "/api/v1/batches",
+                fx.org.token(Role::Biller),
+                &json!({"kind": "professional", "payer_id": fx.payer, "claim_ids": [claim]}),
+            )
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text);
+        let id = res.body["id"].as_str().unwrap().to_owned();
+        let res = batch_action(&app, &fx.org, Role::Manager, &id, "approve").await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        numbers.push(res.body["interchange_control_number"].as_i64().unwrap());
+        if round == 0 {
+            first = Some(id);
+        }
+        if round == 1 {
+            let res = batch_action(
+                &app,
+                &fx.org,
+                Role::Biller,
+                first.as_ref().unwrap(),
+                "cancel",
+            )
+            .await;
+            assert_eq!(res.status, 200, "{}", res.text);
+            assert_eq!(res.body["interchange_control_number"], 1, "kept as history");
+        }
+    }
+    assert_eq!(numbers, [1, 2, 3]);
+}
