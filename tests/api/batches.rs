@@ -575,3 +575,38 @@ async fn control_numbers_increase_and_are_never_reused() {
     }
     assert_eq!(numbers, [1, 2, 3]);
 }
+
+/// Without the organization's X12 settings the 837 is refused, naming what is missing.
+#[tokio::test]
+async fn incomplete_billing_settings_refuse_the_837() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    ready_claim(&app, &fx, &claim_body(&fx)).await;
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "professional", "payer_id": fx.payer}),
+        )
+        .await;
+    let id = res.body["id"].as_str().unwrap().to_owned();
+    let res = batch_action(&app, &fx.org, Role::Manager, &id, "approve").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let res = app
+        .get(
+            &format!("/api/v1/batches/{id}/x12"),
+            fx.org.token(Role::Biller),
+        )
+        .await;
+    res.assert_problem(409);
+    let missing = res.body["missing_settings"].as_array().unwrap();
+    assert!(missing.contains(&json!("tax_id")), "{missing:?}");
+    assert!(missing.contains(&json!("submitter_id")), "{missing:?}");
+    assert!(!missing.contains(&json!("npi")), "{missing:?}");
+    app.get(
+        &format!("/api/v1/batches/{id}/x12"),
+        fx.org.token(Role::Auditor),
+    )
+    .await
+    .assert_problem(403);
+}
