@@ -125,10 +125,11 @@ pub async fn finalize_claim(
 
 /// Void a claim (manager): status `void`, frequency code `8`. Allowed from `draft`, `ready`,
 /// `submitted`, `accepted`, `rejected`, `paid`, `partially_paid`, `denied` and `closed` (not
-/// while `batched`: cancel the batch first). A voided claim that had reached the payer is sent
-/// as a frequency-8 claim by the batch workflow; a claim voided before it was sent (`draft`,
-/// `ready`) releases the lab charges it billed (they become `unbilled` again). Optional body
-/// `{"reason"}`.
+/// while `batched`: cancel the batch first). When the payer has the claim on file (its claim
+/// number is on record), a void notice is created: a NEW claim, `ready`, frequency code `8`,
+/// REF*F8 = the payer's claim number, with the same lines, which the next batch sends. A claim
+/// voided before it was sent (`draft`, `ready`) releases the lab charges it billed (they become
+/// `unbilled` again). Optional body `{"reason"}`.
 #[utoipa::path(
     tag = "claims",
     operation_id = "void_claim",
@@ -163,9 +164,30 @@ pub async fn void_claim(
     let view = state
         .db
         .write(move |c| {
-            let before = repo::require_claim(c, ctx.org, id)?.status;
+            let original = repo::require_claim(c, ctx.org, id)?;
+            let before = original.status;
             let why = reason.unwrap_or_else(|| "voided".into());
             let claim = repo::transition(c, &ctx, id, ClaimStatus::Void, Some(&why), version)?;
+            // The payer has this claim on file: it must receive a frequency-8 claim referencing
+            // its claim number. That notice is a new claim, ready for the next batch.
+            if let Some(number) = original.payer_claim_number.clone()
+                && !matches!(before, ClaimStatus::Draft | ClaimStatus::Ready)
+            {
+                let lines = repo::lines_of(c, ctx.org, id)?;
+                let fields = copy_fields(&original, &lines)?;
+                let notice = repo::create_claim(
+                    c,
+                    &ctx,
+                    &fields,
+                    Origin {
+                        frequency_code: frequency::VOID,
+                        original_claim_id: Some(id),
+                        original_reference: Some(number),
+                    },
+                )?;
+                let why = format!("void notice of {}", original.patient_control_number);
+                repo::transition(c, &ctx, notice.id, ClaimStatus::Ready, Some(&why), None)?;
+            }
             if matches!(before, ClaimStatus::Draft | ClaimStatus::Ready) {
                 // Never sent: the lab charges it billed may be billed again.
                 let ids: Vec<ChargeId> = repo::lines_of(c, ctx.org, id)?

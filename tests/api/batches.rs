@@ -610,3 +610,107 @@ async fn incomplete_billing_settings_refuse_the_837() {
     .await
     .assert_problem(403);
 }
+
+#[tokio::test]
+async fn a_voided_claim_the_payer_has_goes_out_as_a_frequency_8_claim() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    billing_settings(&app, &fx.org).await;
+    let id = ready_claim(&app, &fx, &claim_body(&fx)).await;
+    force(
+        &app,
+        &fx.org,
+        &id,
+        &[
+            ClaimStatus::Batched,
+            ClaimStatus::Submitted,
+            ClaimStatus::Accepted,
+        ],
+    )
+    .await;
+    let db = app.db.clone();
+    let ctx = officina::audit::AuditCtx::cli(fx.org.id);
+    let claim_id: officina::db::ClaimId = id.parse().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        db::write_tx(&mut conn, |c| {
+            officina::claims::repo::set_payer_claim_number(c, &ctx, claim_id, "PAYER778812")
+        })
+        .unwrap();
+    })
+    .await
+    .unwrap();
+
+    let res = action(
+        &app,
+        &fx.org,
+        Role::Manager,
+        &id,
+        "void",
+        Some(json!({"reason": "billed to the wrong patient"})),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["status"], "void");
+    // A void notice waits for the next batch: frequency 8, referencing the payer's number.
+    let ready = app
+        .get("/api/v1/claims?status=ready", fx.org.token(Role::Biller))
+        .await;
+    let items = ready.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", ready.text);
+    assert_eq!(items[0]["frequency_code"], "8");
+    assert_eq!(items[0]["original_reference"], "PAYER778812");
+    let pcn = items[0]["patient_control_number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "professional", "payer_id": fx.payer}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let batch = res.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        batch_action(&app, &fx.org, Role::Manager, &batch, "approve")
+            .await
+            .status,
+        200
+    );
+    let x12 = app
+        .client
+        .get(format!("{}/api/v1/batches/{batch}/x12", app.address))
+        .bearer_auth(fx.org.token(Role::Biller))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let clm = x12
+        .split('~')
+        .map(str::trim)
+        .find(|s| s.starts_with(&format!("CLM*{pcn}*")))
+        .unwrap();
+    assert!(clm.contains(":B:8*"), "{clm}");
+    assert!(x12.contains("REF*F8*PAYER778812"), "{x12}");
+    // A void before the payer saw the claim creates no notice.
+    let draft = create(&app, &fx, &claim_body(&fx)).await;
+    let res = action(
+        &app,
+        &fx.org,
+        Role::Manager,
+        draft["id"].as_str().unwrap(),
+        "void",
+        None,
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    let ready = app
+        .get("/api/v1/claims?status=ready", fx.org.token(Role::Biller))
+        .await;
+    assert!(ready.body["items"].as_array().unwrap().is_empty());
+}
