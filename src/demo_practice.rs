@@ -379,7 +379,7 @@ fn seed_claims(
     )?;
     let findings = scrub_claim(conn, org, &ready)?;
     if findings.iter().all(|f| f.severity != Severity::Error) {
-        claims::transition(
+        let ready = claims::transition(
             conn,
             biller,
             ready.id,
@@ -387,6 +387,8 @@ fn seed_claims(
             Some("scrubbed clean"),
             None,
         )?;
+        // Batched by the biller, waiting for the manager's approval (four eyes).
+        crate::billing::batches::create(conn, biller, ClaimKind::Professional, acme, &[ready])?;
     }
     // A draft the scrubber stops: E11 is a category header, not a billable code.
     claims::create_claim(

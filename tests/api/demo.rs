@@ -62,9 +62,15 @@ async fn the_demo_practice_has_every_kind_of_record_and_its_logins_work() {
         .collect();
     assert_eq!(statuses.len(), 3, "{}", claims.text);
     assert_eq!(
-        statuses.iter().filter(|s| **s == "ready").count(),
+        statuses.iter().filter(|s| **s == "batched").count(),
         1,
         "{statuses:?}"
+    );
+    let batches = app.get("/api/v1/batches", token).await;
+    assert_eq!(
+        batches.body["items"][0]["status"], "pending_approval",
+        "{}",
+        batches.text
     );
     let org = app.get("/api/v1/organization", token).await;
     assert_eq!(org.body["submitter_id"], "RIVERSIDE01");
