@@ -236,14 +236,7 @@ async fn list_batches(
         .db
         .read(move |conn| {
             let rows = batches::list(conn, org, &filter, &page)?;
-            let paged = Paged::from_rows(rows, limit, |b| b.id.to_string());
-            let next_cursor = paged.next_cursor;
-            let items = paged
-                .items
-                .into_iter()
-                .map(|b| load_view(conn, org, b))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Paged { items, next_cursor })
+            Paged::from_rows(rows, limit, |b| b.id.to_string()).try_map(|b| load_view(conn, org, b))
         })
         .await?;
     Ok(HttpResponse::Ok().json(views))

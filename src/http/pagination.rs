@@ -91,6 +91,18 @@ impl<T> Paged<T> {
         }
     }
 
+    /// Maps each item through a fallible step (e.g. loading its full view), keeping the cursor.
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Paged<U>, E> {
+        Ok(Paged {
+            items: self
+                .items
+                .into_iter()
+                .map(f)
+                .collect::<Result<Vec<_>, E>>()?,
+            next_cursor: self.next_cursor,
+        })
+    }
+
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
         Paged {
             items: self.items.into_iter().map(f).collect(),

@@ -1120,14 +1120,7 @@ async fn list_manifests(
         .db
         .read(move |c| {
             let rows = list(c, org, status, &page)?;
-            let paged = Paged::from_rows(rows, limit, |m| m.id.to_string());
-            let next_cursor = paged.next_cursor;
-            let items = paged
-                .items
-                .into_iter()
-                .map(|m| view(c, org, m))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Paged { items, next_cursor })
+            Paged::from_rows(rows, limit, |m| m.id.to_string()).try_map(|m| view(c, org, m))
         })
         .await?;
     Ok(HttpResponse::Ok().json(out))

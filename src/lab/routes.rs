@@ -202,14 +202,7 @@ async fn list_specimens(
         .db
         .read(move |c| {
             let rows = repo::list(c, org, &filter, &page)?;
-            let paged = Paged::from_rows(rows, limit, |s| s.id.to_string());
-            let next_cursor = paged.next_cursor;
-            let items = paged
-                .items
-                .into_iter()
-                .map(|s| load_view(c, org, s))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Paged { items, next_cursor })
+            Paged::from_rows(rows, limit, |s| s.id.to_string()).try_map(|s| load_view(c, org, s))
         })
         .await?;
     Ok(HttpResponse::Ok().json(views))
