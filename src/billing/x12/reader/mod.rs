@@ -3,6 +3,7 @@
 
 pub mod ack277ca;
 pub mod ack999;
+pub mod remit835;
 pub mod tokenizer;
 
 pub use tokenizer::{Interchange, Segment, Transaction, X12Error};
