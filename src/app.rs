@@ -36,7 +36,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::claims::routes::configure)
             .configure(crate::billing::batches_routes::configure)
             .configure(crate::coding::routes::configure)
-            .configure(crate::billing::acks::configure),
+            .configure(crate::billing::acks::configure)
+            .configure(crate::billing::remittances::configure),
     );
 }
 

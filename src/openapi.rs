@@ -34,6 +34,7 @@ X12 837/835, reports.\n\nAuthenticate with `POST /api/v1/auth/token`, then send 
         (name = "claims", description = "Claims: drafts, the scrubber, finalize, void, replace, history"),
         (name = "batches", description = "Batches of ready claims: four-eyes approval, the X12 837P/837D file, submission"),
         (name = "acknowledgements", description = "999 and 277CA acknowledgements: batches and claims accepted or rejected, with the errors"),
+        (name = "remittances", description = "835 remittances: payments, adjustments and reversals posted to the claim ledger"),
         (name = "reports", description = "Reports (JSON, CSV)"),
         (name = "health", description = "Probes"),
     ),

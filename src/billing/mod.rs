@@ -9,5 +9,6 @@ pub mod batches;
 pub mod batches_api;
 pub mod batches_routes;
 pub mod batches_x12;
+pub mod remittances;
 pub mod schema;
 pub mod x12;

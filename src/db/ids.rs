@@ -79,6 +79,8 @@ typed_id!(
     BatchId,
     BatchEventId,
     AcknowledgementId,
+    RemittanceId,
+    LedgerEntryId,
 );
 
 /// Parses an id read from the database; a malformed one is a data-integrity failure (500).

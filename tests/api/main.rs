@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod acknowledgements;
+mod remittances;
 mod audit;
 mod auth;
 mod batches;

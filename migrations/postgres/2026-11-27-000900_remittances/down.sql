@@ -1,0 +1,3 @@
+DROP TABLE ledger_entries;
+DROP TABLE remittance_claims;
+DROP TABLE remittances;

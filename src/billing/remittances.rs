@@ -1,0 +1,283 @@
+//! Remittances: `POST /api/v1/remittances` takes an 835 (005010X221A1) and posts it to the claim
+//! ledger; `GET` lists and reads what was received; `GET /api/v1/claims/{id}/ledger` shows a
+//! claim's entries and balance.
+//!
+//! Posting rules (DESIGN §6.5):
+//! - each CLP is matched by CLP01 to a claim's patient control number in the caller's
+//!   organization; one that matches none is listed in `claims_unmatched`, never guessed;
+//! - a claim whose CAS do not balance (line: charge − paid = Σ line CAS; claim: charge − paid =
+//!   Σ claim and line CAS) is NOT posted and is listed in `imbalances` (`posted: false`); the
+//!   other claims of the file are posted. A file whose BPR02 ≠ Σ CLP04 − Σ PLB is posted and the
+//!   file imbalance reported (`posted: true`);
+//! - the ledger gets, for a matched balanced claim: its charge (once, the first time the claim is
+//!   posted), the payment (−CLP04), every CAS (−amount; group PR as `patient_responsibility`, the
+//!   others as `adjustment`, line-level ones with the line's REF*6R), and CLP07 is stored as the
+//!   payer claim number. A claim's balance is the sum of its entries;
+//! - status: CLP02 4, or a payment of 0 → `denied`; CLP02 1–3 (and 19–21) with a payment → `paid`
+//!   when the balance is 0, else `partially_paid`. A claim whose state cannot move there is listed
+//!   in `skipped` and nothing of it is posted;
+//! - CLP02 22 (reversal): every amount is posted again as a `reversal` counter-entry (the 835
+//!   sends them negative, so the balance goes back up); the claim moves back to `accepted` when
+//!   its state allows, else its status stays and it is listed in `skipped` with `posted: true`;
+//! - PLB adjustments are ledger entries without a claim (`provider_adjustment`);
+//! - idempotent by payer (TRN03, else REF*2U, else N1*PR) + TRN02: the same remittance again posts
+//!   nothing and answers the first summary with `duplicate: true`; all of it is one transaction,
+//!   with its audit row. One 835 transaction set per file.
+//!
+//! Nothing in the ledger is ever updated or deleted.
+//!
+//! Files: this one (handlers), `remittances_api` (DTOs), `remittances_repo` (tables, posting).
+
+#[path = "remittances_api.rs"]
+pub mod api;
+#[path = "remittances_repo.rs"]
+pub mod repo;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use futures_util::StreamExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use self::api::*;
+use crate::app::AppState;
+use crate::auth::routes::path_id;
+use crate::auth::{AuthUser, Role};
+use crate::billing::x12::reader::remit835;
+use crate::db::{ClaimId, RemittanceId};
+use crate::error::{AppError, FieldErrors, Problem};
+use crate::http::PageQuery;
+use crate::http::pagination::Paged;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(import_remittance)
+        .service(list_remittances)
+        .service(get_remittance)
+        .service(claim_ledger);
+}
+
+/// Who imports remittances.
+const IMPORTERS: [Role; 2] = [Role::Biller, Role::Manager];
+/// Who reads them.
+const READERS: [Role; 4] = [Role::Biller, Role::Manager, Role::Admin, Role::Auditor];
+
+/// Largest remittance file accepted.
+pub const UPLOAD_LIMIT: u64 = 20 * 1024 * 1024;
+
+fn too_large() -> AppError {
+    AppError::PayloadTooLarge(format!(
+        "remittance files are limited to {UPLOAD_LIMIT} bytes (20 MiB)"
+    ))
+}
+
+fn is_x12_body(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|e| {
+            matches!(
+                e.as_str(),
+                "application/edi-x12" | "text/plain" | "application/octet-stream"
+            )
+        })
+}
+
+/// Import an 835 remittance and post it to the ledger.
+///
+/// The body is the raw X12 file (`Content-Type: application/edi-x12`, `text/plain` or
+/// `application/octet-stream`, at most 20 MiB). A file that is not X12, is truncated, is not an
+/// 835, holds more than one 835, or has an amount that does not parse is `400` and nothing is
+/// posted. Otherwise the whole remittance is posted in one transaction (see the module rules:
+/// unbalanced claims are reported in `imbalances` and not posted, unknown patient control numbers
+/// in `claims_unmatched`). The same payer and trace number again posts nothing and answers the
+/// first import's summary with `duplicate: true` (`200` instead of `201`).
+#[utoipa::path(
+    tag = "remittances",
+    operation_id = "import_remittance",
+    security(("bearer" = [])),
+    request_body(content = String, content_type = "application/edi-x12", description = "An 835 (005010X221A1) interchange"),
+    responses(
+        (status = 201, description = "Posted: what it said and what was posted", body = RemittanceView),
+        (status = 200, description = "This payer's trace number was imported before: nothing posted (`duplicate: true`)", body = RemittanceView),
+        (status = 400, description = "Not X12, truncated, control number or count mismatch, not an 835, or an amount that does not parse", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only biller and manager", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 20 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not application/edi-x12, text/plain or application/octet-stream", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/remittances")]
+async fn import_remittance(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    user.require(&IMPORTERS)?;
+    if !is_x12_body(&req) {
+        return Err(AppError::UnsupportedMediaType(
+            "the body must be the raw X12 file (Content-Type: application/edi-x12, text/plain or application/octet-stream)".into(),
+        ));
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > UPLOAD_LIMIT) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| AppError::BadRequest(format!("cannot read body: {e}")))?;
+        if (body.len() + chunk.len()) as u64 > UPLOAD_LIMIT {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let parsed = web::block(move || {
+        let hash = repo_hash(&body);
+        (hash, remit835::read_remittances(&body))
+    })
+    .await
+    .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?;
+    let (hash, read) = parsed;
+    let mut sets = read.map_err(|e| AppError::BadRequest(e.message().to_owned()))?;
+    if sets.len() != 1 {
+        return Err(AppError::BadRequest(format!(
+            "the file holds {} 835 transaction sets; send one per file",
+            sets.len()
+        )));
+    }
+    let rem = std::sync::Arc::new(sets.remove(0));
+    let hash = std::sync::Arc::new(hash);
+    let ctx = user.audit();
+    let run = |ctx: crate::audit::AuditCtx| {
+        let (rem, hash) = (rem.clone(), hash.clone());
+        state.db.write(move |c| repo::import(c, &ctx, &hash, &rem))
+    };
+    // The same remittance imported concurrently: the second waits on the unique (org, payer,
+    // trace) key and fails; once more, it finds the first import and answers `duplicate: true`.
+    let (view, created) = match run(ctx.clone()).await {
+        Err(AppError::Conflict { .. }) => run(ctx).await?,
+        other => other?,
+    };
+    Ok(if created {
+        HttpResponse::Created().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
+}
+
+fn repo_hash(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// List received remittances (oldest first).
+#[utoipa::path(
+    tag = "remittances",
+    operation_id = "list_remittances",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of remittances with their summaries", body = Paged<RemittanceView>),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only biller, manager, admin and auditor", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad pagination", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/remittances")]
+async fn list_remittances(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    user.require(&READERS)?;
+    let mut errs = FieldErrors::new();
+    let page = page.parse(&mut errs);
+    errs.into_result()?;
+    let org = user.org_id;
+    let limit = page.limit;
+    let rows = state.db.read(move |c| repo::list(c, org, &page)).await?;
+    let paged = Paged::from_rows(rows, limit, |r| r.id.to_string());
+    let items = paged
+        .items
+        .iter()
+        .map(|r| r.view(false))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(Paged {
+        items,
+        next_cursor: paged.next_cursor,
+    }))
+}
+
+/// Read one remittance: what it said and what was posted.
+#[utoipa::path(
+    tag = "remittances",
+    operation_id = "get_remittance",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Remittance id")),
+    responses(
+        (status = 200, description = "The remittance", body = RemittanceView),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only biller, manager, admin and auditor", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such remittance in this organization", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/remittances/{id}")]
+async fn get_remittance(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    user.require(&READERS)?;
+    let id: RemittanceId = path_id(&id, "remittance")?;
+    let org = user.org_id;
+    let row = state
+        .db
+        .read(move |c| repo::get(c, org, id))
+        .await?
+        .ok_or_else(|| AppError::not_found("remittance"))?;
+    Ok(HttpResponse::Ok().json(row.view(false)?))
+}
+
+/// A claim's ledger: every entry, and the charge, paid, patient responsibility, adjustment and
+/// balance sums.
+#[utoipa::path(
+    tag = "remittances",
+    operation_id = "get_claim_ledger",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Claim id")),
+    responses(
+        (status = 200, description = "The claim's ledger", body = ClaimLedgerView),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only biller, manager, admin and auditor", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such claim in this organization", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/claims/{id}/ledger")]
+async fn claim_ledger(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    user.require(&READERS)?;
+    let id: ClaimId = path_id(&id, "claim")?;
+    let org = user.org_id;
+    let view = state
+        .db
+        .read(move |c| {
+            crate::claims::repo::get_claim(c, org, id)?
+                .ok_or_else(|| AppError::not_found("claim"))?;
+            repo::claim_ledger(c, org, id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
