@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod acknowledgements;
-mod remittances;
 mod audit;
 mod auth;
 mod batches;
@@ -24,5 +23,6 @@ mod lab_turnaround;
 mod openapi;
 mod organization;
 mod patients;
+mod remittances;
 mod users;
 mod x12_837;
