@@ -389,3 +389,26 @@ async fn every_fixture_imports_with_the_amounts_it_states() {
         assert_eq!(res.body["claims_matched"], 0, "{name}");
     }
 }
+
+#[tokio::test]
+async fn the_same_remittance_imported_concurrently_posts_once() {
+    let app = TestApp::spawn().await;
+    let (fx, ids) = two_submitted_claims(&app).await;
+    let org = &fx.org;
+    let file = remit(PAYMENT);
+    let posts = (0..4).map(|_| post_835(&app, org, Role::Biller, &file));
+    let results = futures_util::future::join_all(posts).await;
+    let mut statuses: Vec<u16> = results.iter().map(|r| r.status.as_u16()).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 200, 201], "{results:?}");
+    let ids_seen: std::collections::HashSet<_> =
+        results.iter().map(|r| r.body["id"].clone()).collect();
+    assert_eq!(ids_seen.len(), 1);
+    let l1 = ledger(&app, org, &ids[0]).await;
+    assert_eq!(l1["items"].as_array().unwrap().len(), 5);
+    assert_eq!(l1["balance_cents"], 0);
+    let list = app
+        .get("/api/v1/remittances", org.token(Role::Biller))
+        .await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+}
