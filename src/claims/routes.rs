@@ -49,7 +49,25 @@ pub const MANAGERS: [Role; 1] = [Role::Manager];
 /// The full view of a claim with its lines.
 pub fn load_view(conn: &mut DbConn, org: OrgId, c: repo::Claim) -> Result<ClaimView, AppError> {
     let lines = repo::lines_of(conn, org, c.id)?;
-    ClaimView::new(c, lines)
+    let money = posted_money(conn, org, c.id)?;
+    let mut view = ClaimView::new(c, lines)?;
+    if let Some(m) = money {
+        view.paid_cents = m.paid_cents;
+        view.patient_responsibility_cents = m.patient_responsibility_cents;
+        view.adjustment_cents = m.adjustment_cents;
+        view.balance_cents = m.balance_cents;
+    }
+    Ok(view)
+}
+
+/// What remittances posted for a claim (from the billing ledger), once anything was posted.
+pub fn posted_money(
+    conn: &mut DbConn,
+    org: OrgId,
+    claim: crate::db::ClaimId,
+) -> Result<Option<crate::billing::remittances::api::ClaimLedgerView>, AppError> {
+    let ledger = crate::billing::remittances::repo::claim_ledger(conn, org, claim)?;
+    Ok((!ledger.items.is_empty()).then_some(ledger))
 }
 
 /// A stored JSON body as a response with its status.
@@ -278,9 +296,10 @@ async fn patient_claims(
             )?;
             let mut items = Vec::new();
             for cl in claims {
+                let money = posted_money(c, ctx.org, cl.id)?;
                 items.push(PatientClaimView {
                     kind: cl.kind()?,
-                    balance_cents: balance(&cl),
+                    balance_cents: money.as_ref().map_or(balance(&cl), |m| m.balance_cents),
                     id: cl.id.to_string(),
                     patient_control_number: cl.patient_control_number,
                     status: cl.status,
@@ -288,9 +307,11 @@ async fn patient_claims(
                     service_from: cl.service_from,
                     service_to: cl.service_to,
                     total_charge_cents: cl.total_charge_cents,
-                    paid_cents: 0,
-                    adjustment_cents: 0,
-                    patient_responsibility_cents: 0,
+                    paid_cents: money.as_ref().map_or(0, |m| m.paid_cents),
+                    adjustment_cents: money.as_ref().map_or(0, |m| m.adjustment_cents),
+                    patient_responsibility_cents: money
+                        .as_ref()
+                        .map_or(0, |m| m.patient_responsibility_cents),
                 });
             }
             let total = items
@@ -299,11 +320,13 @@ async fn patient_claims(
                 .map(|i| i.total_charge_cents)
                 .sum();
             let balance = items.iter().map(|i| i.balance_cents).sum();
+            let paid = items.iter().map(|i| i.paid_cents).sum();
+            let adjusted = items.iter().map(|i| i.adjustment_cents).sum();
             Ok(PatientClaimsView {
                 items,
                 total_charge_cents: total,
-                paid_cents: 0,
-                adjustment_cents: 0,
+                paid_cents: paid,
+                adjustment_cents: adjusted,
                 balance_cents: balance,
             })
         })

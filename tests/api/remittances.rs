@@ -190,6 +190,33 @@ async fn a_remittance_posts_once_and_a_reversal_counters_it() {
         && e["line_control_number"] == "C0000001L02"));
     let l2 = ledger(&app, org, &ids[1]).await;
     assert_eq!(l2["balance_cents"], 5000);
+    // The claim itself and the patient's claims show the posted money (DESIGN §11).
+    let c1 = claim(&app, org, &ids[0]).await;
+    assert_eq!(
+        (
+            c1["paid_cents"].as_i64(),
+            c1["patient_responsibility_cents"].as_i64(),
+            c1["adjustment_cents"].as_i64(),
+            c1["balance_cents"].as_i64()
+        ),
+        (Some(10000), Some(1000), Some(3000), Some(0))
+    );
+    assert_eq!(claim(&app, org, &ids[1]).await["balance_cents"], 5000);
+    let patient = c1["patient_id"].as_str().unwrap();
+    let mine = app
+        .get(
+            &format!("/api/v1/patients/{patient}/claims"),
+            org.token(Role::Biller),
+        )
+        .await;
+    assert_eq!(mine.status, 200, "{}", mine.text);
+    let posted: i64 = mine.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["paid_cents"].as_i64().unwrap())
+        .sum();
+    assert!(posted >= 10000, "{}", mine.text);
 
     // The same remittance again: nothing new.
     let again = post_835(&app, org, Role::Manager, &file).await;
