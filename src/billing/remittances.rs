@@ -52,7 +52,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(import_remittance)
         .service(list_remittances)
         .service(get_remittance)
-        .service(claim_ledger);
+        .service(claim_ledger)
+        .service(write_off);
 }
 
 /// Who imports remittances.
@@ -278,6 +279,58 @@ async fn claim_ledger(
                 .ok_or_else(|| AppError::not_found("claim"))?;
             repo::claim_ledger(c, org, id)
         })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// A write-off request.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct WriteOffRequest {
+    /// Why the balance is written off (small balance, timely filing, charity…).
+    #[schema(example = "small balance")]
+    pub reason: Option<String>,
+    /// How much; default the whole balance.
+    pub amount_cents: Option<i64>,
+}
+
+/// Write off a settled claim's balance (manager): a `write_off` ledger entry; the claim is
+/// `closed` when its balance reaches 0.
+#[utoipa::path(
+    tag = "remittances",
+    operation_id = "write_off_claim",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Claim id")),
+    request_body = WriteOffRequest,
+    responses(
+        (status = 200, description = "The claim's ledger after the write-off", body = ClaimLedgerView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only manager", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such claim in this organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The claim is not paid, partially paid or denied", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No reason, or an amount beyond the balance", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/claims/{id}/write-off")]
+async fn write_off(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    body: crate::http::Json<WriteOffRequest>,
+) -> Result<HttpResponse, AppError> {
+    user.require(&[Role::Manager])?;
+    let id: ClaimId = path_id(&id, "claim")?;
+    let mut errs = FieldErrors::new();
+    let reason = crate::values::required(&mut errs, "reason", body.reason.as_deref(), |v| {
+        crate::values::parse_text(v, 500)
+    });
+    errs.into_result()?;
+    let reason = reason.unwrap_or_default();
+    let amount = body.amount_cents;
+    let ctx = user.audit();
+    let view = state
+        .db
+        .write(move |c| repo::write_off(c, &ctx, id, amount, &reason))
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }

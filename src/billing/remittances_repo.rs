@@ -622,3 +622,66 @@ fn post_claim(
     });
     Ok(("posted", Some(claim_id)))
 }
+
+/// Writes off `amount` (default: the whole balance) of a claim the payer has settled (`paid`,
+/// `partially_paid`, `denied`) as a `write_off` ledger entry; a claim whose balance reaches 0 is
+/// `closed`. The reason goes to the claim event and the audit row. Nothing is updated or deleted.
+pub fn write_off(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    id: ClaimId,
+    amount: Option<i64>,
+    reason: &str,
+) -> Result<ClaimLedgerView, AppError> {
+    let claim = claims::require_claim(conn, ctx.org, id)?;
+    if !matches!(
+        claim.status,
+        ClaimStatus::Paid | ClaimStatus::PartiallyPaid | ClaimStatus::Denied
+    ) {
+        return Err(AppError::conflict(format!(
+            "only a paid, partially paid or denied claim has a balance to write off; this one is {}",
+            claim.status
+        )));
+    }
+    let before = claim_ledger(conn, ctx.org, id)?;
+    let amount = amount.unwrap_or(before.balance_cents);
+    if amount <= 0 || amount > before.balance_cents {
+        return Err(AppError::field(
+            "amount_cents",
+            "out_of_range",
+            &format!(
+                "must be more than 0 and at most the balance ({} cents)",
+                before.balance_cents
+            ),
+        ));
+    }
+    diesel::insert_into(l::ledger_entries)
+        .values((
+            l::id.eq(LedgerEntryId::new().to_string()),
+            l::org_id.eq(ctx.org.to_string()),
+            l::claim_id.eq(Some(id.to_string())),
+            l::remittance_id.eq(None::<String>),
+            l::kind.eq("write_off"),
+            l::group_code.eq(None::<String>),
+            l::reason_code.eq(None::<String>),
+            l::amount_cents.eq(-amount),
+            l::line_control_number.eq(None::<String>),
+            l::created_by.eq(ctx.actor.map(|u| u.to_string())),
+            l::created_at.eq(crate::db::now()),
+        ))
+        .execute(conn)?;
+    audit::record(
+        conn,
+        ctx,
+        "claim.write_off",
+        "claim",
+        Some(&id.to_string()),
+        Some(serde_json::json!({ "amount_cents": amount })),
+    )?;
+    let after = claim_ledger(conn, ctx.org, id)?;
+    if after.balance_cents == 0 {
+        let why = format!("balance written off: {reason}");
+        claims::transition(conn, ctx, id, ClaimStatus::Closed, Some(&why), None)?;
+    }
+    Ok(after)
+}

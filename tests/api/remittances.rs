@@ -439,3 +439,81 @@ async fn the_same_remittance_imported_concurrently_posts_once() {
         .await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_manager_writes_off_a_settled_balance_and_the_claim_closes() {
+    let app = TestApp::spawn().await;
+    let (fx, ids) = two_submitted_claims(&app).await;
+    let org = &fx.org;
+    // Not settled yet: nothing to write off.
+    let path = format!("/api/v1/claims/{}/write-off", ids[1]);
+    app.post(
+        &path,
+        org.token(Role::Manager),
+        &json!({"reason": "small balance"}),
+    )
+    .await
+    .assert_problem(409);
+    assert_eq!(
+        post_835(&app, org, Role::Biller, &remit(PAYMENT))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(claim(&app, org, &ids[1]).await["status"], "partially_paid");
+    app.post(
+        &path,
+        org.token(Role::Biller),
+        &json!({"reason": "small balance"}),
+    )
+    .await
+    .assert_problem(403);
+    let bad = app
+        .post(
+            &path,
+            org.token(Role::Manager),
+            &json!({"amount_cents": 6000}),
+        )
+        .await;
+    bad.assert_problem(422);
+    assert_eq!(bad.error_fields(), ["reason"]);
+    app.post(
+        &path,
+        org.token(Role::Manager),
+        &json!({"reason": "x", "amount_cents": 6000}),
+    )
+    .await
+    .assert_problem(422);
+    let part = app
+        .post(
+            &path,
+            org.token(Role::Manager),
+            &json!({"reason": "courtesy", "amount_cents": 2000}),
+        )
+        .await;
+    assert_eq!(part.status, 200, "{}", part.text);
+    assert_eq!(part.body["balance_cents"], 3000);
+    assert_eq!(claim(&app, org, &ids[1]).await["status"], "partially_paid");
+    let rest = app
+        .post(
+            &path,
+            org.token(Role::Manager),
+            &json!({"reason": "small balance"}),
+        )
+        .await;
+    assert_eq!(rest.status, 200, "{}", rest.text);
+    assert_eq!(rest.body["balance_cents"], 0);
+    let entries = rest.body["items"].as_array().unwrap();
+    let written: i64 = entries
+        .iter()
+        .filter(|e| e["kind"] == "write_off")
+        .map(|e| e["amount_cents"].as_i64().unwrap())
+        .sum();
+    assert_eq!(written, -5000);
+    let closed = claim(&app, org, &ids[1]).await;
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(closed["balance_cents"], 0);
+    app.post(&path, org.token(Role::Manager), &json!({"reason": "again"}))
+        .await
+        .assert_problem(409);
+}
