@@ -18,9 +18,7 @@ pub mod api;
 #[path = "acks_repo.rs"]
 pub mod repo;
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use futures_util::StreamExt;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use self::api::*;
@@ -45,31 +43,12 @@ const IMPORTERS: [Role; 2] = [Role::Biller, Role::Manager];
 const READERS: [Role; 4] = [Role::Biller, Role::Manager, Role::Admin, Role::Auditor];
 
 /// Largest acknowledgement file accepted.
-pub const UPLOAD_LIMIT: u64 = 20 * 1024 * 1024;
+pub const UPLOAD_LIMIT: usize = 20 * 1024 * 1024;
 
 fn too_large() -> AppError {
     AppError::PayloadTooLarge(format!(
         "acknowledgement files are limited to {UPLOAD_LIMIT} bytes (20 MiB)"
     ))
-}
-
-fn is_x12_body(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .is_some_and(|e| {
-            matches!(
-                e.as_str(),
-                "application/edi-x12" | "text/plain" | "application/octet-stream"
-            )
-        })
 }
 
 /// Import a 999 or 277CA acknowledgement.
@@ -102,30 +81,21 @@ async fn import_acknowledgement(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     user.require(&IMPORTERS)?;
-    if !is_x12_body(&req) {
+    if !crate::http::body::is_x12(&req) {
         return Err(AppError::UnsupportedMediaType(
             "the body must be the raw X12 file (Content-Type: application/edi-x12, text/plain or application/octet-stream)".into(),
         ));
     }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > UPLOAD_LIMIT) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| AppError::BadRequest(format!("cannot read body: {e}")))?;
-        if (body.len() + chunk.len()) as u64 > UPLOAD_LIMIT {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = crate::http::body::read_limited(
+        payload,
+        crate::http::body::declared_length(&req),
+        UPLOAD_LIMIT,
+        too_large,
+    )
+    .await?;
     let (body, file) = web::block(move || {
         let file = reader::read_acknowledgement(&body);
         (body, file)

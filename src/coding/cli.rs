@@ -15,7 +15,7 @@ use crate::db::{self, DbConn, OrgId};
 use crate::error::AppError;
 
 /// Largest CSV file `officina codes import` reads (the HTTP upload has the same limit).
-pub const IMPORT_LIMIT: u64 = 20 * 1024 * 1024;
+pub const IMPORT_LIMIT: usize = 20 * 1024 * 1024;
 
 /// Loads the shipped code sets (ICD-10-CM FY2026, place of service) in one transaction, replacing
 /// what was loaded before (so re-running never duplicates). Idempotent.
@@ -111,7 +111,7 @@ pub fn import_file(
         .map_err(|e| AppError::BadRequest(format!("--system: {}", e.message)))?;
     let meta = std::fs::metadata(path)
         .map_err(|e| AppError::BadRequest(format!("cannot read {}: {e}", path.display())))?;
-    if meta.len() > IMPORT_LIMIT {
+    if meta.len() > IMPORT_LIMIT as u64 {
         return Err(AppError::PayloadTooLarge(format!(
             "{} is larger than {IMPORT_LIMIT} bytes",
             path.display()

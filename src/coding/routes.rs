@@ -2,7 +2,6 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use futures_util::StreamExt;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::api::*;
@@ -192,17 +191,7 @@ async fn check_code(
 }
 
 fn is_csv(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .is_some_and(|e| e == "text/csv" || e == "application/csv")
+    crate::http::body::media_type(req).is_some_and(|e| e == "text/csv" || e == "application/csv")
 }
 
 fn too_large() -> AppError {
@@ -238,7 +227,7 @@ async fn import_code_set(
     user: AuthUser,
     req: HttpRequest,
     system: web::Path<String>,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     user.require(&[Role::Admin])?;
     let system = path_system(&system)?;
@@ -249,22 +238,13 @@ async fn import_code_set(
             "the body must be CSV (Content-Type: text/csv)".into(),
         ));
     }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > IMPORT_LIMIT) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| AppError::BadRequest(format!("cannot read body: {e}")))?;
-        if (body.len() + chunk.len()) as u64 > IMPORT_LIMIT {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = crate::http::body::read_limited(
+        payload,
+        crate::http::body::declared_length(&req),
+        IMPORT_LIMIT,
+        too_large,
+    )
+    .await?;
     let rows = web::block(move || domain::parse_import_csv(system, &body))
         .await
         .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?

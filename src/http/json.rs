@@ -6,11 +6,10 @@
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest};
-use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
-use super::JSON_LIMIT;
+use super::{JSON_LIMIT, body};
 use crate::error::{AppError, FieldError};
 
 pub struct Json<T>(pub T);
@@ -33,38 +32,19 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let content_type_ok = match req.headers().get(header::CONTENT_TYPE) {
-            None => true,
-            Some(v) => {
-                let v = v.to_str().unwrap_or("").to_ascii_lowercase();
-                let essence = v.split(';').next().unwrap_or("").trim().to_owned();
-                essence == "application/json" || essence.ends_with("+json")
-            }
-        };
-        let declared_len = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let mut payload = payload.take();
+        // No Content-Type is taken as JSON; a header that cannot be read is not.
+        let content_type_ok = req.headers().get(header::CONTENT_TYPE).is_none()
+            || body::media_type(req)
+                .is_some_and(|e| e == "application/json" || e.ends_with("+json"));
+        let declared_len = body::declared_length(req);
+        let payload = payload.take();
         Box::pin(async move {
             if !content_type_ok {
                 return Err(AppError::UnsupportedMediaType(
                     "the body must be JSON (Content-Type: application/json)".into(),
                 ));
             }
-            if declared_len.is_some_and(|n| n > JSON_LIMIT) {
-                return Err(too_large());
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|e| AppError::BadRequest(format!("cannot read body: {e}")))?;
-                if body.len() + chunk.len() > JSON_LIMIT {
-                    return Err(too_large());
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = body::read_limited(payload, declared_len, JSON_LIMIT, too_large).await?;
             parse(&body).map(Json)
         })
     }

@@ -2,6 +2,7 @@
 //! framework itself answers (404, 405, 413, extractor errors), the JSON body extractor,
 //! pagination and optimistic-concurrency helpers.
 
+pub mod body;
 pub mod csv;
 pub mod idempotency;
 pub mod json;
