@@ -37,7 +37,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::billing::batches_routes::configure)
             .configure(crate::coding::routes::configure)
             .configure(crate::billing::acks::configure)
-            .configure(crate::billing::remittances::configure),
+            .configure(crate::billing::remittances::configure)
+            .configure(crate::reports::configure),
     );
 }
 

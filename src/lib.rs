@@ -24,5 +24,6 @@ pub mod lab;
 pub mod openapi;
 pub mod orgs;
 pub mod patients;
+pub mod reports;
 pub mod telemetry;
 pub mod values;

@@ -35,7 +35,7 @@ X12 837/835, reports.\n\nAuthenticate with `POST /api/v1/auth/token`, then send 
         (name = "batches", description = "Batches of ready claims: four-eyes approval, the X12 837P/837D file, submission"),
         (name = "acknowledgements", description = "999 and 277CA acknowledgements: batches and claims accepted or rejected, with the errors"),
         (name = "remittances", description = "835 remittances: payments, adjustments and reversals posted to the claim ledger"),
-        (name = "reports", description = "Reports (JSON, CSV)"),
+        (name = "reports", description = "Reports: A/R aging, denials, payments, batches, lab turnaround (JSON, CSV, XLSX)"),
         (name = "health", description = "Probes"),
     ),
     modifiers(&BearerScheme)

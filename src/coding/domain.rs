@@ -26,16 +26,22 @@ pub enum CodeSystem {
     Cdt,
     /// LOINC (imported per practice).
     Loinc,
+    /// X12 claim adjustment reason codes (imported per practice: the descriptions are X12's).
+    Carc,
+    /// X12 remittance advice remark codes (imported per practice).
+    Rarc,
 }
 
 impl CodeSystem {
-    pub const ALL: [CodeSystem; 6] = [
+    pub const ALL: [CodeSystem; 8] = [
         CodeSystem::Icd10cm,
         CodeSystem::Pos,
         CodeSystem::Cpt,
         CodeSystem::Hcpcs,
         CodeSystem::Cdt,
         CodeSystem::Loinc,
+        CodeSystem::Carc,
+        CodeSystem::Rarc,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +52,8 @@ impl CodeSystem {
             CodeSystem::Hcpcs => "hcpcs",
             CodeSystem::Cdt => "cdt",
             CodeSystem::Loinc => "loinc",
+            CodeSystem::Carc => "carc",
+            CodeSystem::Rarc => "rarc",
         }
     }
 
@@ -65,6 +73,8 @@ impl CodeSystem {
             CodeSystem::Hcpcs => is_hcpcs(&s),
             CodeSystem::Cdt => is_cdt(&s),
             CodeSystem::Loinc => return check_loinc(&s).map(|_| s),
+            CodeSystem::Carc => is_carc(&s),
+            CodeSystem::Rarc => is_rarc(&s),
         };
         if ok {
             Ok(s)
@@ -87,6 +97,12 @@ impl CodeSystem {
             CodeSystem::Cdt => "is not a CDT code: D then four digits (D0120)",
             CodeSystem::Loinc => {
                 "is not a LOINC code: 1 to 7 digits, a hyphen and a check digit (2345-7)"
+            }
+            CodeSystem::Carc => {
+                "is not a claim adjustment reason code: 1 to 3 letters or digits (45, A1, P14)"
+            }
+            CodeSystem::Rarc => {
+                "is not a remittance remark code: 1 or 2 letters then 1 to 4 digits (M15, MA130, N362)"
             }
         }
     }
@@ -118,7 +134,7 @@ impl FromStr for CodeSystem {
             .ok_or_else(|| {
                 FieldIssue::new(
                     "invalid_enum",
-                    "must be one of: icd10cm, pos, cpt, hcpcs, cdt, loinc",
+                    "must be one of: icd10cm, pos, cpt, hcpcs, cdt, loinc, carc, rarc",
                 )
             })
     }
@@ -160,6 +176,20 @@ pub fn is_hcpcs(s: &str) -> bool {
 }
 
 /// CDT: `D` then four digits.
+/// CARC: 1 to 3 upper-case letters or digits (`45`, `A1`, `P14`, `253`).
+pub fn is_carc(s: &str) -> bool {
+    (1..=3).contains(&s.len()) && s.bytes().all(is_alnum_upper)
+}
+
+/// RARC: 1 or 2 letters then 1 to 4 digits (`M15`, `MA130`, `N362`).
+pub fn is_rarc(s: &str) -> bool {
+    let letters = s.bytes().take_while(u8::is_ascii_uppercase).count();
+    let digits = s.len() - letters;
+    (1..=2).contains(&letters)
+        && (1..=4).contains(&digits)
+        && s.bytes().skip(letters).all(|b| b.is_ascii_digit())
+}
+
 pub fn is_cdt(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 5 && b[0] == b'D' && b[1..].iter().all(u8::is_ascii_digit)
@@ -339,6 +369,8 @@ pub fn system_name(system: CodeSystem) -> &'static str {
         CodeSystem::Hcpcs => "HCPCS Level II",
         CodeSystem::Cdt => "CDT",
         CodeSystem::Loinc => "LOINC",
+        CodeSystem::Carc => "claim adjustment reason",
+        CodeSystem::Rarc => "remittance remark",
     }
 }
 
@@ -623,6 +655,24 @@ mod tests {
     fn systems_parse() {
         assert_eq!("ICD10CM".parse::<CodeSystem>(), Ok(CodeSystem::Icd10cm));
         assert!("icd9".parse::<CodeSystem>().is_err());
+        assert_eq!("carc".parse::<CodeSystem>(), Ok(CodeSystem::Carc));
+    }
+
+    #[test]
+    fn adjustment_and_remark_code_formats() {
+        for ok in ["45", "1", "A1", "P14", "253"] {
+            assert_eq!(CodeSystem::Carc.normalize(ok), Ok(ok.to_owned()), "{ok}");
+        }
+        assert_eq!(CodeSystem::Carc.normalize(" a1 "), Ok("A1".to_owned()));
+        for bad in ["", "1234", "4-5"] {
+            assert!(CodeSystem::Carc.normalize(bad).is_err(), "{bad}");
+        }
+        for ok in ["M15", "MA130", "N362", "N1000"] {
+            assert_eq!(CodeSystem::Rarc.normalize(ok), Ok(ok.to_owned()), "{ok}");
+        }
+        for bad in ["45", "MAB1", "M", "N12345", "M1A"] {
+            assert!(CodeSystem::Rarc.normalize(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -208,7 +208,7 @@ fn too_large() -> AppError {
     tag = "codes",
     operation_id = "import_code_set",
     security(("bearer" = [])),
-    params(("system" = String, Path, description = "`cpt`, `cdt`, `hcpcs` or `loinc`", example = "cpt")),
+    params(("system" = String, Path, description = "`cpt`, `cdt`, `hcpcs`, `loinc`, `carc` (claim adjustment reasons) or `rarc` (remittance remarks)", example = "cpt")),
     request_body(content = String, content_type = "text/csv", description = "code,description[,effective_from,effective_to]",
         example = "code,description,effective_from,effective_to\n99213,Office or other outpatient visit (your licensed descriptor),2026-01-01,\n"),
     responses(

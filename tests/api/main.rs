@@ -24,5 +24,6 @@ mod openapi;
 mod organization;
 mod patients;
 mod remittances;
+mod reports;
 mod users;
 mod x12_837;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::claims::{Fx, action, claim_body, create, fixture, line, load_codes};
 use crate::helpers::{Org, Res, TestApp};
 
-async fn post_835(app: &TestApp, org: &Org, role: Role, body: &str) -> Res {
+pub async fn post_835(app: &TestApp, org: &Org, role: Role, body: &str) -> Res {
     app.post_raw(
         "/api/v1/remittances",
         Some(org.token(role)),
@@ -24,7 +24,7 @@ async fn post_835(app: &TestApp, org: &Org, role: Role, body: &str) -> Res {
 }
 
 /// Two submitted claims: `C0000001` (99213 125.00 + 36415 15.00) and `C0000002` (99214 200.00).
-async fn two_submitted_claims(app: &TestApp) -> (Fx, Vec<String>) {
+pub async fn two_submitted_claims(app: &TestApp) -> (Fx, Vec<String>) {
     load_codes(app).await;
     let fx = fixture(app, true).await;
     let first = create(app, &fx, &claim_body(&fx)).await;
@@ -84,7 +84,7 @@ async fn two_submitted_claims(app: &TestApp) -> (Fx, Vec<String>) {
 }
 
 /// An 835 interchange around `body` (BPR onwards), with the right SE/GE/IEA counts.
-fn remit(body: &[&str]) -> String {
+pub fn remit(body: &[&str]) -> String {
     let mut segs = vec![
         "ISA*00*          *00*          *ZZ*PAYERCH        *ZZ*SUBMITTERID    *261201*0800*^*00501*000000201*0*P*:".to_owned(),
         "GS*HP*PAYERCH*SUBMITTERID*20261201*0800*201*X*005010X221A1".to_owned(),
@@ -97,7 +97,7 @@ fn remit(body: &[&str]) -> String {
     segs.iter().map(|s| format!("{s}~\n")).collect()
 }
 
-const PAYMENT: &[&str] = &[
+pub const PAYMENT: &[&str] = &[
     "BPR*I*270.00*C*ACH*CCP*01*999999999*DA*123456*1234567890**01*999999999*DA*654321*20261201",
     "TRN*1*EFT0001*1999999999",
     "DTM*405*20261201",
@@ -128,7 +128,7 @@ async fn claim(app: &TestApp, org: &Org, id: &str) -> Value {
     res.body
 }
 
-async fn ledger(app: &TestApp, org: &Org, id: &str) -> Value {
+pub async fn ledger(app: &TestApp, org: &Org, id: &str) -> Value {
     let res = app
         .get(
             &format!("/api/v1/claims/{id}/ledger"),
