@@ -30,7 +30,7 @@ use crate::app::AppState;
 use crate::auth::{AuthUser, Role};
 use crate::db::{DbConn, OrgId};
 use crate::error::{AppError, FieldErrors, Problem};
-use crate::http::csv::{csv_response, wants_csv};
+use crate::reports::render::{Cell, OutputFormat, Table, negotiate, respond};
 use crate::values::{parse_date, required};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -268,6 +268,8 @@ pub struct TurnaroundQuery {
     pub from: Option<String>,
     /// Day after the last one (UTC), exclusive: `YYYY-MM-DD`.
     pub to: Option<String>,
+    /// `json` (default), `csv` (also `Accept: text/csv`) or `xlsx`.
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -284,7 +286,15 @@ pub fn parse_period(
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<(NaiveDate, NaiveDate), AppError> {
-    let mut errs = FieldErrors::new();
+    parse_period_with(FieldErrors::new(), from, to)
+}
+
+/// [`parse_period`], adding to errors found before (every error at once).
+fn parse_period_with(
+    mut errs: FieldErrors,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(NaiveDate, NaiveDate), AppError> {
     let f = required(&mut errs, "from", from, parse_date);
     let t = required(&mut errs, "to", to, parse_date);
     if let (Some(f), Some(t)) = (f, t) {
@@ -309,23 +319,20 @@ pub fn parse_period(
     }
 }
 
-fn cell(x: Option<f64>) -> String {
-    x.map(|v| format!("{v:.1}")).unwrap_or_default()
-}
-
 /// Lab turnaround per test code: collected → received → resulted → verified (median, p90, max
-/// in minutes). JSON, or CSV with `Accept: text/csv`.
+/// in minutes). JSON, CSV (`Accept: text/csv` or `?format=csv`) or XLSX (`?format=xlsx`).
 #[utoipa::path(
     tag = "reports",
     operation_id = "report_lab_turnaround",
     security(("bearer" = [])),
     params(TurnaroundQuery),
     responses(
-        (status = 200, description = "The report (minutes, one decimal; median and p90 interpolated as PERCENTILE.INC); with `Accept: text/csv` one row per test code",
-            content((TurnaroundReport = "application/json"), (String = "text/csv"))),
+        (status = 200, description = "The report (minutes, one decimal; median and p90 interpolated as PERCENTILE.INC); as CSV or XLSX one row per test code",
+            content((TurnaroundReport = "application/json"), (String = "text/csv"),
+                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only manager, admin, lab and auditor", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Missing or invalid `from`/`to` (all at once), or `from` not before `to`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing or invalid `from`/`to`, `from` not before `to`, or an unknown `format` (all at once)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/reports/lab-turnaround")]
@@ -336,7 +343,10 @@ async fn lab_turnaround(
     q: web::Query<TurnaroundQuery>,
 ) -> Result<HttpResponse, AppError> {
     user.require(&READERS)?;
-    let (from, to) = parse_period(q.from.as_deref(), q.to.as_deref())?;
+    let mut errs = FieldErrors::new();
+    let fmt = errs.check("format", negotiate(&req, q.format.as_deref()));
+    let (from, to) = parse_period_with(errs, q.from.as_deref(), q.to.as_deref())?;
+    let fmt = fmt.unwrap_or(OutputFormat::Json);
     let org = user.org_id;
     let rows = state
         .db
@@ -347,55 +357,64 @@ async fn lab_turnaround(
         })
         .await?;
     let items = summarize(&rows);
-    if wants_csv(&req) {
-        let headers = [
-            "test_code",
-            "test_name",
-            "count",
-            "collected_to_received_median_min",
-            "collected_to_received_p90_min",
-            "collected_to_received_max_min",
-            "received_to_resulted_median_min",
-            "received_to_resulted_p90_min",
-            "received_to_resulted_max_min",
-            "resulted_to_verified_median_min",
-            "resulted_to_verified_p90_min",
-            "resulted_to_verified_max_min",
-            "code_system",
-            "collected_to_received_n",
-            "received_to_resulted_n",
-            "resulted_to_verified_n",
-        ];
-        let rows = items.iter().map(|t| {
+    let headers = vec![
+        "test_code",
+        "test_name",
+        "count",
+        "collected_to_received_median_min",
+        "collected_to_received_p90_min",
+        "collected_to_received_max_min",
+        "received_to_resulted_median_min",
+        "received_to_resulted_p90_min",
+        "received_to_resulted_max_min",
+        "resulted_to_verified_median_min",
+        "resulted_to_verified_p90_min",
+        "resulted_to_verified_max_min",
+        "code_system",
+        "collected_to_received_n",
+        "received_to_resulted_n",
+        "resulted_to_verified_n",
+    ];
+    let count = |n: usize| Cell::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    let rows = items
+        .iter()
+        .map(|t| {
             let i = [
                 &t.collected_to_received,
                 &t.received_to_resulted,
                 &t.resulted_to_verified,
             ];
             let mut row = vec![
-                t.test_code.clone(),
-                t.test_name.clone(),
-                t.count.to_string(),
+                Cell::text(&t.test_code),
+                Cell::text(&t.test_name),
+                count(t.count),
             ];
             for s in i {
-                row.extend([cell(s.median_min), cell(s.p90_min), cell(s.max_min)]);
+                row.extend([s.median_min, s.p90_min, s.max_min].map(Cell::opt_decimal1));
             }
-            row.push(t.code_system.clone());
-            row.extend(i.iter().map(|s| s.n.to_string()));
+            row.push(Cell::text(&t.code_system));
+            row.extend(i.iter().map(|s| count(s.n)));
             row
-        });
-        return csv_response(
-            &format!("lab-turnaround-{from}-{to}.csv"),
-            &headers,
-            rows.collect::<Vec<_>>(),
-        );
-    }
-    Ok(HttpResponse::Ok().json(TurnaroundReport {
+        })
+        .collect();
+    let table = Table {
+        name: "Turnaround",
+        headers,
+        rows,
+    };
+    let report = TurnaroundReport {
         from,
         to,
         generated_at: Utc::now(),
         items,
-    }))
+    };
+    respond(
+        fmt,
+        &format!("lab-turnaround-{from}-{to}"),
+        &report,
+        vec![table],
+        0,
+    )
 }
 
 #[cfg(test)]

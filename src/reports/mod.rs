@@ -21,7 +21,7 @@ use chrono::{NaiveDate, Utc};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use self::api::*;
-use self::render::{OutputFormat, Table};
+use self::render::{OutputFormat, respond};
 use crate::app::AppState;
 use crate::auth::{AuthUser, Role};
 use crate::error::{AppError, FieldErrors, FieldIssue, Problem};
@@ -68,27 +68,6 @@ fn period(
 fn period_name(from: Option<NaiveDate>, to: Option<NaiveDate>) -> String {
     let d = |x: Option<NaiveDate>| x.map_or_else(|| "all".to_owned(), |d| d.to_string());
     format!("{}_{}", d(from), d(to))
-}
-
-/// Answers a report in the format asked: JSON, the first table (or `csv_table`) as CSV, or
-/// every table as a workbook.
-fn respond<T: serde::Serialize>(
-    fmt: OutputFormat,
-    stem: &str,
-    report: &T,
-    tables: Vec<Table>,
-    csv_table: usize,
-) -> Result<HttpResponse, AppError> {
-    match fmt {
-        OutputFormat::Json => Ok(HttpResponse::Ok().json(report)),
-        OutputFormat::Csv => {
-            let t = tables
-                .get(csv_table)
-                .ok_or_else(|| AppError::internal("report without tables"))?;
-            render::csv(&format!("{stem}.csv"), t)
-        }
-        OutputFormat::Xlsx => render::xlsx(&format!("{stem}.xlsx"), &tables),
-    }
 }
 
 /// A/R aging: what payers and patients still owe on billed claims, in buckets of days since the

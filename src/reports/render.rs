@@ -57,6 +57,8 @@ pub enum Cell {
     /// Cents, shown as a currency amount.
     Money(i64),
     Date(NaiveDate),
+    /// A measure shown with one decimal (minutes).
+    Decimal1(f64),
     Empty,
 }
 
@@ -67,6 +69,10 @@ impl Cell {
 
     pub fn opt_text(s: Option<impl Into<String>>) -> Self {
         s.map_or(Cell::Empty, |s| Cell::Text(s.into()))
+    }
+
+    pub fn opt_decimal1(v: Option<f64>) -> Self {
+        v.map_or(Cell::Empty, Cell::Decimal1)
     }
 
     pub fn opt_date(d: Option<NaiveDate>) -> Self {
@@ -80,6 +86,7 @@ impl Cell {
             Cell::Int(i) => i.to_string(),
             Cell::Money(c) => money(*c),
             Cell::Date(d) => d.to_string(),
+            Cell::Decimal1(v) => format!("{v:.1}"),
             Cell::Empty => String::new(),
         }
     }
@@ -119,6 +126,7 @@ pub fn workbook(tables: &[Table]) -> Result<Vec<u8>, XlsxError> {
     let header = Format::new().set_bold();
     let money = Format::new().set_num_format("$#,##0.00;[Red]-$#,##0.00");
     let date = Format::new().set_num_format("yyyy-mm-dd");
+    let decimal1 = Format::new().set_num_format("0.0");
     for t in tables {
         let ws = wb.add_worksheet();
         ws.set_name(t.name)?;
@@ -150,6 +158,9 @@ pub fn workbook(tables: &[Table]) -> Result<Vec<u8>, XlsxError> {
                         )?;
                         ws.write_datetime_with_format(r, c, &dt, &date)?;
                     }
+                    Cell::Decimal1(v) => {
+                        ws.write_number_with_format(r, c, *v, &decimal1)?;
+                    }
                     Cell::Empty => {}
                 }
             }
@@ -174,6 +185,27 @@ pub fn xlsx(filename: &str, tables: &[Table]) -> Result<HttpResponse, AppError> 
             format!("attachment; filename=\"{filename}\""),
         ))
         .body(bytes))
+}
+
+/// Answers a report in the format asked: JSON, the first table (or `csv_table`) as CSV, or
+/// every table as a workbook.
+pub fn respond<T: serde::Serialize>(
+    fmt: OutputFormat,
+    stem: &str,
+    report: &T,
+    tables: Vec<Table>,
+    csv_table: usize,
+) -> Result<HttpResponse, AppError> {
+    match fmt {
+        OutputFormat::Json => Ok(HttpResponse::Ok().json(report)),
+        OutputFormat::Csv => {
+            let t = tables
+                .get(csv_table)
+                .ok_or_else(|| AppError::internal("report without tables"))?;
+            csv(&format!("{stem}.csv"), t)
+        }
+        OutputFormat::Xlsx => xlsx(&format!("{stem}.xlsx"), &tables),
+    }
 }
 
 #[cfg(test)]

@@ -177,6 +177,30 @@ async fn turnaround_per_test_code_from_what_the_lab_recorded() {
     assert!(lines[1].starts_with("2345-7,Glucose,2,"));
     assert!(lines[2].starts_with("UA-DIP,Urine dipstick,1,,,,,,,,,,local,0,0,0"));
 
+    // The same table as a workbook: minutes as numbers, empty cells where nothing was measured.
+    let res = app
+        .client
+        .get(format!("{}{}&format=xlsx", app.address, path))
+        .bearer_auth(org.token(Role::Lab))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let bytes = res.bytes().await.unwrap().to_vec();
+    use calamine::{Data, Reader};
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let sheet = wb.worksheet_range("Turnaround").unwrap();
+    assert_eq!(sheet.get((0, 0)), Some(&Data::String("test_code".into())));
+    assert_eq!(sheet.get((1, 2)), Some(&Data::Float(2.0)));
+    assert!(matches!(sheet.get((1, 3)), Some(Data::Float(m)) if *m > 0.0));
+    assert!(matches!(sheet.get((2, 3)), None | Some(Data::Empty)));
+    let res = app
+        .get(&format!("{path}&format=pdf"), org.token(Role::Lab))
+        .await;
+    res.assert_problem(422);
+    assert_eq!(res.error_fields(), ["format"]);
+
     // Another organization's report is empty.
     let res = app.get(&path, other.token(Role::Manager)).await;
     assert_eq!(res.status, 200);
