@@ -221,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn a_workbook_is_a_zip() {
+    fn a_workbook_freezes_its_header_and_formats_money_and_dates() {
         let t = Table {
             name: "Test",
             headers: vec!["a", "b", "c"],
@@ -232,6 +232,19 @@ mod tests {
             ]],
         };
         let bytes = workbook(&[t]).unwrap();
-        assert_eq!(&bytes[..2], b"PK");
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut xml = String::new();
+        std::io::Read::read_to_string(
+            &mut zip.by_name("xl/worksheets/sheet1.xml").unwrap(),
+            &mut xml,
+        )
+        .unwrap();
+        assert!(xml.contains(r#"ySplit="1""#), "frozen header row: {xml}");
+        assert!(xml.contains(r#"state="frozen""#), "{xml}");
+        let mut styles = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name("xl/styles.xml").unwrap(), &mut styles)
+            .unwrap();
+        assert!(styles.contains("$#,##0.00"), "currency format: {styles}");
+        assert!(styles.contains("yyyy-mm-dd"), "date format: {styles}");
     }
 }
