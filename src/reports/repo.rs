@@ -103,12 +103,14 @@ pub struct PatientName {
     pub name: String,
 }
 
-/// The organization's billed claims (see [`BILLED`]).
+/// The organization's billed claims (see [`BILLED`]) that can owe money: a void notice
+/// (frequency 8) repeats the voided claim's lines but asks for nothing.
 pub fn billed_claims(conn: &mut DbConn, org: OrgId) -> Result<Vec<ClaimRow>, AppError> {
     use claims::dsl as c;
     Ok(c::claims
         .filter(c::org_id.eq(org.to_string()))
         .filter(c::status.eq_any(BILLED.map(|s| s.as_str())))
+        .filter(c::frequency_code.ne(crate::claims::domain::frequency::VOID))
         .select((
             c::id,
             c::patient_id,

@@ -414,3 +414,50 @@ async fn roles_organizations_audit_and_bad_queries() {
     fields.sort();
     assert_eq!(fields, ["from", "to"]);
 }
+
+#[tokio::test]
+async fn a_void_notice_owes_nothing_and_the_voided_claim_leaves_the_aging() {
+    let app = TestApp::spawn().await;
+    let (fx, ids) = two_submitted_claims(&app).await;
+    let org = &fx.org;
+    // The payer has C0000002 on file (a 277CA gave its number); voiding it creates a
+    // frequency-8 notice with the same lines, which is then sent.
+    let (db, ctx) = (app.db.clone(), officina::audit::AuditCtx::cli(org.id));
+    let id: officina::db::ClaimId = ids[1].parse().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        officina::claims::transitions::set_payer_claim_number(&mut conn, &ctx, id, "PAYER-CN-2")
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let res = crate::claims::action(&app, org, Role::Manager, &ids[1], "void", None).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let list = app
+        .get("/api/v1/claims?status=ready", org.token(Role::Biller))
+        .await;
+    let notice = list.body["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(list.body["items"][0]["frequency_code"], "8");
+    let (db, ctx) = (app.db.clone(), officina::audit::AuditCtx::cli(org.id));
+    let nid: officina::db::ClaimId = notice.parse().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        use officina::claims::domain::ClaimStatus;
+        for to in [ClaimStatus::Batched, ClaimStatus::Submitted] {
+            officina::claims::repo::transition(&mut conn, &ctx, nid, to, Some("test"), None)?;
+        }
+        Ok::<_, officina::error::AppError>(())
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let aging = report(&app, org, "/api/v1/reports/ar-aging").await;
+    let claims: Vec<&str> = aging["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["claim_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(claims, [ids[0].as_str()], "only the first claim still owes");
+    assert_eq!(aging["totals"]["insurance"]["total"], 14000);
+}
