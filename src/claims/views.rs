@@ -96,8 +96,10 @@ pub struct ClaimView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What a claim owes before any remittance: its charge, unless it is void, replaced, or a void
+/// notice (frequency 8, which repeats the voided claim's lines but asks for nothing).
 pub fn balance(c: &Claim) -> i64 {
-    if c.status.is_live() {
+    if c.status.is_live() && c.frequency_code != super::domain::frequency::VOID {
         c.total_charge_cents
     } else {
         0
