@@ -50,6 +50,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(import_remittance)
         .service(list_remittances)
         .service(get_remittance)
+        .service(match_claim)
         .service(claim_ledger)
         .service(write_off);
 }
@@ -81,6 +82,7 @@ fn too_large() -> AppError {
     tag = "remittances",
     operation_id = "import_remittance",
     security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and file returns the first response and posts nothing; the same key with another file is 422")),
     request_body(content = String, content_type = "application/edi-x12", description = "An 835 (005010X221A1) interchange"),
     responses(
         (status = 201, description = "Posted: what it said and what was posted", body = RemittanceView),
@@ -90,6 +92,7 @@ fn too_large() -> AppError {
         (status = 403, description = "Only biller and manager", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 20 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/edi-x12, text/plain or application/octet-stream", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The payee (N1*PE) is not this organization (its NPI, one of its providers' NPIs, or its EIN), or the Idempotency-Key was used for another file; nothing posted", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/remittances")]
@@ -126,24 +129,55 @@ async fn import_remittance(
             sets.len()
         )));
     }
+    let key = crate::http::idempotency::key(&req)?;
+    let fingerprint = crate::http::idempotency::fingerprint("POST /remittances", &hash);
     let rem = std::sync::Arc::new(sets.remove(0));
     let hash = std::sync::Arc::new(hash);
+    let key = std::sync::Arc::new((key, fingerprint));
     let ctx = user.audit();
+    let user_id = user.user_id;
     let run = |ctx: crate::audit::AuditCtx| {
-        let (rem, hash) = (rem.clone(), hash.clone());
-        state.db.write(move |c| repo::import(c, &ctx, &hash, &rem))
+        let (rem, hash, key) = (rem.clone(), hash.clone(), key.clone());
+        state.db.write(move |c| {
+            use crate::http::idempotency;
+            let (key, fingerprint) = &*key;
+            if let Some(k) = key
+                && let Some(stored) = idempotency::lookup(c, ctx.org, k, fingerprint)?
+            {
+                return Ok((stored.status, stored.body));
+            }
+            let (view, created) = repo::import(c, &ctx, &hash, &rem)?;
+            let status = if created { 201 } else { 200 };
+            let json =
+                serde_json::to_string(&view).map_err(|e| AppError::internal(e.to_string()))?;
+            if let Some(k) = key {
+                idempotency::store(
+                    c,
+                    ctx.org,
+                    user_id,
+                    k,
+                    "POST /remittances",
+                    fingerprint,
+                    status,
+                    &json,
+                )?;
+            }
+            Ok((status, json))
+        })
     };
     // The same remittance imported concurrently: the second waits on the unique (org, payer,
-    // trace) key and fails; once more, it finds the first import and answers `duplicate: true`.
-    let (view, created) = match run(ctx.clone()).await {
+    // trace) key and fails; once more, it finds the first import and answers `duplicate: true`
+    // (or, with the same Idempotency-Key, the first answer).
+    let (status, json) = match run(ctx.clone()).await {
         Err(AppError::Conflict { .. }) => run(ctx).await?,
         other => other?,
     };
-    Ok(if created {
-        HttpResponse::Created().json(view)
-    } else {
-        HttpResponse::Ok().json(view)
-    })
+    Ok(HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(status)
+            .unwrap_or(actix_web::http::StatusCode::CREATED),
+    )
+    .content_type("application/json")
+    .body(json))
 }
 
 fn repo_hash(bytes: &[u8]) -> String {
@@ -217,6 +251,72 @@ async fn get_remittance(
         .await?
         .ok_or_else(|| AppError::not_found("remittance"))?;
     Ok(HttpResponse::Ok().json(row.view(false)?))
+}
+
+/// Match an unmatched CLP of a remittance to a claim by hand and post it.
+///
+/// `n` is the CLP's position in the file (`claims_unmatched[].n`). The CLP is posted to the claim
+/// with the import's rules (balancing, statuses, ledger entries, CLP07, lines matched by REF*6R
+/// or procedure code and date); who matched it and when is recorded. Answers the remittance's
+/// updated summary.
+#[utoipa::path(
+    tag = "remittances",
+    operation_id = "match_remittance_claim",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Remittance id"),
+        ("n" = usize, Path, description = "Position of the CLP in the file (1-based), as in `claims_unmatched[].n`"),
+    ),
+    request_body = MatchRequest,
+    responses(
+        (status = 200, description = "Posted: the remittance's summary, the CLP now among `claims`", body = RemittanceView),
+        (status = 400, description = "Malformed JSON or path", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only biller and manager", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such remittance, CLP, or claim in this organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The CLP is matched or posted already, does not balance, or the claim's state cannot take the posting; nothing posted", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No claim_id, or not an id", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/remittances/{id}/claims/{n}/match")]
+async fn match_claim(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(String, String)>,
+    body: crate::http::Json<MatchRequest>,
+) -> Result<HttpResponse, AppError> {
+    user.require(&IMPORTERS)?;
+    let (id, n) = path.into_inner();
+    let id: RemittanceId = path_id(&id, "remittance")?;
+    let n: usize = n
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| AppError::not_found("remittance claim"))?;
+    let mut errs = FieldErrors::new();
+    let claim_id: Option<ClaimId> = match body.claim_id.as_deref().map(str::trim) {
+        None | Some("") => {
+            errs.add("claim_id", "required", "is required");
+            None
+        }
+        Some(s) => match s.parse::<ClaimId>() {
+            Ok(c) => Some(c),
+            Err(_) => {
+                errs.add("claim_id", "invalid_id", "is not a claim id");
+                None
+            }
+        },
+    };
+    errs.into_result()?;
+    let Some(claim_id) = claim_id else {
+        return Err(AppError::field("claim_id", "required", "is required"));
+    };
+    let ctx = user.audit();
+    let view = state
+        .db
+        .write(move |c| repo::match_claim(c, &ctx, id, n, claim_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// A claim's ledger: every entry, and the charge, paid, patient responsibility, adjustment and
