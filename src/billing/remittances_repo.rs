@@ -1230,3 +1230,107 @@ pub fn write_off(
     }
     Ok(after)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn claim_line(n: i32, code: &str, date: &str) -> claims::ClaimLine {
+        claims::ClaimLine {
+            id: crate::db::ClaimLineId::new(),
+            org_id: OrgId::new(),
+            claim_id: ClaimId::new(),
+            line_number: n,
+            procedure_code: code.into(),
+            modifiers: "[]".into(),
+            diagnosis_pointers: "[1]".into(),
+            units: 1,
+            charge_cents: 100,
+            service_date: chrono::NaiveDate::parse_from_str(date, "%Y%m%d").unwrap(),
+            tooth: None,
+            surfaces: "[]".into(),
+            oral_cavity_area: None,
+            line_control_number: format!("C1L{n:02}"),
+            charge_id: None,
+            created_at: crate::db::now(),
+        }
+    }
+
+    fn svc(code: &str, date: Option<&str>, lcn: Option<&str>) -> remit835::ServiceLine {
+        remit835::ServiceLine {
+            procedure: format!("HC:{code}"),
+            qualifier: "HC".into(),
+            code: Some(code.into()),
+            modifiers: vec![],
+            charge_cents: 100,
+            paid_cents: 100,
+            units: None,
+            line_control_number: lcn.map(str::to_owned),
+            service_date: date.map(str::to_owned),
+            allowed_cents: None,
+            remarks: vec![],
+            adjustments: vec![],
+            malformed: None,
+            position: 1,
+        }
+    }
+
+    fn clp(lines: Vec<remit835::ServiceLine>) -> ClaimPayment {
+        ClaimPayment {
+            patient_control_number: "C1".into(),
+            status_code: "1".into(),
+            charge_cents: 0,
+            paid_cents: 0,
+            patient_responsibility_cents: 0,
+            filing_indicator: None,
+            payer_claim_number: None,
+            adjustments: vec![],
+            lines,
+            allowed_cents: None,
+            remarks: vec![],
+            crossover_payer_name: None,
+            crossover_payer_id: None,
+            position: 1,
+        }
+    }
+
+    #[test]
+    fn lines_match_by_control_number_then_code_and_date_and_are_never_guessed() {
+        let lines = vec![
+            claim_line(1, "99213", "20260915"),
+            claim_line(2, "36415", "20260915"),
+            claim_line(3, "36415", "20260915"),
+            claim_line(4, "85025", "20260916"),
+        ];
+        let c = clp(vec![
+            // Code + date: line 4 only.
+            svc("85025", Some("20260916"), None),
+            // Two lines fit: reported, not guessed.
+            svc("36415", Some("20260915"), None),
+            // REF*6R wins over code and date.
+            svc("99213", Some("20990101"), Some("C1L01")),
+            // An unknown REF*6R is reported, not matched by code.
+            svc("36415", Some("20260915"), Some("C1L99")),
+            // No date: the code alone, when exactly one line fits; the line 4 is taken already.
+            svc("85025", None, None),
+        ]);
+        let m = match_lines(&c, &lines);
+        let got: Vec<(Option<i32>, &str)> = m
+            .iter()
+            .map(|x| (x.0.map(|l| l.line_number), x.1))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(4), "procedure_and_date"),
+                (None, "none"),
+                (Some(1), "line_control_number"),
+                (None, "none"),
+                (None, "none"),
+            ]
+        );
+        assert!(m[1].2.as_deref().unwrap().contains("2 claim lines"));
+        assert!(m[3].2.as_deref().unwrap().contains("C1L99"));
+    }
+}

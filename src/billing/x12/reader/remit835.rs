@@ -878,6 +878,25 @@ mod tests {
     }
 
     #[test]
+    fn payee_qualifier_remarks_allowed_and_crossover() {
+        let r = synthetic(
+            "BPR*I*100*C*ACH************20260105~TRN*1*T3*PAYER1~N1*PE*CLINIC*xx*1234567893~LX*1~CLP*PCN1*19*150*100*50*12*X1~NM1*TT*2*MEDIGAP PLAN*****PI*MG1~MOA***MA01*N130~MIA*0***1*MA02~AMT*B6*140~CAS*PR*1*50~SVC*HC:99213*150*100~AMT*B6*140~LQ*HE*M15~LQ*RX*N4",
+        );
+        assert_eq!(r.payee_id_qualifier.as_deref(), Some("XX"));
+        assert_eq!(r.payee_id.as_deref(), Some("1234567893"));
+        let c = &r.claims[0];
+        assert!(c.is_forwarded());
+        assert_eq!(c.crossover_payer().as_deref(), Some("MEDIGAP PLAN (MG1)"));
+        assert_eq!(c.remarks, ["MA01", "N130", "MA02"]);
+        assert_eq!(c.allowed_cents, Some(14000));
+        assert_eq!(c.lines[0].allowed_cents, Some(14000));
+        assert_eq!(c.lines[0].remarks, ["M15", "N4"]);
+        // An unmatched CLP is stored as JSON and read back unchanged.
+        let json = serde_json::to_string(c).unwrap();
+        assert_eq!(&serde_json::from_str::<ClaimPayment>(&json).unwrap(), c);
+    }
+
+    #[test]
     fn reversal_balances_with_negative_amounts() {
         let r = synthetic(
             "BPR*I*-70*D*CHK************20260105~TRN*1*T2*PAYER1~CLP*PCN1*22*-100*-70*-10*12*X1~CAS*CO*45*-20~CAS*PR*1*-10",
