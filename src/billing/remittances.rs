@@ -116,7 +116,7 @@ async fn import_remittance(
     )
     .await?;
     let parsed = web::block(move || {
-        let hash = repo_hash(&body);
+        let hash = file_hash(&body);
         (hash, remit835::read_remittances(&body))
     })
     .await
@@ -180,7 +180,8 @@ async fn import_remittance(
     .body(json))
 }
 
-fn repo_hash(bytes: &[u8]) -> String {
+/// SHA-256 of a remittance file, hex (stored on the remittance).
+pub fn file_hash(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))
 }
