@@ -3,28 +3,44 @@
 //! claim's entries and balance.
 //!
 //! Posting rules (DESIGN §6.5):
+//! - the payee must be this organization: N1*PE with N103 `XX` names its NPI or one of its
+//!   providers' NPIs, with `FI` its EIN; otherwise the file is refused (`422`), nothing posted.
+//!   A file without a payee id, or with another qualifier, is posted with a warning;
 //! - each CLP is matched by CLP01 to a claim's patient control number in the caller's
-//!   organization; one that matches none is listed in `claims_unmatched`, never guessed;
+//!   organization; one that matches none is listed in `claims_unmatched` (with its position `n`)
+//!   and kept (parsed, as JSON) to be matched by hand: `POST /remittances/{id}/claims/{n}/match`
+//!   posts it to the chosen claim with these same rules, records who and when, and moves it to
+//!   `claims` in the summary. Never guessed;
 //! - a claim whose CAS do not balance (line: charge − paid = Σ line CAS; claim: charge − paid =
 //!   Σ claim and line CAS) is NOT posted and is listed in `imbalances` (`posted: false`); the
 //!   other claims of the file are posted. A file whose BPR02 ≠ Σ CLP04 − Σ PLB is posted and the
 //!   file imbalance reported (`posted: true`);
+//! - SVC lines are matched to claim lines by REF*6R, else (no REF*6R) by procedure code + date
+//!   of service when exactly one claim line not matched yet fits; otherwise the line is reported,
+//!   and its adjustments are posted at claim level;
 //! - the ledger gets, for a matched balanced claim: its charge (once, the first time the claim is
 //!   posted), the payment (−CLP04), every CAS (−amount; group PR as `patient_responsibility`, the
-//!   others as `adjustment`, line-level ones with the line's REF*6R), and CLP07 is stored as the
-//!   payer claim number. A claim's balance is the sum of its entries;
-//! - status: CLP02 4, or a payment of 0 → `denied`; CLP02 1–3 (and 19–21) with a payment → `paid`
+//!   others as `adjustment`, line-level ones with the matched claim line's control number), and
+//!   CLP07 is stored as the payer claim number. A claim's balance is the sum of its entries.
+//!   AMT*B6 (allowed) and the LQ/MOA/MIA remark codes are stored (`remittance_claims`,
+//!   `remittance_lines`) and shown, not posted: they move no money;
+//! - status: CLP02 4, or a payment of 0 → `denied`; CLP02 1–3 and 19–21 with a payment → `paid`
 //!   when the balance is 0, else `partially_paid`. A claim whose state cannot move there is listed
-//!   in `skipped` and nothing of it is posted;
+//!   in `skipped` and nothing of it is posted (a hand match answers `409`). CLP02 19–21 also
+//!   records the forwarding (NM1*TT crossover payer, else `another payer`) on the remittance
+//!   claim and as a claim event;
 //! - CLP02 22 (reversal): every amount is posted again as a `reversal` counter-entry (the 835
 //!   sends them negative, so the balance goes back up); the claim moves back to `accepted` when
 //!   its state allows, else its status stays and it is listed in `skipped` with `posted: true`;
 //! - PLB adjustments are ledger entries without a claim (`provider_adjustment`);
 //! - idempotent by payer (TRN03, else REF*2U, else N1*PR) + TRN02: the same remittance again posts
-//!   nothing and answers the first summary with `duplicate: true`; all of it is one transaction,
+//!   nothing and answers the first summary with `duplicate: true`; an `Idempotency-Key` replays
+//!   the first answer (another file with the same key is `422`). All of it is one transaction,
 //!   with its audit row. One 835 transaction set per file.
 //!
-//! Nothing in the ledger is ever updated or deleted.
+//! Nothing in the ledger is ever updated or deleted; the remittance summary is a view that a
+//! hand match updates, the `remittance_claims` rows keep the history (`outcome`, `matched_by`,
+//! `matched_at`).
 //!
 //! Files: this one (handlers), `remittances_api` (DTOs), `remittances_repo` (tables, posting).
 
