@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::claims::domain::ClaimStatus;
-use crate::db::{ClaimId, LedgerEntryId, RemittanceId};
+use crate::db::{ClaimId, ClaimLineId, LedgerEntryId, RemittanceId};
 
 /// A claim of the remittance that was posted.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -68,6 +68,8 @@ pub struct PostedLine {
     #[schema(example = "line_control_number")]
     pub match_method: String,
     /// The claim line it was matched to.
+    #[serde(default)]
+    pub claim_line_id: Option<ClaimLineId>,
     pub claim_line_number: Option<i32>,
     pub claim_line_control_number: Option<String>,
     pub charge_cents: i64,

@@ -359,6 +359,7 @@ fn posted_lines(
             line_control_number: x.6,
             message: (x.3 == "none").then(|| "not matched to a claim line".to_owned()),
             match_method: x.3,
+            claim_line_id: x.11.as_deref().map(parse_id).transpose()?,
             claim_line_number: line.map(|l| l.0),
             claim_line_control_number: line.map(|l| l.1.clone()),
             charge_cents: x.7,
@@ -767,10 +768,6 @@ fn insert_lines(
     let Some(posted) = v.claims.iter().rev().find(|p| p.claim_id == claim) else {
         return Ok(());
     };
-    let by_lcn: BTreeMap<String, String> = claims::lines_of(conn, ctx.org, claim)?
-        .into_iter()
-        .map(|l| (l.line_control_number, l.id.to_string()))
-        .collect();
     for ln in &posted.lines {
         diesel::insert_into(rl::remittance_lines)
             .values((
@@ -779,10 +776,7 @@ fn insert_lines(
                 rl::line_seq.eq(seq(ln.n)),
                 rl::org_id.eq(ctx.org.to_string()),
                 rl::claim_id.eq(claim.to_string()),
-                rl::claim_line_id.eq(ln
-                    .claim_line_control_number
-                    .as_ref()
-                    .and_then(|x| by_lcn.get(x))),
+                rl::claim_line_id.eq(ln.claim_line_id.map(|l| l.to_string())),
                 rl::match_method.eq(&ln.match_method),
                 rl::procedure.eq(&ln.procedure),
                 rl::service_date.eq(&ln.service_date),
@@ -862,6 +856,7 @@ fn post_to(
             service_date: ln.service_date.clone(),
             line_control_number: ln.line_control_number.clone(),
             match_method: m.1.to_owned(),
+            claim_line_id: m.0.map(|l| l.id),
             claim_line_number: m.0.map(|l| l.line_number),
             claim_line_control_number: m.0.map(|l| l.line_control_number.clone()),
             charge_cents: ln.charge_cents,

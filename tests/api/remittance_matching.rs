@@ -266,6 +266,11 @@ async fn svc_lines_match_by_control_number_else_by_code_and_date_never_guessed()
             .any(|e| e["amount_cents"] == -2500 && e["line_control_number"] == "C0000001L01")
     );
     assert_eq!(l1["remittances"][0]["lines"][0]["claim_line_number"], 2);
+    assert_eq!(
+        l1["remittances"][0]["lines"][0]["claim_line_id"],
+        l[0]["claim_line_id"]
+    );
+    assert!(l[0]["claim_line_id"].is_string(), "{}", res.text);
     let l2 = ledger(&app, org, &ids[1]).await;
     assert!(
         l2["items"]
