@@ -768,25 +768,33 @@ fn insert_lines(
     let Some(posted) = v.claims.iter().rev().find(|p| p.claim_id == claim) else {
         return Ok(());
     };
-    for ln in &posted.lines {
-        diesel::insert_into(rl::remittance_lines)
-            .values((
+    let rows: Vec<_> = posted
+        .lines
+        .iter()
+        .map(|ln| {
+            (
                 rl::remittance_id.eq(remittance.to_string()),
                 rl::claim_seq.eq(seq(n)),
                 rl::line_seq.eq(seq(ln.n)),
                 rl::org_id.eq(ctx.org.to_string()),
                 rl::claim_id.eq(claim.to_string()),
                 rl::claim_line_id.eq(ln.claim_line_id.map(|l| l.to_string())),
-                rl::match_method.eq(&ln.match_method),
-                rl::procedure.eq(&ln.procedure),
-                rl::service_date.eq(&ln.service_date),
-                rl::line_control_number.eq(&ln.line_control_number),
+                rl::match_method.eq(ln.match_method.clone()),
+                rl::procedure.eq(ln.procedure.clone()),
+                rl::service_date.eq(ln.service_date.clone()),
+                rl::line_control_number.eq(ln.line_control_number.clone()),
                 rl::charge_cents.eq(ln.charge_cents),
                 rl::paid_cents.eq(ln.paid_cents),
                 rl::allowed_cents.eq(ln.allowed_cents),
                 rl::remark_codes.eq(codes_json(&ln.remark_codes)),
-            ))
-            .execute(conn)?;
+            )
+        })
+        .collect();
+    if !rows.is_empty() {
+        // One multi-row insert per claim (not available through MultiConnection).
+        crate::on_inner!(conn, |c| diesel::insert_into(rl::remittance_lines)
+            .values(&rows)
+            .execute(c))?;
     }
     Ok(())
 }
