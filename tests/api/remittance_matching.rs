@@ -483,4 +483,26 @@ async fn an_835_for_another_payee_is_refused_and_nothing_posted() {
     body[4] = "N1*PE*CLINIC*FI*987654321";
     let res = post_835(&app, org, Role::Biller, &remit(&body)).await;
     assert_eq!(res.status, 201, "{}", res.text);
+    // No payee id at all: posted, with a warning that it was not checked.
+    let res = post_835(
+        &app,
+        org,
+        Role::Biller,
+        &remit(&[
+            "BPR*H*0*C*NON************20261201",
+            "TRN*1*NO-PAYEE*1999999999",
+            "N1*PE*CLINIC",
+        ]),
+    )
+    .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert!(
+        res.body["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("not checked")),
+        "{}",
+        res.text
+    );
 }
