@@ -506,3 +506,23 @@ async fn an_835_for_another_payee_is_refused_and_nothing_posted() {
         res.text
     );
 }
+
+#[tokio::test]
+async fn the_same_clp_matched_concurrently_posts_once() {
+    let app = TestApp::spawn().await;
+    let (fx, ids) = two_submitted_claims(&app).await;
+    let org = &fx.org;
+    let res = post_835(&app, org, Role::Biller, &remit(WRONG_PCN)).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let id = res.body["id"].as_str().unwrap().to_owned();
+    let body = json!({"claim_id": ids[1]});
+    let path = match_path(&id, 1);
+    let tries = (0..4).map(|_| app.post(&path, org.token(Role::Biller), &body));
+    let results = futures_util::future::join_all(tries).await;
+    let mut statuses: Vec<u16> = results.iter().map(|r| r.status.as_u16()).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 409, 409, 409], "{results:?}");
+    let l = ledger(&app, org, &ids[1]).await;
+    assert_eq!(l["paid_cents"], 15000);
+    assert_eq!(l["balance_cents"], 0);
+}
