@@ -321,7 +321,208 @@ pub fn seed(conn: &mut DbConn, org: OrgId, users: &HashMap<Role, UserId>) -> Res
         acme.id,
         delta.id,
         dr_okafor.id,
-    )
+    )?;
+    seed_remittance(conn, org, users, &ids, &primary, acme.id, dr_okafor.id)
+}
+
+/// Five claims with dates of service 150, 100, 75, 45 and 10 days ago, batched by the biller,
+/// approved and marked submitted by the manager (four eyes), and the payer's 835 for three of
+/// them imported through the same function as `POST /remittances`: one paid, one partially paid
+/// (one line adjudicated, patient responsibility on it), one denied (CO-50), plus a CLP for a
+/// claim that is not ours (left unmatched) and a PLB (interest). The claims of 45 and 10 days
+/// ago stay unpaid, so the A/R has balances of several ages.
+fn seed_remittance(
+    conn: &mut DbConn,
+    org: OrgId,
+    users: &HashMap<Role, UserId>,
+    ids: &[PatientId],
+    primary: &[CoverageId],
+    acme: PayerId,
+    rendering: ProviderId,
+) -> Result<(), AppError> {
+    use crate::billing::batches::{self, BatchStatus, Stamp};
+    let biller = ctx(org, users, Role::Biller);
+    let manager = ctx(org, users, Role::Manager);
+    let manager_id = manager
+        .actor
+        .ok_or_else(|| AppError::internal("the demo has no manager"))?;
+    let today = chrono::Utc::now().date_naive();
+    // (patient, days ago, lines (code, charge)).
+    type Plan<'a> = (usize, i64, &'a [(&'a str, i64)]);
+    let plan: [Plan; 5] = [
+        (0, 150, &[("99213", 12_500)]),
+        (1, 100, &[("99214", 18_500), ("85025", 3_500)]),
+        (3, 75, &[("99213", 12_500)]),
+        (4, 45, &[("99214", 18_500)]),
+        (2, 10, &[("99213", 12_500)]),
+    ];
+    let mut made = Vec::new();
+    for (patient, days, lines) in plan {
+        let dos = today - chrono::Duration::days(days);
+        let fields = ClaimFields {
+            kind: ClaimKind::Professional,
+            patient_id: ids[patient],
+            coverage_id: primary[patient],
+            payer_id: acme,
+            rendering_provider_id: Some(rendering),
+            place_of_service: "11".into(),
+            diagnoses: vec!["E119".into(), "I10".into()],
+            prior_authorization: None,
+            notes: None,
+            lines: lines
+                .iter()
+                .map(|(code, cents)| ClaimLine {
+                    procedure_code: (*code).into(),
+                    modifiers: vec![],
+                    pointers: vec![1],
+                    units: 1,
+                    charge_cents: *cents,
+                    service_date: dos,
+                    tooth: None,
+                    surfaces: vec![],
+                    oral_cavity_area: None,
+                    charge_id: None,
+                })
+                .collect(),
+        };
+        let c = claims::create_claim(conn, &biller, &fields, Origin::original())?;
+        // Recent dates of service may fall after the shipped ICD-10-CM edition, which the
+        // scrubber cannot check them against: the demo marks these reviewed claims ready.
+        let c = claims::transition(
+            conn,
+            &biller,
+            c.id,
+            ClaimStatus::Ready,
+            Some("reviewed"),
+            None,
+        )?;
+        made.push(c);
+    }
+    let batch = batches::create(conn, &biller, ClaimKind::Professional, acme, &made)?;
+    let isa13 = crate::db::next_counter(conn, org, "isa13")?;
+    batches::transition(
+        conn,
+        &manager,
+        batch.id,
+        BatchStatus::Approved,
+        Some("approved"),
+        None,
+        Stamp {
+            approved: Some((manager_id, crate::db::now(), isa13)),
+            submitted: None,
+        },
+    )?;
+    batches::transition(
+        conn,
+        &manager,
+        batch.id,
+        BatchStatus::Submitted,
+        Some("uploaded to the clearinghouse"),
+        None,
+        Stamp {
+            approved: None,
+            submitted: Some((manager_id, crate::db::now())),
+        },
+    )?;
+    let why = format!("batch {} submitted", batch.id);
+    for c in &made {
+        claims::transition(
+            conn,
+            &manager,
+            c.id,
+            ClaimStatus::Submitted,
+            Some(&why),
+            None,
+        )?;
+    }
+    let mut lcn = Vec::new();
+    for c in &made {
+        let lines = claims::lines_of(conn, org, c.id)?;
+        lcn.push(
+            lines
+                .first()
+                .map(|l| l.line_control_number.clone())
+                .unwrap_or_default(),
+        );
+    }
+    let paid_on = today - chrono::Duration::days(5);
+    let d8 = |d: NaiveDate| d.format("%Y%m%d").to_string();
+    let dos = |i: usize| d8(today - chrono::Duration::days(plan[i].1));
+    let pcn = |i: usize| made[i].patient_control_number.clone();
+    let body = vec![
+        // 100.00 + 120.00 + 0 + 72.00 paid, + 1.25 interest (PLB, negative).
+        format!(
+            "BPR*I*293.25*C*ACH*CCP*01*071000013*DA*123456789*1234567890**01*071000039*DA*987654321*{}",
+            d8(paid_on)
+        ),
+        format!("TRN*1*DEMO{}*1999999999", d8(paid_on)),
+        format!("DTM*405*{}", d8(paid_on)),
+        "N1*PR*ACME HEALTH PLAN".into(),
+        "N1*PE*RIVERSIDE FAMILY PRACTICE*XX*1234567893".into(),
+        "LX*1".into(),
+        // Paid: 125.00 charged, 100.00 allowed and paid, 25.00 contractual.
+        format!("CLP*{}*1*125.00*100.00**12*ACME260001", pcn(0)),
+        "SVC*HC:99213*125.00*100.00**1".into(),
+        format!("DTM*472*{}", dos(0)),
+        "CAS*CO*45*25.00".into(),
+        format!("REF*6R*{}", lcn[0]),
+        "AMT*B6*100.00".into(),
+        // Partially paid: the visit adjudicated (30.00 coinsurance), the CBC line not yet.
+        format!("CLP*{}*1*185.00*120.00*30.00*12*ACME260002", pcn(1)),
+        "SVC*HC:99214*185.00*120.00**1".into(),
+        format!("DTM*472*{}", dos(1)),
+        "CAS*CO*45*35.00".into(),
+        "CAS*PR*2*30.00".into(),
+        format!("REF*6R*{}", lcn[1]),
+        "AMT*B6*150.00".into(),
+        "LQ*HE*N130".into(),
+        // Denied: not medically necessary (CO-50).
+        format!("CLP*{}*4*125.00*0**12*ACME260003", pcn(2)),
+        "SVC*HC:99213*125.00*0**1".into(),
+        format!("DTM*472*{}", dos(2)),
+        "CAS*CO*50*125.00".into(),
+        format!("REF*6R*{}", lcn[2]),
+        // A claim this practice never sent: listed as unmatched, to be matched by hand.
+        "CLP*R0099999*1*90.00*72.00**12*ACME260004".into(),
+        "CAS*CO*45*18.00".into(),
+        format!(
+            "PLB*1234567893*{}1231*L6:INTEREST*-1.25",
+            today.format("%Y")
+        ),
+    ];
+    let stamp = chrono::Utc::now();
+    let mut segs = vec![
+        format!(
+            "ISA*00*{:10}*00*{:10}*ZZ*{:<15}*ZZ*{:<15}*{}*{}*^*00501*{:09}*0*P*:",
+            "",
+            "",
+            "ACME1",
+            "RIVERSIDE01",
+            stamp.format("%y%m%d"),
+            stamp.format("%H%M"),
+            isa13 + 900
+        ),
+        format!(
+            "GS*HP*ACME1*RIVERSIDE01*{}*{}*{}*X*005010X221A1",
+            stamp.format("%Y%m%d"),
+            stamp.format("%H%M"),
+            isa13 + 900
+        ),
+        "ST*835*0001".into(),
+    ];
+    segs.extend(body.iter().cloned());
+    segs.push(format!("SE*{}*0001", body.len() + 2));
+    segs.push(format!("GE*1*{}", isa13 + 900));
+    segs.push(format!("IEA*1*{:09}", isa13 + 900));
+    let file: String = segs.iter().map(|s| format!("{s}~\n")).collect();
+    let mut sets = crate::billing::x12::reader::remit835::read_remittances(file.as_bytes())
+        .map_err(|e| AppError::internal(format!("demo 835: {}", e.message())))?;
+    let rem = sets
+        .pop()
+        .ok_or_else(|| AppError::internal("demo 835: no transaction set"))?;
+    let hash = crate::billing::remittances::file_hash(file.as_bytes());
+    crate::billing::remittances::repo::import(conn, &biller, &hash, &rem)?;
+    Ok(())
 }
 
 /// Claims. Dates of service fall inside the shipped ICD-10-CM edition (FY2026, until

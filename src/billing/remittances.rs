@@ -3,28 +3,44 @@
 //! claim's entries and balance.
 //!
 //! Posting rules (DESIGN §6.5):
+//! - the payee must be this organization: N1*PE with N103 `XX` names its NPI or one of its
+//!   providers' NPIs, with `FI` its EIN; otherwise the file is refused (`422`), nothing posted.
+//!   A file without a payee id, or with another qualifier, is posted with a warning;
 //! - each CLP is matched by CLP01 to a claim's patient control number in the caller's
-//!   organization; one that matches none is listed in `claims_unmatched`, never guessed;
+//!   organization; one that matches none is listed in `claims_unmatched` (with its position `n`)
+//!   and kept (parsed, as JSON) to be matched by hand: `POST /remittances/{id}/claims/{n}/match`
+//!   posts it to the chosen claim with these same rules, records who and when, and moves it to
+//!   `claims` in the summary. Never guessed;
 //! - a claim whose CAS do not balance (line: charge − paid = Σ line CAS; claim: charge − paid =
 //!   Σ claim and line CAS) is NOT posted and is listed in `imbalances` (`posted: false`); the
 //!   other claims of the file are posted. A file whose BPR02 ≠ Σ CLP04 − Σ PLB is posted and the
 //!   file imbalance reported (`posted: true`);
+//! - SVC lines are matched to claim lines by REF*6R, else (no REF*6R) by procedure code + date
+//!   of service when exactly one claim line not matched yet fits; otherwise the line is reported,
+//!   and its adjustments are posted at claim level;
 //! - the ledger gets, for a matched balanced claim: its charge (once, the first time the claim is
 //!   posted), the payment (−CLP04), every CAS (−amount; group PR as `patient_responsibility`, the
-//!   others as `adjustment`, line-level ones with the line's REF*6R), and CLP07 is stored as the
-//!   payer claim number. A claim's balance is the sum of its entries;
-//! - status: CLP02 4, or a payment of 0 → `denied`; CLP02 1–3 (and 19–21) with a payment → `paid`
+//!   others as `adjustment`, line-level ones with the matched claim line's control number), and
+//!   CLP07 is stored as the payer claim number. A claim's balance is the sum of its entries.
+//!   AMT*B6 (allowed) and the LQ/MOA/MIA remark codes are stored (`remittance_claims`,
+//!   `remittance_lines`) and shown, not posted: they move no money;
+//! - status: CLP02 4, or a payment of 0 → `denied`; CLP02 1–3 and 19–21 with a payment → `paid`
 //!   when the balance is 0, else `partially_paid`. A claim whose state cannot move there is listed
-//!   in `skipped` and nothing of it is posted;
+//!   in `skipped` and nothing of it is posted (a hand match answers `409`). CLP02 19–21 also
+//!   records the forwarding (NM1*TT crossover payer, else `another payer`) on the remittance
+//!   claim and as a claim event;
 //! - CLP02 22 (reversal): every amount is posted again as a `reversal` counter-entry (the 835
 //!   sends them negative, so the balance goes back up); the claim moves back to `accepted` when
 //!   its state allows, else its status stays and it is listed in `skipped` with `posted: true`;
 //! - PLB adjustments are ledger entries without a claim (`provider_adjustment`);
 //! - idempotent by payer (TRN03, else REF*2U, else N1*PR) + TRN02: the same remittance again posts
-//!   nothing and answers the first summary with `duplicate: true`; all of it is one transaction,
+//!   nothing and answers the first summary with `duplicate: true`; an `Idempotency-Key` replays
+//!   the first answer (another file with the same key is `422`). All of it is one transaction,
 //!   with its audit row. One 835 transaction set per file.
 //!
-//! Nothing in the ledger is ever updated or deleted.
+//! Nothing in the ledger is ever updated or deleted; the remittance summary is a view that a
+//! hand match updates, the `remittance_claims` rows keep the history (`outcome`, `matched_by`,
+//! `matched_at`).
 //!
 //! Files: this one (handlers), `remittances_api` (DTOs), `remittances_repo` (tables, posting).
 
@@ -50,6 +66,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(import_remittance)
         .service(list_remittances)
         .service(get_remittance)
+        .service(match_claim)
         .service(claim_ledger)
         .service(write_off);
 }
@@ -81,6 +98,7 @@ fn too_large() -> AppError {
     tag = "remittances",
     operation_id = "import_remittance",
     security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and file returns the first response and posts nothing; the same key with another file is 422")),
     request_body(content = String, content_type = "application/edi-x12", description = "An 835 (005010X221A1) interchange"),
     responses(
         (status = 201, description = "Posted: what it said and what was posted", body = RemittanceView),
@@ -90,6 +108,7 @@ fn too_large() -> AppError {
         (status = 403, description = "Only biller and manager", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 20 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/edi-x12, text/plain or application/octet-stream", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The payee (N1*PE) is not this organization (its NPI, one of its providers' NPIs, or its EIN), or the Idempotency-Key was used for another file; nothing posted", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/remittances")]
@@ -113,7 +132,7 @@ async fn import_remittance(
     )
     .await?;
     let parsed = web::block(move || {
-        let hash = repo_hash(&body);
+        let hash = file_hash(&body);
         (hash, remit835::read_remittances(&body))
     })
     .await
@@ -126,27 +145,59 @@ async fn import_remittance(
             sets.len()
         )));
     }
+    let key = crate::http::idempotency::key(&req)?;
+    let fingerprint = crate::http::idempotency::fingerprint("POST /remittances", &hash);
     let rem = std::sync::Arc::new(sets.remove(0));
     let hash = std::sync::Arc::new(hash);
+    let key = std::sync::Arc::new((key, fingerprint));
     let ctx = user.audit();
+    let user_id = user.user_id;
     let run = |ctx: crate::audit::AuditCtx| {
-        let (rem, hash) = (rem.clone(), hash.clone());
-        state.db.write(move |c| repo::import(c, &ctx, &hash, &rem))
+        let (rem, hash, key) = (rem.clone(), hash.clone(), key.clone());
+        state.db.write(move |c| {
+            use crate::http::idempotency;
+            let (key, fingerprint) = &*key;
+            if let Some(k) = key
+                && let Some(stored) = idempotency::lookup(c, ctx.org, k, fingerprint)?
+            {
+                return Ok((stored.status, stored.body));
+            }
+            let (view, created) = repo::import(c, &ctx, &hash, &rem)?;
+            let status = if created { 201 } else { 200 };
+            let json =
+                serde_json::to_string(&view).map_err(|e| AppError::internal(e.to_string()))?;
+            if let Some(k) = key {
+                idempotency::store(
+                    c,
+                    ctx.org,
+                    user_id,
+                    k,
+                    "POST /remittances",
+                    fingerprint,
+                    status,
+                    &json,
+                )?;
+            }
+            Ok((status, json))
+        })
     };
     // The same remittance imported concurrently: the second waits on the unique (org, payer,
-    // trace) key and fails; once more, it finds the first import and answers `duplicate: true`.
-    let (view, created) = match run(ctx.clone()).await {
+    // trace) key and fails; once more, it finds the first import and answers `duplicate: true`
+    // (or, with the same Idempotency-Key, the first answer).
+    let (status, json) = match run(ctx.clone()).await {
         Err(AppError::Conflict { .. }) => run(ctx).await?,
         other => other?,
     };
-    Ok(if created {
-        HttpResponse::Created().json(view)
-    } else {
-        HttpResponse::Ok().json(view)
-    })
+    Ok(HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(status)
+            .unwrap_or(actix_web::http::StatusCode::CREATED),
+    )
+    .content_type("application/json")
+    .body(json))
 }
 
-fn repo_hash(bytes: &[u8]) -> String {
+/// SHA-256 of a remittance file, hex (stored on the remittance).
+pub fn file_hash(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))
 }
@@ -217,6 +268,72 @@ async fn get_remittance(
         .await?
         .ok_or_else(|| AppError::not_found("remittance"))?;
     Ok(HttpResponse::Ok().json(row.view(false)?))
+}
+
+/// Match an unmatched CLP of a remittance to a claim by hand and post it.
+///
+/// `n` is the CLP's position in the file (`claims_unmatched[].n`). The CLP is posted to the claim
+/// with the import's rules (balancing, statuses, ledger entries, CLP07, lines matched by REF*6R
+/// or procedure code and date); who matched it and when is recorded. Answers the remittance's
+/// updated summary.
+#[utoipa::path(
+    tag = "remittances",
+    operation_id = "match_remittance_claim",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Remittance id"),
+        ("n" = usize, Path, description = "Position of the CLP in the file (1-based), as in `claims_unmatched[].n`"),
+    ),
+    request_body = MatchRequest,
+    responses(
+        (status = 200, description = "Posted: the remittance's summary, the CLP now among `claims`", body = RemittanceView),
+        (status = 400, description = "Malformed JSON or path", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only biller and manager", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such remittance, CLP, or claim in this organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The CLP is matched or posted already, does not balance, or the claim's state cannot take the posting; nothing posted", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No claim_id, or not an id", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/remittances/{id}/claims/{n}/match")]
+async fn match_claim(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(String, String)>,
+    body: crate::http::Json<MatchRequest>,
+) -> Result<HttpResponse, AppError> {
+    user.require(&IMPORTERS)?;
+    let (id, n) = path.into_inner();
+    let id: RemittanceId = path_id(&id, "remittance")?;
+    let n: usize = n
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| AppError::not_found("remittance claim"))?;
+    let mut errs = FieldErrors::new();
+    let claim_id: Option<ClaimId> = match body.claim_id.as_deref().map(str::trim) {
+        None | Some("") => {
+            errs.add("claim_id", "required", "is required");
+            None
+        }
+        Some(s) => match s.parse::<ClaimId>() {
+            Ok(c) => Some(c),
+            Err(_) => {
+                errs.add("claim_id", "invalid_id", "is not a claim id");
+                None
+            }
+        },
+    };
+    errs.into_result()?;
+    let Some(claim_id) = claim_id else {
+        return Err(AppError::field("claim_id", "required", "is required"));
+    };
+    let ctx = user.audit();
+    let view = state
+        .db
+        .write(move |c| repo::match_claim(c, &ctx, id, n, claim_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// A claim's ledger: every entry, and the charge, paid, patient responsibility, adjustment and

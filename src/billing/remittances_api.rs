@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::claims::domain::ClaimStatus;
-use crate::db::{ClaimId, LedgerEntryId, RemittanceId};
+use crate::db::{ClaimId, ClaimLineId, LedgerEntryId, RemittanceId};
 
 /// A claim of the remittance that was posted.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -28,6 +28,90 @@ pub struct PostedClaim {
     pub status: ClaimStatus,
     /// The claim's balance after posting (sum of its ledger entries).
     pub balance_cents: i64,
+    /// AMT*B6 at claim level: what the payer allows (information, not a ledger entry).
+    #[serde(default)]
+    pub allowed_cents: Option<i64>,
+    /// Claim-level remark codes (MOA/MIA).
+    #[serde(default)]
+    pub remark_codes: Vec<String>,
+    /// CLP02 19–21: the claim was forwarded to another payer (NM1*TT crossover carrier, or
+    /// `another payer` when the 835 does not name it).
+    #[serde(default)]
+    pub forwarded_to: Option<String>,
+    /// Each SVC and the claim line it was matched to.
+    #[serde(default)]
+    pub lines: Vec<PostedLine>,
+    /// Who matched this CLP to the claim by hand (`POST …/claims/{n}/match`); `None` when the
+    /// import matched it by its patient control number.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub matched_by: Option<String>,
+    #[serde(default)]
+    pub matched_at: Option<NaiveDateTime>,
+}
+
+/// One SVC service line of a posted claim and the claim line it was matched to: by REF*6R (our
+/// line item control number), else by procedure code and date of service when exactly one claim
+/// line fits; otherwise it is reported (`claim_line_number: null` and a `message`), never guessed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PostedLine {
+    /// Position of the SVC in its CLP (1-based).
+    pub n: usize,
+    /// SVC01 as sent.
+    #[schema(example = "HC:99213:25")]
+    pub procedure: String,
+    /// DTM*472, CCYYMMDD.
+    pub service_date: Option<String>,
+    /// REF*6R as sent.
+    pub line_control_number: Option<String>,
+    /// `line_control_number`, `procedure_and_date`, or `none`.
+    #[schema(example = "line_control_number")]
+    pub match_method: String,
+    /// The claim line it was matched to.
+    #[serde(default)]
+    pub claim_line_id: Option<ClaimLineId>,
+    pub claim_line_number: Option<i32>,
+    pub claim_line_control_number: Option<String>,
+    pub charge_cents: i64,
+    pub paid_cents: i64,
+    /// AMT*B6: allowed amount (information, not a ledger entry).
+    pub allowed_cents: Option<i64>,
+    /// LQ remark codes (RARC).
+    pub remark_codes: Vec<String>,
+    /// Why the line was not matched.
+    pub message: Option<String>,
+}
+
+/// What a remittance said about one claim, as the claim's ledger shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClaimRemittanceView {
+    pub remittance_id: RemittanceId,
+    pub trace_number: String,
+    /// Position of the CLP in the file (1-based).
+    pub n: usize,
+    /// CLP02.
+    pub status_code: String,
+    pub charge_cents: i64,
+    pub paid_cents: i64,
+    pub patient_responsibility_cents: i64,
+    /// AMT*B6 at claim level (information, not a ledger entry).
+    pub allowed_cents: Option<i64>,
+    /// MOA/MIA remark codes.
+    pub remark_codes: Vec<String>,
+    /// CLP02 19–21: the payer it was forwarded to.
+    pub forwarded_to: Option<String>,
+    /// Set when the CLP was matched to this claim by hand.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub matched_by: Option<String>,
+    pub matched_at: Option<NaiveDateTime>,
+    pub lines: Vec<PostedLine>,
+}
+
+/// Match an unmatched CLP of a remittance to a claim of this organization.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct MatchRequest {
+    #[schema(example = "0192b5a4-3c1e-7f00-8000-000000000001")]
+    pub claim_id: Option<String>,
 }
 
 /// A CLP whose patient control number is no claim of this organization (never guessed).
@@ -37,6 +121,9 @@ pub struct UnmatchedClaim {
     pub n: usize,
     #[schema(example = "C9999999")]
     pub patient_control_number: String,
+    /// CLP02.
+    #[serde(default)]
+    pub status_code: String,
     pub charge_cents: i64,
     pub paid_cents: i64,
     pub payer_claim_number: Option<String>,
@@ -150,4 +237,7 @@ pub struct ClaimLedgerView {
     /// Sum of every entry.
     pub balance_cents: i64,
     pub items: Vec<LedgerEntryView>,
+    /// What each remittance posted to this claim said: allowed amounts, remark codes,
+    /// forwarding, and the SVC lines with the claim lines they were matched to.
+    pub remittances: Vec<ClaimRemittanceView>,
 }

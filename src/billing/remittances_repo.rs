@@ -42,6 +42,31 @@ diesel::table! {
         patient_responsibility_cents -> BigInt,
         payer_claim_number -> Nullable<Text>,
         outcome -> Text,
+        clp -> Nullable<Text>,
+        allowed_cents -> Nullable<BigInt>,
+        remark_codes -> Text,
+        forwarded_to -> Nullable<Text>,
+        matched_by -> Nullable<Text>,
+        matched_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    remittance_lines (remittance_id, claim_seq, line_seq) {
+        remittance_id -> Text,
+        claim_seq -> Integer,
+        line_seq -> Integer,
+        org_id -> Text,
+        claim_id -> Text,
+        claim_line_id -> Nullable<Text>,
+        match_method -> Text,
+        procedure -> Text,
+        service_date -> Nullable<Text>,
+        line_control_number -> Nullable<Text>,
+        charge_cents -> BigInt,
+        paid_cents -> BigInt,
+        allowed_cents -> Nullable<BigInt>,
+        remark_codes -> Text,
     }
 }
 
@@ -61,10 +86,16 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(remittances, remittance_claims, ledger_entries);
+diesel::allow_tables_to_appear_in_same_query!(
+    remittances,
+    remittance_claims,
+    remittance_lines,
+    ledger_entries
+);
 
 use ledger_entries::dsl as l;
 use remittance_claims::dsl as rc;
+use remittance_lines::dsl as rl;
 use remittances::dsl as r;
 
 #[derive(Debug, Clone, Queryable)]
@@ -171,6 +202,7 @@ pub fn claim_ledger(
         adjustment_cents: 0,
         balance_cents: 0,
         items: Vec::new(),
+        remittances: claim_remittances(conn, org, claim)?,
     };
     for e in rows {
         v.balance_cents += e.amount_cents;
@@ -195,6 +227,277 @@ pub fn claim_ledger(
         });
     }
     Ok(v)
+}
+
+fn codes(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+fn codes_json(codes: &[String]) -> String {
+    serde_json::to_string(codes).unwrap_or_else(|_| "[]".into())
+}
+
+/// What each remittance posted to a claim said (allowed amounts, remark codes, forwarding, lines).
+pub fn claim_remittances(
+    conn: &mut DbConn,
+    org: OrgId,
+    claim: ClaimId,
+) -> Result<Vec<ClaimRemittanceView>, AppError> {
+    type Row = (
+        String,
+        String,
+        i32,
+        String,
+        i64,
+        i64,
+        i64,
+        Option<i64>,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<NaiveDateTime>,
+    );
+    let rows: Vec<Row> = rc::remittance_claims
+        .inner_join(r::remittances.on(r::id.eq(rc::remittance_id)))
+        .filter(rc::org_id.eq(org.to_string()))
+        .filter(rc::claim_id.eq(claim.to_string()))
+        .filter(rc::outcome.eq_any(["posted", "matched"]))
+        .order((r::received_at.asc(), rc::remittance_id.asc(), rc::seq.asc()))
+        .select((
+            rc::remittance_id,
+            r::trace_number,
+            rc::seq,
+            rc::status_code,
+            rc::charge_cents,
+            rc::paid_cents,
+            rc::patient_responsibility_cents,
+            rc::allowed_cents,
+            rc::remark_codes,
+            rc::forwarded_to,
+            rc::matched_by,
+            rc::matched_at,
+        ))
+        .load(conn)?;
+    let mut lines = posted_lines(conn, org, claim)?;
+    rows.into_iter()
+        .map(|x| {
+            let n = usize::try_from(x.2).unwrap_or(0);
+            let mine = lines.remove(&(x.0.clone(), x.2)).unwrap_or_default();
+            Ok(ClaimRemittanceView {
+                remittance_id: parse_id(&x.0)?,
+                trace_number: x.1,
+                n,
+                status_code: x.3,
+                charge_cents: x.4,
+                paid_cents: x.5,
+                patient_responsibility_cents: x.6,
+                allowed_cents: x.7,
+                remark_codes: codes(&x.8),
+                forwarded_to: x.9,
+                matched_by: x.10,
+                matched_at: x.11,
+                lines: mine,
+            })
+        })
+        .collect()
+}
+
+/// The SVC lines posted to a claim, by (remittance, CLP position).
+fn posted_lines(
+    conn: &mut DbConn,
+    org: OrgId,
+    claim: ClaimId,
+) -> Result<BTreeMap<(String, i32), Vec<PostedLine>>, AppError> {
+    type Row = (
+        String,
+        i32,
+        i32,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        i64,
+        i64,
+        Option<i64>,
+        String,
+        Option<String>,
+    );
+    let by_id: BTreeMap<String, (i32, String)> = claims::lines_of(conn, org, claim)?
+        .into_iter()
+        .map(|l| (l.id.to_string(), (l.line_number, l.line_control_number)))
+        .collect();
+    let rows: Vec<Row> = rl::remittance_lines
+        .filter(rl::org_id.eq(org.to_string()))
+        .filter(rl::claim_id.eq(claim.to_string()))
+        .order((
+            rl::remittance_id.asc(),
+            rl::claim_seq.asc(),
+            rl::line_seq.asc(),
+        ))
+        .select((
+            rl::remittance_id,
+            rl::claim_seq,
+            rl::line_seq,
+            rl::match_method,
+            rl::procedure,
+            rl::service_date,
+            rl::line_control_number,
+            rl::charge_cents,
+            rl::paid_cents,
+            rl::allowed_cents,
+            rl::remark_codes,
+            rl::claim_line_id,
+        ))
+        .load(conn)?;
+    let mut out: BTreeMap<(String, i32), Vec<PostedLine>> = BTreeMap::new();
+    for x in rows {
+        let line = x.11.as_ref().and_then(|id| by_id.get(id));
+        out.entry((x.0, x.1)).or_default().push(PostedLine {
+            n: usize::try_from(x.2).unwrap_or(0),
+            procedure: x.4,
+            service_date: x.5,
+            line_control_number: x.6,
+            message: (x.3 == "none").then(|| "not matched to a claim line".to_owned()),
+            match_method: x.3,
+            claim_line_id: x.11.as_deref().map(parse_id).transpose()?,
+            claim_line_number: line.map(|l| l.0),
+            claim_line_control_number: line.map(|l| l.1.clone()),
+            charge_cents: x.7,
+            paid_cents: x.8,
+            allowed_cents: x.9,
+            remark_codes: codes(&x.10),
+        });
+    }
+    Ok(out)
+}
+
+/// Matches each SVC of a CLP to a claim line: by REF*6R; when the SVC has no REF*6R, by
+/// procedure code and date of service (an SVC without DTM*472 takes any date) when exactly one
+/// claim line not matched already fits. Otherwise the line is reported, never guessed.
+pub fn match_lines<'a>(
+    c: &ClaimPayment,
+    lines: &'a [claims::ClaimLine],
+) -> Vec<(Option<&'a claims::ClaimLine>, &'static str, Option<String>)> {
+    let mut taken = vec![false; lines.len()];
+    let mut out: Vec<(Option<&claims::ClaimLine>, &'static str, Option<String>)> =
+        Vec::with_capacity(c.lines.len());
+    // REF*6R first, so a line matched by its control number is never taken by code and date.
+    for ln in &c.lines {
+        match &ln.line_control_number {
+            Some(x) => match lines.iter().position(|l| &l.line_control_number == x) {
+                Some(i) => {
+                    taken[i] = true;
+                    out.push((Some(&lines[i]), "line_control_number", None));
+                }
+                None => out.push((
+                    None,
+                    "none",
+                    Some(format!("REF*6R {x} is no line of the claim")),
+                )),
+            },
+            None => out.push((None, "", None)),
+        }
+    }
+    for (k, ln) in c.lines.iter().enumerate() {
+        if !out[k].1.is_empty() {
+            continue;
+        }
+        let Some(code) = ln.code.as_deref() else {
+            out[k] = (None, "none", Some("no REF*6R and no procedure code".into()));
+            continue;
+        };
+        let fits: Vec<usize> = (0..lines.len())
+            .filter(|&i| !taken[i])
+            .filter(|&i| lines[i].procedure_code.eq_ignore_ascii_case(code.trim()))
+            .filter(|&i| {
+                ln.service_date
+                    .as_deref()
+                    .is_none_or(|d| lines[i].service_date.format("%Y%m%d").to_string() == d.trim())
+            })
+            .collect();
+        let date = ln.service_date.as_deref().unwrap_or("any date");
+        out[k] = match fits.as_slice() {
+            [i] => {
+                taken[*i] = true;
+                (Some(&lines[*i]), "procedure_and_date", None)
+            }
+            [] => (
+                None,
+                "none",
+                Some(format!("no REF*6R, and no claim line has {code} on {date}")),
+            ),
+            many => (
+                None,
+                "none",
+                Some(format!(
+                    "no REF*6R, and {} claim lines have {code} on {date}: not guessed",
+                    many.len()
+                )),
+            ),
+        };
+    }
+    out
+}
+
+/// The 835's payee (N1*PE) must be this organization: N103 `XX` → its NPI or one of its
+/// providers' NPIs; `FI` → its EIN. Otherwise `422`, nothing posted. A file without a payee id,
+/// or with another qualifier, is posted with a warning.
+pub fn check_payee(
+    conn: &mut DbConn,
+    org: OrgId,
+    rem: &Remittance835,
+) -> Result<Option<String>, AppError> {
+    let Some(id) = rem.payee_id.as_deref().map(str::trim) else {
+        return Ok(Some(
+            "the 835 names no payee id (N1*PE N104); the payee was not checked".into(),
+        ));
+    };
+    let clean = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_uppercase()
+    };
+    let the_org = crate::orgs::repo::get_org(conn, org)?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    match rem.payee_id_qualifier.as_deref() {
+        Some("XX") => {
+            use crate::db::schema::providers::dsl as p;
+            let mut npis: Vec<String> = p::providers
+                .filter(p::org_id.eq(org.to_string()))
+                .select(p::npi)
+                .load(conn)?;
+            npis.extend(the_org.npi.clone());
+            if npis.iter().any(|n| clean(n) == clean(id)) {
+                Ok(None)
+            } else {
+                Err(AppError::field(
+                    "payee",
+                    "not_this_organization",
+                    &format!(
+                        "the 835 pays NPI {id} (N1*PE), which is neither this organization's NPI nor one of its providers'; nothing posted"
+                    ),
+                ))
+            }
+        }
+        Some("FI") => {
+            if the_org.tax_id.as_deref().map(clean) == Some(clean(id)) {
+                Ok(None)
+            } else {
+                Err(AppError::field(
+                    "payee",
+                    "not_this_organization",
+                    &format!(
+                        "the 835 pays tax id {id} (N1*PE), which is not this organization's EIN; nothing posted"
+                    ),
+                ))
+            }
+        }
+        other => Ok(Some(format!(
+            "the payee id qualifier (N1*PE N103) is {}; the payee was not checked",
+            other.unwrap_or("missing")
+        ))),
+    }
 }
 
 fn claim_id_by_pcn(conn: &mut DbConn, org: OrgId, pcn: &str) -> Result<Option<ClaimId>, AppError> {
@@ -273,6 +576,7 @@ pub fn import(
     if let Some(row) = by_trace(conn, ctx.org, &payer, &rem.trace_number)? {
         return Ok((row.view(true)?, false));
     }
+    let payee_warning = check_payee(conn, ctx.org, rem)?;
     let now = crate::db::now();
     let mut v = RemittanceView {
         id: RemittanceId::new(),
@@ -289,7 +593,7 @@ pub fn import(
         plb: Vec::new(),
         skipped: Vec::new(),
         adjustments_by_reason: BTreeMap::new(),
-        warnings: rem.warnings.clone(),
+        warnings: rem.warnings.iter().cloned().chain(payee_warning).collect(),
         file_hash: hash.to_owned(),
         received_at: now,
         duplicate: false,
@@ -309,11 +613,21 @@ pub fn import(
         ))
         .execute(conn)?;
     for (i, c) in rem.claims.iter().enumerate() {
-        let outcome = post_claim(conn, ctx, &mut v, i + 1, c, now)?;
+        let n = i + 1;
+        let outcome = post_claim(conn, ctx, &mut v, n, c, now)?;
+        // An unmatched CLP keeps its parsed data, to be matched by hand later.
+        let clp = if outcome.0 == "unmatched" {
+            Some(
+                serde_json::to_string(c)
+                    .map_err(|e| AppError::internal(format!("clp json: {e}")))?,
+            )
+        } else {
+            None
+        };
         diesel::insert_into(rc::remittance_claims)
             .values((
                 rc::remittance_id.eq(v.id.to_string()),
-                rc::seq.eq(i32::try_from(i + 1).unwrap_or(i32::MAX)),
+                rc::seq.eq(seq(n)),
                 rc::org_id.eq(ctx.org.to_string()),
                 rc::patient_control_number.eq(&c.patient_control_number),
                 rc::claim_id.eq(outcome.1.map(|id| id.to_string())),
@@ -323,8 +637,15 @@ pub fn import(
                 rc::patient_responsibility_cents.eq(c.patient_responsibility_cents),
                 rc::payer_claim_number.eq(&c.payer_claim_number),
                 rc::outcome.eq(outcome.0),
+                rc::clp.eq(clp),
+                rc::allowed_cents.eq(c.allowed_cents),
+                rc::remark_codes.eq(codes_json(&c.remarks)),
+                rc::forwarded_to.eq(forwarded_to(c)),
             ))
             .execute(conn)?;
+        if outcome.0 == "posted" {
+            insert_lines(conn, ctx, v.id, n, outcome.1, &v)?;
+        }
     }
     for p in &rem.provider_adjustments {
         insert_entry(
@@ -410,6 +731,7 @@ fn post_claim(
         v.claims_unmatched.push(UnmatchedClaim {
             n,
             patient_control_number: pcn.to_owned(),
+            status_code: c.status_code.clone(),
             charge_cents: c.charge_cents,
             paid_cents: c.paid_cents,
             payer_claim_number: c.payer_claim_number.clone(),
@@ -417,6 +739,80 @@ fn post_claim(
         });
         return Ok(("unmatched", None));
     };
+    let outcome = post_to(conn, ctx, v, c, claim_id, now, None)?;
+    Ok((outcome, Some(claim_id)))
+}
+
+fn seq(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// CLP02 19–21: who the claim was forwarded to.
+fn forwarded_to(c: &ClaimPayment) -> Option<String> {
+    c.is_forwarded().then(|| {
+        c.crossover_payer()
+            .unwrap_or_else(|| "another payer".into())
+    })
+}
+
+/// Stores the SVC lines of the posted claim `n` (as the summary lists them).
+fn insert_lines(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    remittance: RemittanceId,
+    n: usize,
+    claim: Option<ClaimId>,
+    v: &RemittanceView,
+) -> Result<(), AppError> {
+    let Some(claim) = claim else { return Ok(()) };
+    let Some(posted) = v.claims.iter().rev().find(|p| p.claim_id == claim) else {
+        return Ok(());
+    };
+    let rows: Vec<_> = posted
+        .lines
+        .iter()
+        .map(|ln| {
+            (
+                rl::remittance_id.eq(remittance.to_string()),
+                rl::claim_seq.eq(seq(n)),
+                rl::line_seq.eq(seq(ln.n)),
+                rl::org_id.eq(ctx.org.to_string()),
+                rl::claim_id.eq(claim.to_string()),
+                rl::claim_line_id.eq(ln.claim_line_id.map(|l| l.to_string())),
+                rl::match_method.eq(ln.match_method.clone()),
+                rl::procedure.eq(ln.procedure.clone()),
+                rl::service_date.eq(ln.service_date.clone()),
+                rl::line_control_number.eq(ln.line_control_number.clone()),
+                rl::charge_cents.eq(ln.charge_cents),
+                rl::paid_cents.eq(ln.paid_cents),
+                rl::allowed_cents.eq(ln.allowed_cents),
+                rl::remark_codes.eq(codes_json(&ln.remark_codes)),
+            )
+        })
+        .collect();
+    if !rows.is_empty() {
+        // One multi-row insert per claim (not available through MultiConnection).
+        crate::on_inner!(conn, |c| diesel::insert_into(rl::remittance_lines)
+            .values(&rows)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Posts one CLP to `claim_id` with the import's rules: `posted`, or `imbalanced`/`skipped`
+/// (nothing of it posted, the reason pushed to `v.imbalances`/`v.skipped`). `matched` is who
+/// matched it by hand and when.
+#[allow(clippy::too_many_arguments)]
+fn post_to(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    v: &mut RemittanceView,
+    c: &ClaimPayment,
+    claim_id: ClaimId,
+    now: NaiveDateTime,
+    matched: Option<(String, NaiveDateTime)>,
+) -> Result<&'static str, AppError> {
+    let pcn = c.patient_control_number.trim();
     let found = remit835::claim_imbalances(c);
     if !found.is_empty() {
         for i in found {
@@ -430,7 +826,7 @@ fn post_claim(
                 message: i.message,
             });
         }
-        return Ok(("imbalanced", Some(claim_id)));
+        return Ok("imbalanced");
     }
     let claim = claims::require_claim(conn, ctx.org, claim_id)?;
     let skip = |v: &mut RemittanceView, posted: bool, reason: String| {
@@ -446,30 +842,49 @@ fn post_claim(
     let before: i64 = entries.iter().map(|e| e.amount_cents).sum();
     let has_charge = entries.iter().any(|e| e.kind == "charge");
     let lines = claims::lines_of(conn, ctx.org, claim_id)?;
-    let known_lcn = |lcn: &Option<String>| -> Option<String> {
-        lcn.as_ref()
-            .filter(|x| lines.iter().any(|l| &l.line_control_number == *x))
-            .cloned()
-    };
+    let matches = match_lines(c, &lines);
     let reversal = c.is_reversal();
     let adjustments: Vec<(&remit835::Adjustment, Option<String>)> = c
         .adjustments
         .iter()
         .map(|a| (a, None))
-        .chain(c.lines.iter().flat_map(|ln| {
-            let lcn = known_lcn(&ln.line_control_number);
+        .chain(c.lines.iter().zip(&matches).flat_map(|(ln, m)| {
+            let lcn = m.0.map(|l| l.line_control_number.clone());
             ln.adjustments.iter().map(move |a| (a, lcn.clone()))
         }))
         .collect();
-    for ln in &c.lines {
-        if let Some(x) = &ln.line_control_number
-            && known_lcn(&ln.line_control_number).is_none()
-        {
-            v.warnings.push(format!(
-                "claim {pcn}: REF*6R {x} is no line of the claim; its adjustments are posted at claim level"
-            ));
-        }
-    }
+    let posted_lines: Vec<PostedLine> = c
+        .lines
+        .iter()
+        .zip(&matches)
+        .enumerate()
+        .map(|(k, (ln, m))| PostedLine {
+            n: k + 1,
+            procedure: ln.procedure.clone(),
+            service_date: ln.service_date.clone(),
+            line_control_number: ln.line_control_number.clone(),
+            match_method: m.1.to_owned(),
+            claim_line_id: m.0.map(|l| l.id),
+            claim_line_number: m.0.map(|l| l.line_number),
+            claim_line_control_number: m.0.map(|l| l.line_control_number.clone()),
+            charge_cents: ln.charge_cents,
+            paid_cents: ln.paid_cents,
+            allowed_cents: ln.allowed_cents,
+            remark_codes: ln.remarks.clone(),
+            message: m.2.clone(),
+        })
+        .collect();
+    let line_warnings: Vec<String> = posted_lines
+        .iter()
+        .filter_map(|l| {
+            l.message.as_ref().map(|m| {
+                format!(
+                    "claim {pcn} line {} ({}): {m}; its adjustments are posted at claim level",
+                    l.n, l.procedure
+                )
+            })
+        })
+        .collect();
     let posted_adj: i64 = adjustments.iter().map(|(a, _)| a.amount_cents).sum();
     let to = if reversal {
         if entries
@@ -481,7 +896,7 @@ fn post_claim(
                 false,
                 "a reversal (CLP02 22) of a claim with nothing posted: nothing to reverse".into(),
             );
-            return Ok(("skipped", Some(claim_id)));
+            return Ok("skipped");
         }
         None
     } else {
@@ -500,7 +915,7 @@ fn post_claim(
                     c.status_code
                 ),
             );
-            return Ok(("skipped", Some(claim_id)));
+            return Ok("skipped");
         };
         if claim.status != to && !claim.status.can_go_to(to) {
             skip(
@@ -511,7 +926,7 @@ fn post_claim(
                     claim.status
                 ),
             );
-            return Ok(("skipped", Some(claim_id)));
+            return Ok("skipped");
         }
         Some(to)
     };
@@ -579,6 +994,19 @@ fn post_claim(
     {
         claims::set_payer_claim_number(conn, ctx, claim_id, n)?;
     }
+    v.warnings.extend(line_warnings);
+    let forwarded = forwarded_to(c);
+    if let Some(to) = &forwarded {
+        crate::claims::transitions::note(
+            conn,
+            ctx,
+            claim_id,
+            &format!(
+                "835 remittance {} (CLP02 {}): processed and forwarded to {to}",
+                v.trace_number, c.status_code
+            ),
+        )?;
+    }
     let why = format!(
         "835 remittance {} (CLP02 {}): paid {}",
         v.trace_number,
@@ -619,8 +1047,128 @@ fn post_claim(
         previous_status: claim.status,
         status,
         balance_cents: balance(conn, ctx.org, claim_id)?,
+        allowed_cents: c.allowed_cents,
+        remark_codes: c.remarks.clone(),
+        forwarded_to: forwarded,
+        lines: posted_lines,
+        matched_by: matched.as_ref().map(|m| m.0.clone()),
+        matched_at: matched.map(|m| m.1),
     });
-    Ok(("posted", Some(claim_id)))
+    Ok("posted")
+}
+
+/// Posts the unmatched CLP `n` of a remittance to `claim` (chosen by hand) with the import's
+/// rules, records who matched it and when, and updates the remittance's summary (the CLP moves
+/// from `claims_unmatched` to `claims`). `404` for an unknown remittance, CLP or claim; `409` for
+/// a CLP already matched or posted, one that does not balance, or a claim whose state cannot take
+/// the posting (nothing posted).
+pub fn match_claim(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    id: RemittanceId,
+    n: usize,
+    claim_id: ClaimId,
+) -> Result<RemittanceView, AppError> {
+    let row = get(conn, ctx.org, id)?.ok_or_else(|| AppError::not_found("remittance"))?;
+    let found: Option<(String, Option<String>, Option<String>)> = rc::remittance_claims
+        .filter(rc::org_id.eq(ctx.org.to_string()))
+        .filter(rc::remittance_id.eq(id.to_string()))
+        .filter(rc::seq.eq(seq(n)))
+        .select((rc::outcome, rc::clp, rc::claim_id))
+        .first(conn)
+        .optional()?;
+    let Some((outcome, clp, _)) = found else {
+        return Err(AppError::not_found("remittance claim"));
+    };
+    if outcome != "unmatched" {
+        return Err(AppError::conflict(format!(
+            "claim {n} of this remittance is {outcome} already; it can be matched once"
+        )));
+    }
+    let claim =
+        claims::get_claim(conn, ctx.org, claim_id)?.ok_or_else(|| AppError::not_found("claim"))?;
+    let clp = clp.ok_or_else(|| {
+        AppError::conflict(format!(
+            "claim {n} of this remittance was imported before its data was kept; import the file again to match it"
+        ))
+    })?;
+    let c: ClaimPayment = serde_json::from_str(&clp)
+        .map_err(|e| AppError::internal(format!("unreadable stored CLP: {e}")))?;
+    let now = crate::db::now();
+    let actor = ctx.actor.map(|u| u.to_string());
+    // Claim the row first: a concurrent match of the same CLP finds it taken (409).
+    let taken = diesel::update(
+        rc::remittance_claims
+            .filter(rc::org_id.eq(ctx.org.to_string()))
+            .filter(rc::remittance_id.eq(id.to_string()))
+            .filter(rc::seq.eq(seq(n)))
+            .filter(rc::outcome.eq("unmatched")),
+    )
+    .set((
+        rc::outcome.eq("matched"),
+        rc::claim_id.eq(Some(claim_id.to_string())),
+        rc::matched_by.eq(&actor),
+        rc::matched_at.eq(Some(now)),
+    ))
+    .execute(conn)?;
+    if taken == 0 {
+        return Err(AppError::conflict(format!(
+            "claim {n} of this remittance was matched already; it can be matched once"
+        )));
+    }
+    let mut v = row.view(false)?;
+    let (imbalances, skipped) = (v.imbalances.len(), v.skipped.len());
+    let matched = Some((actor.clone().unwrap_or_default(), now));
+    let outcome = post_to(conn, ctx, &mut v, &c, claim_id, now, matched)?;
+    match outcome {
+        "imbalanced" => {
+            let why: Vec<String> = v.imbalances[imbalances..]
+                .iter()
+                .map(|i| i.message.clone())
+                .collect();
+            return Err(AppError::conflict(format!(
+                "claim {n} of this remittance does not balance ({}); nothing posted",
+                why.join("; ")
+            )));
+        }
+        "skipped" => {
+            let why = v.skipped[skipped..]
+                .iter()
+                .map(|s| s.reason.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(AppError::conflict(format!(
+                "claim {} ({}) cannot take this posting: {why}",
+                claim.patient_control_number, claim.status
+            )));
+        }
+        _ => {}
+    }
+    insert_lines(conn, ctx, id, n, Some(claim_id), &v)?;
+    v.claims_unmatched.retain(|u| u.n != n);
+    v.claims_matched = v.claims.len();
+    let summary =
+        serde_json::to_string(&v).map_err(|e| AppError::internal(format!("summary: {e}")))?;
+    diesel::update(
+        r::remittances
+            .filter(r::org_id.eq(ctx.org.to_string()))
+            .filter(r::id.eq(id.to_string())),
+    )
+    .set(r::summary.eq(&summary))
+    .execute(conn)?;
+    audit::record(
+        conn,
+        ctx,
+        "remittance.match",
+        "remittance",
+        Some(&id.to_string()),
+        Some(serde_json::json!({
+            "n": n,
+            "claim_id": claim_id.to_string(),
+            "paid_cents": c.paid_cents,
+        })),
+    )?;
+    Ok(v)
 }
 
 /// Writes off `amount` (default: the whole balance) of a claim the payer has settled (`paid`,
@@ -684,4 +1232,108 @@ pub fn write_off(
         claims::transition(conn, ctx, id, ClaimStatus::Closed, Some(&why), None)?;
     }
     Ok(after)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn claim_line(n: i32, code: &str, date: &str) -> claims::ClaimLine {
+        claims::ClaimLine {
+            id: crate::db::ClaimLineId::new(),
+            org_id: OrgId::new(),
+            claim_id: ClaimId::new(),
+            line_number: n,
+            procedure_code: code.into(),
+            modifiers: "[]".into(),
+            diagnosis_pointers: "[1]".into(),
+            units: 1,
+            charge_cents: 100,
+            service_date: chrono::NaiveDate::parse_from_str(date, "%Y%m%d").unwrap(),
+            tooth: None,
+            surfaces: "[]".into(),
+            oral_cavity_area: None,
+            line_control_number: format!("C1L{n:02}"),
+            charge_id: None,
+            created_at: crate::db::now(),
+        }
+    }
+
+    fn svc(code: &str, date: Option<&str>, lcn: Option<&str>) -> remit835::ServiceLine {
+        remit835::ServiceLine {
+            procedure: format!("HC:{code}"),
+            qualifier: "HC".into(),
+            code: Some(code.into()),
+            modifiers: vec![],
+            charge_cents: 100,
+            paid_cents: 100,
+            units: None,
+            line_control_number: lcn.map(str::to_owned),
+            service_date: date.map(str::to_owned),
+            allowed_cents: None,
+            remarks: vec![],
+            adjustments: vec![],
+            malformed: None,
+            position: 1,
+        }
+    }
+
+    fn clp(lines: Vec<remit835::ServiceLine>) -> ClaimPayment {
+        ClaimPayment {
+            patient_control_number: "C1".into(),
+            status_code: "1".into(),
+            charge_cents: 0,
+            paid_cents: 0,
+            patient_responsibility_cents: 0,
+            filing_indicator: None,
+            payer_claim_number: None,
+            adjustments: vec![],
+            lines,
+            allowed_cents: None,
+            remarks: vec![],
+            crossover_payer_name: None,
+            crossover_payer_id: None,
+            position: 1,
+        }
+    }
+
+    #[test]
+    fn lines_match_by_control_number_then_code_and_date_and_are_never_guessed() {
+        let lines = vec![
+            claim_line(1, "99213", "20260915"),
+            claim_line(2, "36415", "20260915"),
+            claim_line(3, "36415", "20260915"),
+            claim_line(4, "85025", "20260916"),
+        ];
+        let c = clp(vec![
+            // Code + date: line 4 only.
+            svc("85025", Some("20260916"), None),
+            // Two lines fit: reported, not guessed.
+            svc("36415", Some("20260915"), None),
+            // REF*6R wins over code and date.
+            svc("99213", Some("20990101"), Some("C1L01")),
+            // An unknown REF*6R is reported, not matched by code.
+            svc("36415", Some("20260915"), Some("C1L99")),
+            // No date: the code alone, when exactly one line fits; the line 4 is taken already.
+            svc("85025", None, None),
+        ]);
+        let m = match_lines(&c, &lines);
+        let got: Vec<(Option<i32>, &str)> = m
+            .iter()
+            .map(|x| (x.0.map(|l| l.line_number), x.1))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(4), "procedure_and_date"),
+                (None, "none"),
+                (Some(1), "line_control_number"),
+                (None, "none"),
+                (None, "none"),
+            ]
+        );
+        assert!(m[1].2.as_deref().unwrap().contains("2 claim lines"));
+        assert!(m[3].2.as_deref().unwrap().contains("C1L99"));
+    }
 }

@@ -104,6 +104,21 @@ pub fn transition(
     require_claim(conn, ctx.org, id)
 }
 
+/// Records a note in the claim's history without a status change (an 835 forwarding the claim
+/// to another payer), with its audit row.
+pub fn note(conn: &mut DbConn, ctx: &AuditCtx, id: ClaimId, reason: &str) -> Result<(), AppError> {
+    let cur = require_claim(conn, ctx.org, id)?;
+    append_event(conn, ctx, id, Some(cur.status), cur.status, Some(reason))?;
+    audit::record(
+        conn,
+        ctx,
+        "claim.note",
+        "claim",
+        Some(&id.to_string()),
+        Some(serde_json::json!({ "status": cur.status.as_str() })),
+    )
+}
+
 /// Records the payer's claim control number (from a 277CA or an 835, CLP07).
 pub fn set_payer_claim_number(
     conn: &mut DbConn,

@@ -205,12 +205,13 @@ pub fn remittance_list(conn: &mut DbConn, org: OrgId) -> Result<Vec<RemittanceRo
         .load(conn)?)
 }
 
-/// Every CLP of the organization's remittances that was posted to a claim.
+/// Every CLP of the organization's remittances that was posted to a claim (at import or by hand).
 pub fn posted_clps(conn: &mut DbConn, org: OrgId) -> Result<Vec<PostedClpRow>, AppError> {
     use remittance_claims::dsl as rc;
     Ok(rc::remittance_claims
         .filter(rc::org_id.eq(org.to_string()))
-        .filter(rc::outcome.eq("posted"))
+        // `matched`: an unmatched CLP posted later by hand.
+        .filter(rc::outcome.eq_any(["posted", "matched"]))
         .filter(rc::claim_id.is_not_null())
         .select((
             rc::remittance_id,

@@ -60,18 +60,44 @@ async fn the_demo_practice_has_every_kind_of_record_and_its_logins_work() {
         .iter()
         .map(|c| c["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses.len(), 3, "{}", claims.text);
+    assert_eq!(statuses.len(), 8, "{}", claims.text);
+    let with = |st: &str| statuses.iter().filter(|s| **s == st).count();
+    assert_eq!(with("batched"), 1, "{statuses:?}");
+    // The remittance: one paid, one partially paid, one denied; two submitted claims unpaid.
     assert_eq!(
-        statuses.iter().filter(|s| **s == "batched").count(),
-        1,
+        (
+            with("paid"),
+            with("partially_paid"),
+            with("denied"),
+            with("submitted")
+        ),
+        (1, 1, 1, 2),
         "{statuses:?}"
     );
     let batches = app.get("/api/v1/batches", token).await;
+    let batch_states: Vec<&str> = batches.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["status"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        batches.body["items"][0]["status"], "pending_approval",
+        batch_states,
+        ["pending_approval", "submitted"],
         "{}",
         batches.text
     );
+    let remittances = app.get("/api/v1/remittances", token).await;
+    assert_eq!(remittances.status, 200, "{}", remittances.text);
+    let items = remittances.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", remittances.text);
+    let r = &items[0];
+    assert_eq!(r["claims_matched"], 3, "{}", remittances.text);
+    assert_eq!(r["claims_unmatched"].as_array().unwrap().len(), 1);
+    assert_eq!(r["plb"].as_array().unwrap().len(), 1);
+    assert_eq!(r["imbalances"], json!([]), "{}", remittances.text);
+    assert_eq!(r["adjustments_by_reason"]["CO:50"], 12500);
+    assert_eq!(r["total_paid_cents"], 29325);
     let org = app.get("/api/v1/organization", token).await;
     assert_eq!(org.body["submitter_id"], "RIVERSIDE01");
 }

@@ -23,6 +23,7 @@ mod lab_turnaround;
 mod openapi;
 mod organization;
 mod patients;
+mod remittance_matching;
 mod remittances;
 mod reports;
 mod users;

@@ -22,7 +22,7 @@
 use super::tokenizer::{self, Segment, Transaction, X12Error};
 
 /// One CAS adjustment: `group` (CO, PR, OA, PI, CR), CARC reason, amount, optional quantity.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Adjustment {
     pub group: String,
     pub reason: String,
@@ -31,7 +31,7 @@ pub struct Adjustment {
 }
 
 /// One SVC service line with its adjustments.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceLine {
     /// SVC01 as sent (`HC:99213`, `HC>12345>26`).
     pub procedure: String,
@@ -59,8 +59,8 @@ pub struct ServiceLine {
     pub position: usize,
 }
 
-/// One CLP claim payment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One CLP claim payment (serializable: an unmatched one is stored to be matched by hand later).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClaimPayment {
     /// CLP01: our patient control number (CLM01).
     pub patient_control_number: String,
@@ -78,8 +78,17 @@ pub struct ClaimPayment {
     /// Claim-level CAS.
     pub adjustments: Vec<Adjustment>,
     pub lines: Vec<ServiceLine>,
-    /// AMT*AU/B6 at claim level is not used for posting; kept for the summary.
+    /// AMT*B6 at claim level: information, not a money movement.
     pub allowed_cents: Option<i64>,
+    /// Claim-level remark codes: MOA03–MOA07 (outpatient) and MIA05, MIA20–MIA24 (inpatient).
+    #[serde(default)]
+    pub remarks: Vec<String>,
+    /// NM1*TT (crossover carrier, CLP02 19–21): NM103 name.
+    #[serde(default)]
+    pub crossover_payer_name: Option<String>,
+    /// NM1*TT NM109 identifier.
+    #[serde(default)]
+    pub crossover_payer_id: Option<String>,
     /// 1-based position of the CLP segment in the file.
     pub position: usize,
 }
@@ -88,6 +97,19 @@ impl ClaimPayment {
     /// Is this a reversal of a previous payment (CLP02 = 22)?
     pub fn is_reversal(&self) -> bool {
         self.status_code == "22"
+    }
+    /// Processed and forwarded to another payer (CLP02 19, 20, 21)?
+    pub fn is_forwarded(&self) -> bool {
+        matches!(self.status_code.as_str(), "19" | "20" | "21")
+    }
+    /// The crossover payer as one label (`NAME (ID)`, the name, or the id), if NM1*TT was sent.
+    pub fn crossover_payer(&self) -> Option<String> {
+        match (&self.crossover_payer_name, &self.crossover_payer_id) {
+            (Some(n), Some(i)) => Some(format!("{n} ({i})")),
+            (Some(n), None) => Some(n.clone()),
+            (None, Some(i)) => Some(i.clone()),
+            (None, None) => None,
+        }
     }
     /// Every adjustment, claim level then line level.
     pub fn all_adjustments(&self) -> impl Iterator<Item = &Adjustment> {
@@ -133,8 +155,10 @@ pub struct Remittance835 {
     pub payer_id: Option<String>,
     pub payer_name: Option<String>,
     pub payee_name: Option<String>,
-    /// N1*PE N104 (NPI when N103 = XX).
+    /// N1*PE N104 (NPI when N103 = XX, tax id when FI).
     pub payee_id: Option<String>,
+    /// N1*PE N103 (`XX` NPI, `FI` federal tax id…).
+    pub payee_id_qualifier: Option<String>,
     pub claims: Vec<ClaimPayment>,
     pub provider_adjustments: Vec<ProviderAdjustment>,
     /// What was skipped or tolerated, one sentence each.
@@ -352,6 +376,7 @@ pub fn parse(t: &Transaction, component: char) -> Result<Remittance835, X12Error
         payer_name: None,
         payee_name: None,
         payee_id: None,
+        payee_id_qualifier: None,
         claims: Vec::new(),
         provider_adjustments: Vec::new(),
         warnings: Vec::new(),
@@ -391,6 +416,7 @@ pub fn parse(t: &Transaction, component: char) -> Result<Remittance835, X12Error
                 }
                 "PE" => {
                     r.payee_name = seg.opt(2);
+                    r.payee_id_qualifier = seg.opt(3).map(|q| q.to_ascii_uppercase());
                     r.payee_id = seg.opt(4);
                 }
                 _ => {}
@@ -419,6 +445,9 @@ pub fn parse(t: &Transaction, component: char) -> Result<Remittance835, X12Error
                     adjustments: Vec::new(),
                     lines: Vec::new(),
                     allowed_cents: None,
+                    remarks: Vec::new(),
+                    crossover_payer_name: None,
+                    crossover_payer_id: None,
                     position: seg.position,
                 });
             }
@@ -481,6 +510,22 @@ pub fn parse(t: &Transaction, component: char) -> Result<Remittance835, X12Error
                     && let Some(code) = seg.opt(2)
                 {
                     l.remarks.push(code);
+                }
+            }
+            "NM1" if seg.el(1) == "TT" && !in_line => {
+                if let Some(c) = r.claims.last_mut() {
+                    c.crossover_payer_name = seg.opt(3);
+                    c.crossover_payer_id = seg.opt(9);
+                }
+            }
+            "MOA" | "MIA" if !in_line => {
+                let fields: &[usize] = if seg.id == "MOA" {
+                    &[3, 4, 5, 6, 7]
+                } else {
+                    &[5, 20, 21, 22, 23, 24]
+                };
+                if let Some(c) = r.claims.last_mut() {
+                    c.remarks.extend(fields.iter().filter_map(|&k| seg.opt(k)));
                 }
             }
             "PLB" => {
@@ -830,6 +875,25 @@ mod tests {
         );
         assert_eq!(bad_file.provider_adjustments.len(), 3);
         assert_eq!(bad_file.provider_adjustments[1].reference, None);
+    }
+
+    #[test]
+    fn payee_qualifier_remarks_allowed_and_crossover() {
+        let r = synthetic(
+            "BPR*I*100*C*ACH************20260105~TRN*1*T3*PAYER1~N1*PE*CLINIC*xx*1234567893~LX*1~CLP*PCN1*19*150*100*50*12*X1~NM1*TT*2*MEDIGAP PLAN*****PI*MG1~MOA***MA01*N130~MIA*0***1*MA02~AMT*B6*140~CAS*PR*1*50~SVC*HC:99213*150*100~AMT*B6*140~LQ*HE*M15~LQ*RX*N4",
+        );
+        assert_eq!(r.payee_id_qualifier.as_deref(), Some("XX"));
+        assert_eq!(r.payee_id.as_deref(), Some("1234567893"));
+        let c = &r.claims[0];
+        assert!(c.is_forwarded());
+        assert_eq!(c.crossover_payer().as_deref(), Some("MEDIGAP PLAN (MG1)"));
+        assert_eq!(c.remarks, ["MA01", "N130", "MA02"]);
+        assert_eq!(c.allowed_cents, Some(14000));
+        assert_eq!(c.lines[0].allowed_cents, Some(14000));
+        assert_eq!(c.lines[0].remarks, ["M15", "N4"]);
+        // An unmatched CLP is stored as JSON and read back unchanged.
+        let json = serde_json::to_string(c).unwrap();
+        assert_eq!(&serde_json::from_str::<ClaimPayment>(&json).unwrap(), c);
     }
 
     #[test]
