@@ -11,6 +11,7 @@ mod claims;
 mod claims_scrubber;
 mod cli;
 mod coding;
+mod concurrency;
 mod coverages;
 mod demo;
 mod directory;
