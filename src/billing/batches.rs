@@ -287,7 +287,7 @@ fn is_unique_violation(e: &diesel::result::Error) -> bool {
 }
 
 /// Creates a `pending_approval` batch of these claims (already checked: `ready`, of the kind and
-/// payer) and moves each claim to `batched`. A claim another batch took
+/// payer) and moves each claim to `batched`, in claim id order. A claim another batch took
 /// meanwhile fails the membership insert (unique index) or the claim's version check: `409`
 /// "claim already batched" listing it.
 pub fn create(
@@ -316,7 +316,11 @@ pub fn create(
         ))
         .execute(conn)?;
     let why = format!("batch {id}");
-    for c in claim_list {
+    // Every creation takes its claims in the same (id) order: two batches racing for overlapping
+    // claims listed in different orders would otherwise deadlock on PostgreSQL (a 500 for both).
+    let mut ordered: Vec<&claims::Claim> = claim_list.iter().collect();
+    ordered.sort_by_key(|c| c.id.to_string());
+    for c in ordered {
         let inserted = diesel::insert_into(bc::batch_claims)
             .values((
                 bc::org_id.eq(ctx.org.to_string()),
