@@ -13,6 +13,7 @@ mod cli;
 mod coding;
 mod concurrency;
 mod coverages;
+mod crash;
 mod demo;
 mod directory;
 mod errors;
