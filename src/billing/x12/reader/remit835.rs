@@ -654,6 +654,82 @@ mod tests {
         assert_eq!(format_cents(5), "0.05");
     }
 
+    /// An 835 around `body` (BPR onwards) with the right SE count.
+    fn file(body: &[&str]) -> String {
+        let mut segs = vec![
+            "ISA*00*          *00*          *ZZ*PAYER          *ZZ*US             *261201*0800*^*00501*000000001*0*P*:",
+            "GS*HP*PAYER*US*20261201*0800*1*X*005010X221A1",
+            "ST*835*0001",
+        ];
+        segs.extend(body);
+        let se = format!("SE*{}*0001", body.len() + 2);
+        segs.push(&se);
+        segs.extend(["GE*1*1", "IEA*1*000000001"]);
+        segs.iter().map(|s| format!("{s}~")).collect()
+    }
+
+    /// Found while writing the reader's fuzz targets: amounts near the limits of i64 made the
+    /// balancing rules overflow (a panic in debug builds, a silently wrapped sum in release, which
+    /// could make an unbalanced claim look balanced). Such amounts are refused like any amount
+    /// that does not parse.
+    #[test]
+    fn amounts_at_the_limits_never_overflow() {
+        let huge = "92233720368547758.07";
+        let cases: [&[&str]; 5] = [
+            &[
+                "BPR*I*0*C*ACH",
+                "TRN*1*T*1",
+                "CLP*A*1*0*0",
+                &format!("SVC*HC:99213*{huge}*-1"),
+            ],
+            &["BPR*I*0*C*ACH", "TRN*1*T*1", &format!("CLP*A*1*-{huge}*1")],
+            &[
+                "BPR*I*0*C*ACH",
+                "TRN*1*T*1",
+                "CLP*A*1*0*0",
+                &format!("CAS*CO*45*{huge}*1*1*{huge}"),
+            ],
+            &[
+                &format!("BPR*I*{huge}*C*ACH"),
+                "TRN*1*T*1",
+                &format!("CLP*A*1*{huge}*{huge}"),
+                &format!("CLP*B*1*{huge}*{huge}"),
+            ],
+            &[
+                "BPR*I*0*C*ACH",
+                "TRN*1*T*1",
+                "CLP*A*1*0*0",
+                &format!("PLB*P*20261231*WO:1*-{huge}*WO:2*-{huge}"),
+            ],
+        ];
+        for body in cases {
+            let text = file(body);
+            match read_remittances(text.as_bytes()) {
+                Ok(rs) => {
+                    for r in &rs {
+                        let _ = imbalances(r);
+                    }
+                }
+                Err(e) => assert!(e.message().contains("is not an amount"), "{}", e.message()),
+            }
+        }
+        assert_eq!(parse_cents(huge), None);
+        assert_eq!(parse_cents("999999999.99"), Some(99_999_999_999));
+        assert_eq!(parse_cents("-999999999.99"), Some(-99_999_999_999));
+        assert_eq!(parse_cents("1000000000"), None);
+        let big = "999999999.99";
+        let text = file(&[
+            "BPR*I*1999999999.98*C*ACH",
+            "TRN*1*T*1",
+            &format!("CLP*A*1*{big}*{big}"),
+            &format!("CLP*B*1*{big}*{big}"),
+        ]);
+        assert!(
+            read_remittances(text.as_bytes()).is_err(),
+            "BPR02 over the limit"
+        );
+    }
+
     #[test]
     fn managed_care() {
         let r = read("managed-care");
