@@ -174,8 +174,14 @@ pub fn read_remittances(bytes: &[u8]) -> Result<Vec<Remittance835>, X12Error> {
         .collect()
 }
 
+/// The largest amount read, in cents (999 999 999.99): far above any real claim or payment, and
+/// low enough that no sum of the amounts of a file, however long, can overflow an `i64` (the
+/// balancing rules, the ledger).
+pub const MAX_CENTS: i64 = 99_999_999_999;
+
 /// Parses an exact decimal amount into cents: `945`, `945.5`, `945.00`, `-12.3`, `.5`.
-/// More than two decimals are accepted only when the extra digits are zeros.
+/// More than two decimals are accepted only when the extra digits are zeros; an amount over
+/// [`MAX_CENTS`] either way is refused.
 pub fn parse_cents(s: &str) -> Option<i64> {
     let s = s.trim();
     let (neg, body) = match s.strip_prefix('-') {
@@ -203,6 +209,9 @@ pub fn parse_cents(s: &str) -> Option<i64> {
     for _ in 0..2 {
         let d = digits.next().map_or(0, |b| i64::from(b - b'0'));
         cents = cents.checked_mul(10)?.checked_add(d)?;
+    }
+    if cents > MAX_CENTS {
+        return None;
     }
     Some(if neg { -cents } else { cents })
 }
@@ -714,8 +723,8 @@ mod tests {
             }
         }
         assert_eq!(parse_cents(huge), None);
-        assert_eq!(parse_cents("999999999.99"), Some(99_999_999_999));
-        assert_eq!(parse_cents("-999999999.99"), Some(-99_999_999_999));
+        assert_eq!(parse_cents("999999999.99"), Some(MAX_CENTS));
+        assert_eq!(parse_cents("-999999999.99"), Some(-MAX_CENTS));
         assert_eq!(parse_cents("1000000000"), None);
         let big = "999999999.99";
         let text = file(&[
