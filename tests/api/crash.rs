@@ -212,11 +212,10 @@ fn load(
     acked: &Arc<Mutex<Acked>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
-    for w in 0..4 {
+    for _ in 0..4 {
         let (api, tok, acked) = (api.clone(), t.lab.clone(), acked.clone());
         let body = spec_body(&refs.patient);
         tasks.push(tokio::spawn(async move {
-            let _ = w;
             while let Some(res) = api.post(&tok, "/specimens", &body).await {
                 assert_eq!(res.status, 201, "{}", res.text);
                 let number = res.body["accession_number"].as_str().unwrap().to_owned();
@@ -446,13 +445,12 @@ async fn a_sigkill_under_load_loses_no_acknowledged_write_and_half_applies_none(
         provider: provider["id"].as_str().unwrap().to_owned(),
     };
 
-    // Twelve submitted two-line claims, and six 835 files paying two of them each.
+    // Twenty submitted two-line claims, and ten 835 files paying two of them each.
     let mut paid = Vec::new();
-    for i in 0..12 {
+    for _ in 0..20 {
         let c = api
             .created(&t.biller, "/claims", &claim_body(&refs, 2, 12500))
             .await;
-        let _ = i;
         paid.push((
             c["id"].as_str().unwrap().parse::<ClaimId>().unwrap(),
             c["patient_control_number"].as_str().unwrap().to_owned(),
@@ -497,7 +495,19 @@ async fn a_sigkill_under_load_loses_no_acknowledged_write_and_half_applies_none(
     // The load, and the kill in its middle.
     let acked = Arc::new(Mutex::new(Acked::default()));
     let tasks = load(&api, &t, &refs, &files, &acked);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill once the load is well under way (at least 1.5 s, and some of every kind of write
+    // acknowledged, so a slow machine still kills in the middle), while imports are still due.
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let a = acked.lock().unwrap();
+        let under_way = a.specimens.len() >= 10 && a.claims.len() >= 5 && !a.remittances.is_empty();
+        if (under_way && started.elapsed() >= Duration::from_millis(1500))
+            || started.elapsed() >= Duration::from_secs(20)
+        {
+            break;
+        }
+    }
     server.kill();
     for task in tasks {
         task.await.unwrap();
