@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(interchange) = tokenizer::parse(text) {
-        for t in interchange.groups.iter().flat_map(|g| g.transactions.iter()) {
+        for t in interchange
+            .groups
+            .iter()
+            .flat_map(|g| g.transactions.iter())
+        {
             if let Ok(ack) = ack277ca::parse(t) {
                 let _ = format!("{ack:?}");
             }

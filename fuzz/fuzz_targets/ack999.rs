@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(interchange) = tokenizer::parse(text) {
-        for t in interchange.groups.iter().flat_map(|g| g.transactions.iter()) {
+        for t in interchange
+            .groups
+            .iter()
+            .flat_map(|g| g.transactions.iter())
+        {
             let _ = ack999::parse(t);
         }
     }

@@ -11,11 +11,15 @@ fuzz_target!(|data: &[u8]| {
     let _ = tokenizer::delimiters(text);
     let _ = tokenizer::segments(text);
     if let Ok(interchange) = tokenizer::parse(text) {
-        for t in interchange.groups.iter().flat_map(|g| g.transactions.iter()) {
+        for t in interchange
+            .groups
+            .iter()
+            .flat_map(|g| g.transactions.iter())
+        {
             for s in &t.segments {
                 let _ = s.el(0);
                 let _ = s.components(1);
-                let _ = s.el(usize::from(data[0] % 32));
+                let _ = s.el(usize::from(data.first().copied().unwrap_or(0) % 32));
             }
         }
     }
