@@ -184,9 +184,15 @@ pub fn illegal(from: BatchStatus, what: &str) -> AppError {
     }
 }
 
-/// The `409` when a claim is already in an active batch.
-pub fn already_batched() -> AppError {
-    AppError::conflict("claim already batched: another batch took one of these claims")
+/// The `409` when a claim is already in an active batch: `claim_ids` lists it, as the documented
+/// `409` of `POST /batches` promises (also when the race is lost at the membership insert).
+pub fn already_batched(claim: ClaimId) -> AppError {
+    let mut extra = serde_json::Map::new();
+    extra.insert("claim_ids".into(), vec![claim.to_string()].into());
+    AppError::Conflict {
+        detail: "claim already batched: another batch took one of these claims".into(),
+        extra: Some(extra),
+    }
 }
 
 fn append_event(
@@ -281,8 +287,9 @@ fn is_unique_violation(e: &diesel::result::Error) -> bool {
 }
 
 /// Creates a `pending_approval` batch of these claims (already checked: `ready`, of the kind and
-/// payer) and moves each claim to `batched`. A claim another batch took meanwhile fails the
-/// membership insert (unique index) or the claim's version check: `409` "claim already batched".
+/// payer) and moves each claim to `batched`, in claim id order. A claim another batch took
+/// meanwhile fails the membership insert (unique index) or the claim's version check: `409`
+/// "claim already batched" listing it.
 pub fn create(
     conn: &mut DbConn,
     ctx: &AuditCtx,
@@ -309,7 +316,11 @@ pub fn create(
         ))
         .execute(conn)?;
     let why = format!("batch {id}");
-    for c in claim_list {
+    // Every creation takes its claims in the same (id) order: two batches racing for overlapping
+    // claims listed in different orders would otherwise deadlock on PostgreSQL (a 500 for both).
+    let mut ordered: Vec<&claims::Claim> = claim_list.iter().collect();
+    ordered.sort_by_key(|c| c.id.to_string());
+    for c in ordered {
         let inserted = diesel::insert_into(bc::batch_claims)
             .values((
                 bc::org_id.eq(ctx.org.to_string()),
@@ -320,7 +331,7 @@ pub fn create(
             .execute(conn);
         match inserted {
             Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Err(already_batched()),
+            Err(e) if is_unique_violation(&e) => return Err(already_batched(c.id)),
             Err(e) => return Err(e.into()),
         }
         match claims::transition(
@@ -332,7 +343,7 @@ pub fn create(
             Some(c.version),
         ) {
             Ok(_) => {}
-            Err(AppError::Conflict { .. }) => return Err(already_batched()),
+            Err(AppError::Conflict { .. }) => return Err(already_batched(c.id)),
             Err(e) => return Err(e),
         }
     }

@@ -438,7 +438,10 @@ async fn a_void_notice_owes_nothing_and_the_voided_claim_leaves_the_aging() {
         .await;
     let notice = list.body["items"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(list.body["items"][0]["frequency_code"], "8");
-    assert_eq!(list.body["items"][0]["balance_cents"], 0, "a notice asks for nothing");
+    assert_eq!(
+        list.body["items"][0]["balance_cents"], 0,
+        "a notice asks for nothing"
+    );
     let (db, ctx) = (app.db.clone(), officina::audit::AuditCtx::cli(org.id));
     let nid: officina::db::ClaimId = notice.parse().unwrap();
     tokio::task::spawn_blocking(move || {

@@ -198,8 +198,14 @@ pub fn read_remittances(bytes: &[u8]) -> Result<Vec<Remittance835>, X12Error> {
         .collect()
 }
 
+/// The largest amount read, in cents (999 999 999.99): far above any real claim or payment, and
+/// low enough that no sum of the amounts of a file, however long, can overflow an `i64` (the
+/// balancing rules, the ledger).
+pub const MAX_CENTS: i64 = 99_999_999_999;
+
 /// Parses an exact decimal amount into cents: `945`, `945.5`, `945.00`, `-12.3`, `.5`.
-/// More than two decimals are accepted only when the extra digits are zeros.
+/// More than two decimals are accepted only when the extra digits are zeros; an amount over
+/// [`MAX_CENTS`] either way is refused.
 pub fn parse_cents(s: &str) -> Option<i64> {
     let s = s.trim();
     let (neg, body) = match s.strip_prefix('-') {
@@ -227,6 +233,9 @@ pub fn parse_cents(s: &str) -> Option<i64> {
     for _ in 0..2 {
         let d = digits.next().map_or(0, |b| i64::from(b - b'0'));
         cents = cents.checked_mul(10)?.checked_add(d)?;
+    }
+    if cents > MAX_CENTS {
+        return None;
     }
     Some(if neg { -cents } else { cents })
 }
@@ -697,6 +706,82 @@ mod tests {
         assert_eq!(parse_cents("99999999999999999999"), None);
         assert_eq!(format_cents(-1230), "-12.30");
         assert_eq!(format_cents(5), "0.05");
+    }
+
+    /// An 835 around `body` (BPR onwards) with the right SE count.
+    fn file(body: &[&str]) -> String {
+        let mut segs = vec![
+            "ISA*00*          *00*          *ZZ*PAYER          *ZZ*US             *261201*0800*^*00501*000000001*0*P*:",
+            "GS*HP*PAYER*US*20261201*0800*1*X*005010X221A1",
+            "ST*835*0001",
+        ];
+        segs.extend(body);
+        let se = format!("SE*{}*0001", body.len() + 2);
+        segs.push(&se);
+        segs.extend(["GE*1*1", "IEA*1*000000001"]);
+        segs.iter().map(|s| format!("{s}~")).collect()
+    }
+
+    /// Found while writing the reader's fuzz targets: amounts near the limits of i64 made the
+    /// balancing rules overflow (a panic in debug builds, a silently wrapped sum in release, which
+    /// could make an unbalanced claim look balanced). Such amounts are refused like any amount
+    /// that does not parse.
+    #[test]
+    fn amounts_at_the_limits_never_overflow() {
+        let huge = "92233720368547758.07";
+        let cases: [&[&str]; 5] = [
+            &[
+                "BPR*I*0*C*ACH",
+                "TRN*1*T*1",
+                "CLP*A*1*0*0",
+                &format!("SVC*HC:99213*{huge}*-1"),
+            ],
+            &["BPR*I*0*C*ACH", "TRN*1*T*1", &format!("CLP*A*1*-{huge}*1")],
+            &[
+                "BPR*I*0*C*ACH",
+                "TRN*1*T*1",
+                "CLP*A*1*0*0",
+                &format!("CAS*CO*45*{huge}*1*1*{huge}"),
+            ],
+            &[
+                &format!("BPR*I*{huge}*C*ACH"),
+                "TRN*1*T*1",
+                &format!("CLP*A*1*{huge}*{huge}"),
+                &format!("CLP*B*1*{huge}*{huge}"),
+            ],
+            &[
+                "BPR*I*0*C*ACH",
+                "TRN*1*T*1",
+                "CLP*A*1*0*0",
+                &format!("PLB*P*20261231*WO:1*-{huge}*WO:2*-{huge}"),
+            ],
+        ];
+        for body in cases {
+            let text = file(body);
+            match read_remittances(text.as_bytes()) {
+                Ok(rs) => {
+                    for r in &rs {
+                        let _ = imbalances(r);
+                    }
+                }
+                Err(e) => assert!(e.message().contains("is not an amount"), "{}", e.message()),
+            }
+        }
+        assert_eq!(parse_cents(huge), None);
+        assert_eq!(parse_cents("999999999.99"), Some(MAX_CENTS));
+        assert_eq!(parse_cents("-999999999.99"), Some(-MAX_CENTS));
+        assert_eq!(parse_cents("1000000000"), None);
+        let big = "999999999.99";
+        let text = file(&[
+            "BPR*I*1999999999.98*C*ACH",
+            "TRN*1*T*1",
+            &format!("CLP*A*1*{big}*{big}"),
+            &format!("CLP*B*1*{big}*{big}"),
+        ]);
+        assert!(
+            read_remittances(text.as_bytes()).is_err(),
+            "BPR02 over the limit"
+        );
     }
 
     #[test]
