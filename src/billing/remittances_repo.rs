@@ -562,6 +562,23 @@ fn target(c: &ClaimPayment, balance_after: i64) -> Option<ClaimStatus> {
 
 /// Posts a read 835: a payer + trace number imported before posts nothing and answers the first
 /// summary with `duplicate: true`. Returns the summary and whether it is new.
+/// On PostgreSQL, locks the file's claims in id order before anything is posted, so two
+/// remittances paying the same claims in different orders queue instead of deadlocking. (On
+/// SQLite the write transaction already holds the whole database.)
+fn lock_claims(conn: &mut DbConn, org: OrgId, pcns: Vec<String>) -> Result<(), AppError> {
+    use diesel::sql_types::{Array, Text};
+    if let DbConn::Postgresql(pg) = conn {
+        diesel::sql_query(
+            "SELECT id FROM claims WHERE org_id = $1 AND patient_control_number = ANY($2) \
+             ORDER BY id FOR UPDATE",
+        )
+        .bind::<Text, _>(org.to_string())
+        .bind::<Array<Text>, _>(pcns)
+        .execute(pg)?;
+    }
+    Ok(())
+}
+
 pub fn import(
     conn: &mut DbConn,
     ctx: &AuditCtx,
@@ -612,6 +629,14 @@ pub fn import(
             r::summary.eq("{}"),
         ))
         .execute(conn)?;
+    lock_claims(
+        conn,
+        ctx.org,
+        rem.claims
+            .iter()
+            .map(|c| c.patient_control_number.trim().to_owned())
+            .collect(),
+    )?;
     for (i, c) in rem.claims.iter().enumerate() {
         let n = i + 1;
         let outcome = post_claim(conn, ctx, &mut v, n, c, now)?;

@@ -515,13 +515,9 @@ async fn ten_edits_with_the_same_version_one_wins_the_rest_409() {
 /// opposite order) imported at once: each posts (`201`), and each claim's ledger holds its charge
 /// once and the twelve payments.
 ///
-/// Ignored: on PostgreSQL the imports deadlock on the claim rows (each updates the claims in its
-/// file's order), so most of them answer `500` (the same files in the same order pass). The fix
-/// belongs in `src/billing/remittances_repo.rs` (take the file's claims in id order, or lock them
-/// so, before posting), which this branch does not touch. It passes on SQLite, where write
-/// transactions are serialized. Run it with `cargo test --test api different_835s -- --ignored`.
+/// On PostgreSQL each import locks its file's claims in id order before posting (without it,
+/// most of these answered `500` on a deadlock); on SQLite write transactions are serialized.
 #[tokio::test]
-#[ignore = "PostgreSQL: concurrent imports of different 835s over the same claims deadlock (500) — remittances_repo"]
 async fn different_835s_over_the_same_claims_post_concurrently() {
     let app = TestApp::spawn().await;
     let fx = fixture(&app, true).await;
