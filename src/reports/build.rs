@@ -284,8 +284,8 @@ pub fn payments(
             payment_method: text("payment_method"),
             total_paid_cents: r.paid_cents,
             posted_payment_cents: paid,
-            // The ledger stores PLB as what it does to the practice's money (negative reduces).
-            provider_adjustment_cents: -plb,
+            // Stored with the 835's sign: positive reduces the payment (BPR02 = Σ CLP04 − Σ PLB).
+            provider_adjustment_cents: plb,
             claims_matched: count("claims"),
             claims_unmatched: count("claims_unmatched"),
         });

@@ -465,3 +465,36 @@ async fn a_void_notice_owes_nothing_and_the_voided_claim_leaves_the_aging() {
     assert_eq!(claims, [ids[0].as_str()], "only the first claim still owes");
     assert_eq!(aging["totals"]["insurance"]["total"], 14000);
 }
+
+#[tokio::test]
+async fn payments_show_provider_adjustments_with_the_835_sign() {
+    let app = TestApp::spawn().await;
+    let (fx, _ids) = two_submitted_claims(&app).await;
+    let org = &fx.org;
+    // 120.00 paid on C0000002 plus 1.25 interest (a negative PLB increases the payment).
+    let file = remit(&[
+        "BPR*I*121.25*C*ACH*CCP*01*999999999*DA*123456*1234567890**01*999999999*DA*654321*20261202",
+        "TRN*1*EFT0002*1999999999",
+        "N1*PR*ACME HEALTH",
+        "N1*PE*CLINIC*XX*1234567893",
+        "LX*1",
+        "CLP*C0000002*1*150.00*120.00**12*PAYER-CN-2",
+        "CAS*CO*45*30.00",
+        "PLB*1234567893*20261231*L6:INTEREST*-1.25",
+    ]);
+    let res = post_835(&app, org, Role::Biller, &file).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert!(
+        res.body["imbalances"].as_array().unwrap().is_empty(),
+        "{}",
+        res.text
+    );
+    let pay = report(&app, org, "/api/v1/reports/payments").await;
+    let row = &pay["remittances"][0];
+    assert_eq!(row["total_paid_cents"], 12125);
+    assert_eq!(row["posted_payment_cents"], 12000);
+    assert_eq!(
+        row["provider_adjustment_cents"], -125,
+        "BPR02 = Σ CLP04 − Σ PLB"
+    );
+}
