@@ -6,6 +6,7 @@
 mod acknowledgements;
 mod audit;
 mod auth;
+mod auth_hardening;
 mod batches;
 mod claims;
 mod claims_scrubber;
@@ -24,5 +25,6 @@ mod openapi;
 mod organization;
 mod patients;
 mod remittances;
+mod sweep;
 mod users;
 mod x12_837;
