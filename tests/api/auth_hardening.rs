@@ -383,6 +383,16 @@ async fn an_oversized_body_is_413_before_authentication_and_for_every_kind_of_up
     )
     .await;
     res.assert_problem(413);
+    // An action's optional body (read as bytes) has a limit too.
+    let res = app
+        .post_raw(
+            &format!("/api/v1/claims/{}/void", uuid::Uuid::now_v7()),
+            Some(org.token(Role::Manager)),
+            "application/json",
+            format!("{{\"reason\": \"{}\"}}", "a".repeat(2 * 1024 * 1024)).into_bytes(),
+        )
+        .await;
+    res.assert_problem(413);
     // Raw uploads have their own, larger limit (20 MiB).
     let mut big = b"code,description\n".to_vec();
     big.resize(20 * 1024 * 1024 + 1, b'x');
