@@ -264,4 +264,27 @@ mod tests {
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
         assert!(keys.verify(&format!("{header}.{body}.")).is_err());
     }
+
+    #[test]
+    fn not_before_and_future_issue_times_are_refused() {
+        let keys = TokenKeys::new(&[7u8; 32], 3600);
+        let now = chrono::Utc::now().timestamp();
+        let (_, claims) = keys
+            .issue(UserId::new(), OrgId::new(), Role::Lab, now)
+            .unwrap();
+        let sign = |v: &serde_json::Value| {
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), v, &keys.encoding).unwrap()
+        };
+        let mut v = serde_json::to_value(&claims).unwrap();
+        assert!(keys.verify(&sign(&v)).is_ok());
+        v["nbf"] = serde_json::json!(now + 600);
+        assert!(keys.verify(&sign(&v)).is_err(), "nbf in the future");
+        v["nbf"] = serde_json::json!(now - 600);
+        assert!(keys.verify(&sign(&v)).is_ok(), "nbf in the past");
+        let mut v = serde_json::to_value(&claims).unwrap();
+        v["iat"] = serde_json::json!(now + 600);
+        assert!(keys.verify(&sign(&v)).is_err(), "issued in the future");
+        v["iat"] = serde_json::json!(now + 2);
+        assert!(keys.verify(&sign(&v)).is_ok(), "within the leeway");
+    }
 }
