@@ -71,7 +71,48 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .openapi(base())
         .configure(crate::app::routes)
         .split_for_parts();
+    let mut doc = doc;
+    document_body_errors(&mut doc);
     doc
+}
+
+/// Every operation that takes a body can answer `400` (a body that does not parse) and `413` (a
+/// body over its limit) before its handler runs; this documents both where a handler did not.
+fn document_body_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let problem = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    crate::error::PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            item.post.as_mut(),
+            item.put.as_mut(),
+            item.patch.as_mut(),
+            item.delete.as_mut(),
+        ];
+        for op in ops.into_iter().flatten() {
+            if op.request_body.is_none() {
+                continue;
+            }
+            let responses = &mut op.responses.responses;
+            responses
+                .entry("400".into())
+                .or_insert_with(|| problem("The body cannot be read or parsed"));
+            responses
+                .entry("413".into())
+                .or_insert_with(|| problem("The body is over its size limit"));
+        }
+    }
 }
 
 /// The document as pretty JSON with a trailing newline (what `officina openapi` prints and what

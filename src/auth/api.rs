@@ -13,7 +13,7 @@ use crate::error::{AppError, FieldErrors, FieldIssue};
 pub struct TokenRequest {
     #[schema(example = "admin@demo.officina.test")]
     pub email: Option<String>,
-    #[schema(example = "demo-admin-password")]
+    #[schema(example = "officina-demo-admin")]
     pub password: Option<String>,
 }
 

@@ -133,6 +133,8 @@ pub fn random_secret(n: usize) -> String {
 
 pub const ISSUER: &str = "officina";
 pub const AUDIENCE: &str = "officina-api";
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+const LEEWAY_SECS: u64 = 5;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -187,16 +189,22 @@ impl TokenKeys {
             .map_err(|e| format!("cannot sign token: {e}"))
     }
 
-    /// Verifies signature, algorithm (HS256 only), issuer, audience and expiry.
+    /// Verifies signature, algorithm (HS256 only), issuer, audience, expiry and not-before, and
+    /// refuses a token issued in the future.
     pub fn verify(&self, token: &str) -> Result<Claims, String> {
         let mut v = Validation::new(Algorithm::HS256);
         v.set_issuer(&[ISSUER]);
         v.set_audience(&[AUDIENCE]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        v.leeway = 5;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
+        v.validate_nbf = true;
+        v.leeway = LEEWAY_SECS;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
             .map(|d| d.claims)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECS as i64 {
+            return Err("the token was issued in the future".into());
+        }
+        Ok(claims)
     }
 }
 
@@ -255,5 +263,28 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
         assert!(keys.verify(&format!("{header}.{body}.")).is_err());
+    }
+
+    #[test]
+    fn not_before_and_future_issue_times_are_refused() {
+        let keys = TokenKeys::new(&[7u8; 32], 3600);
+        let now = chrono::Utc::now().timestamp();
+        let (_, claims) = keys
+            .issue(UserId::new(), OrgId::new(), Role::Lab, now)
+            .unwrap();
+        let sign = |v: &serde_json::Value| {
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), v, &keys.encoding).unwrap()
+        };
+        let mut v = serde_json::to_value(&claims).unwrap();
+        assert!(keys.verify(&sign(&v)).is_ok());
+        v["nbf"] = serde_json::json!(now + 600);
+        assert!(keys.verify(&sign(&v)).is_err(), "nbf in the future");
+        v["nbf"] = serde_json::json!(now - 600);
+        assert!(keys.verify(&sign(&v)).is_ok(), "nbf in the past");
+        let mut v = serde_json::to_value(&claims).unwrap();
+        v["iat"] = serde_json::json!(now + 600);
+        assert!(keys.verify(&sign(&v)).is_err(), "issued in the future");
+        v["iat"] = serde_json::json!(now + 2);
+        assert!(keys.verify(&sign(&v)).is_ok(), "within the leeway");
     }
 }

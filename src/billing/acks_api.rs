@@ -1,6 +1,6 @@
 //! Request/response shapes of `/api/v1/acknowledgements`.
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -161,7 +161,7 @@ pub struct AcknowledgementView {
     /// SHA-256 of the file, hex.
     pub file_hash: String,
     pub file_size: i64,
-    pub received_at: NaiveDateTime,
+    pub received_at: DateTime<Utc>,
     #[schema(value_type = Option<String>, format = Uuid)]
     pub received_by: Option<String>,
     /// True when this exact file had been imported before: nothing changed, this is the first

@@ -68,8 +68,19 @@ pub struct AckRow {
 impl AckRow {
     /// The stored summary (what the import answered).
     pub fn view(&self, duplicate: bool) -> Result<AcknowledgementView, AppError> {
-        let mut v: AcknowledgementView = serde_json::from_str(&self.summary)
-            .map_err(|e| AppError::internal(format!("unreadable acknowledgement summary: {e}")))?;
+        let unreadable = |e: serde_json::Error| {
+            AppError::internal(format!("unreadable acknowledgement summary: {e}"))
+        };
+        let mut raw: serde_json::Value = serde_json::from_str(&self.summary).map_err(unreadable)?;
+        // The column is the truth for the time (summaries stored before it was an RFC 3339
+        // instant had no offset).
+        if let Some(o) = raw.as_object_mut() {
+            o.insert(
+                "received_at".into(),
+                serde_json::to_value(self.received_at.and_utc()).map_err(unreadable)?,
+            );
+        }
+        let mut v: AcknowledgementView = serde_json::from_value(raw).map_err(unreadable)?;
         v.duplicate = duplicate;
         Ok(v)
     }
@@ -175,7 +186,7 @@ pub fn import(
         sender: ic.sender.clone(),
         file_hash: hash,
         file_size: bytes.len() as i64,
-        received_at: crate::db::now(),
+        received_at: crate::db::now().and_utc(),
         received_by: ctx.actor.map(|u| u.to_string()),
         duplicate: false,
         groups: Vec::new(),
@@ -247,7 +258,7 @@ fn insert_row(
             a::file_hash.eq(&v.file_hash),
             a::file_size.eq(v.file_size),
             a::received_by.eq(&v.received_by),
-            a::received_at.eq(v.received_at),
+            a::received_at.eq(v.received_at.naive_utc()),
             a::summary.eq(summary),
         ))
         .execute(conn)?;

@@ -366,10 +366,12 @@ where
     request_body(content = Option<BatchActionRequest>, description = "Optional"),
     responses(
         (status = 200, description = "The batch, `approved`", body = BatchView),
+        (status = 400, description = "The body is not JSON, or `If-Match` is not an ETag like `\"3\"`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only manager", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such batch in this organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The approver created the batch, the batch is not pending approval (`allowed` lists its next states), or a stale version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid `reason` (`errors`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/batches/{id}/approve")]
@@ -429,10 +431,12 @@ async fn approve_batch(
     request_body(content = Option<BatchActionRequest>, description = "Optional"),
     responses(
         (status = 200, description = "The batch, `cancelled`", body = BatchView),
+        (status = 400, description = "The body is not JSON, or `If-Match` is not an ETag like `\"3\"`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only biller and manager", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such batch in this organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already submitted or cancelled (`allowed` lists its next states), or a stale version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid `reason` (`errors`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/batches/{id}/cancel")]
@@ -481,10 +485,12 @@ async fn cancel_batch(
     request_body(content = Option<BatchActionRequest>, description = "Optional"),
     responses(
         (status = 200, description = "The batch, `submitted`", body = BatchView),
+        (status = 400, description = "The body is not JSON, or `If-Match` is not an ETag like `\"3\"`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only biller and manager", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such batch in this organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not approved (`allowed` lists its next states), or a stale version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid `reason` (`errors`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/batches/{id}/mark-submitted")]

@@ -30,7 +30,7 @@ pub struct LineInput {
     /// Whole cents. Absent: the standard charge of the fee schedule for the code (and modifier).
     #[schema(value_type = Option<i64>, example = 12500)]
     pub charge_cents: Option<Value>,
-    #[schema(example = "2026-09-15")]
+    #[schema(format = Date, example = "2026-09-15")]
     pub service_date: Option<String>,
     /// Dental: universal numbering `1`–`32`, primary `A`–`T`.
     pub tooth: Option<String>,

@@ -75,6 +75,7 @@ enum Finalized {
     request_body(content = Option<ReasonRequest>, description = "Optional"),
     responses(
         (status = 200, description = "The claim, now `ready`", body = ClaimView),
+        (status = 400, description = "The body is not JSON, or `If-Match` is not an ETag like `\"3\"`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only biller and manager", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such claim in this organization", body = Problem, content_type = "application/problem+json"),
@@ -141,6 +142,7 @@ pub async fn finalize_claim(
     request_body(content = Option<ReasonRequest>, description = "Optional"),
     responses(
         (status = 200, description = "The claim, now `void`", body = ClaimView),
+        (status = 400, description = "The body is not JSON, or `If-Match` is not an ETag like `\"3\"`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only manager", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such claim in this organization", body = Problem, content_type = "application/problem+json"),

@@ -229,9 +229,9 @@ pub struct CreateFeeScheduleRequest {
     pub payer_id: Option<String>,
     #[schema(example = "Acme Health 2026 allowed amounts")]
     pub name: Option<String>,
-    #[schema(example = "2026-01-01")]
+    #[schema(format = Date, example = "2026-01-01")]
     pub effective_from: Option<String>,
-    #[schema(example = "2026-12-31")]
+    #[schema(format = Date, example = "2026-12-31")]
     pub effective_to: Option<String>,
 }
 

@@ -44,6 +44,7 @@ pub struct SpecimenRequest {
     #[schema(example = "routine")]
     pub priority: Option<String>,
     /// RFC 3339; given → the specimen starts `collected`, else `ordered`.
+    #[schema(format = DateTime)]
     pub collected_at: Option<String>,
     /// Who drew or collected it.
     pub collected_by: Option<String>,

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::error::FieldIssue;
 
 macro_rules! lab_enum {
-    ($(#[$m:meta])* $name:ident, $msg:literal, { $($v:ident => $s:literal),+ $(,)? }) => {
+    ($(#[$m:meta])* $name:ident, $msg:literal, { $($v:ident => $s:tt),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
         pub enum $name { $(#[serde(rename = $s)] $v),+ }

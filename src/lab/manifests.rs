@@ -1229,6 +1229,7 @@ async fn update_manifest(
     ),
     responses(
         (status = 200, description = "Shipped", body = ManifestView),
+        (status = 400, description = "`If-Match` is not an ETag like `\"3\"`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only lab, manager and admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such manifest in this organization", body = Problem, content_type = "application/problem+json"),
@@ -1265,6 +1266,7 @@ async fn ship_manifest(
     ),
     responses(
         (status = 200, description = "Results received; the manifest is closed", body = ManifestView),
+        (status = 400, description = "`If-Match` is not an ETag like `\"3\"`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only lab, manager and admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such manifest in this organization", body = Problem, content_type = "application/problem+json"),
@@ -1300,6 +1302,7 @@ async fn receive_results(
     ),
     responses(
         (status = 200, description = "Cancelled", body = ManifestView),
+        (status = 400, description = "`If-Match` is not an ETag like `\"3\"`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only lab, manager and admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such manifest in this organization", body = Problem, content_type = "application/problem+json"),

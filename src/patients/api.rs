@@ -23,7 +23,7 @@ pub struct PatientRequest {
     #[schema(example = "Lopez")]
     pub last_name: Option<String>,
     /// `YYYY-MM-DD`, not in the future.
-    #[schema(example = "1984-03-12")]
+    #[schema(format = Date, example = "1984-03-12")]
     pub birth_date: Option<String>,
     /// `F`, `M` or `U`.
     #[schema(example = "F")]

@@ -17,6 +17,7 @@ pub struct SubscriberInput {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     /// `YYYY-MM-DD`.
+    #[schema(format = Date)]
     pub birth_date: Option<String>,
     /// `F`, `M` or `U`.
     pub sex: Option<String>,
@@ -40,9 +41,10 @@ pub struct CoverageRequest {
     /// Required when `relationship` is not `self` (and refused when it is).
     pub subscriber: Option<SubscriberInput>,
     /// `YYYY-MM-DD`.
-    #[schema(example = "2026-01-01")]
+    #[schema(format = Date, example = "2026-01-01")]
     pub effective_from: Option<String>,
     /// `YYYY-MM-DD`, inclusive; absent = open-ended.
+    #[schema(format = Date)]
     pub effective_to: Option<String>,
     /// `false` takes the coverage out of use without deleting it.
     pub active: Option<bool>,

@@ -6,6 +6,7 @@
 mod acknowledgements;
 mod audit;
 mod auth;
+mod auth_hardening;
 mod batches;
 mod claims;
 mod claims_scrubber;
@@ -28,5 +29,6 @@ mod patients;
 mod remittance_matching;
 mod remittances;
 mod reports;
+mod sweep;
 mod users;
 mod x12_837;
