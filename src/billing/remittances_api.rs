@@ -1,6 +1,6 @@
 //! Request/response shapes of `/api/v1/remittances` and the claim ledger.
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -47,7 +47,7 @@ pub struct PostedClaim {
     #[schema(value_type = Option<String>, format = Uuid)]
     pub matched_by: Option<String>,
     #[serde(default)]
-    pub matched_at: Option<NaiveDateTime>,
+    pub matched_at: Option<DateTime<Utc>>,
 }
 
 /// One SVC service line of a posted claim and the claim line it was matched to: by REF*6R (our
@@ -103,7 +103,7 @@ pub struct ClaimRemittanceView {
     /// Set when the CLP was matched to this claim by hand.
     #[schema(value_type = Option<String>, format = Uuid)]
     pub matched_by: Option<String>,
-    pub matched_at: Option<NaiveDateTime>,
+    pub matched_at: Option<DateTime<Utc>>,
     pub lines: Vec<PostedLine>,
 }
 
@@ -198,7 +198,7 @@ pub struct RemittanceView {
     pub warnings: Vec<String>,
     /// SHA-256 of the file, hex.
     pub file_hash: String,
-    pub received_at: NaiveDateTime,
+    pub received_at: DateTime<Utc>,
     /// True when this payer's trace number had been imported before: nothing was posted, this is
     /// the first import's summary.
     pub duplicate: bool,
@@ -220,7 +220,7 @@ pub struct LedgerEntryView {
     pub line_control_number: Option<String>,
     #[schema(value_type = Option<String>, format = Uuid)]
     pub remittance_id: Option<String>,
-    pub created_at: NaiveDateTime,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A claim's ledger and the sums the claim view shows.

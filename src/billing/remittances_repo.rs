@@ -114,8 +114,19 @@ pub struct RemittanceRow {
 
 impl RemittanceRow {
     pub fn view(&self, duplicate: bool) -> Result<RemittanceView, AppError> {
-        let mut v: RemittanceView = serde_json::from_str(&self.summary)
-            .map_err(|e| AppError::internal(format!("unreadable remittance summary: {e}")))?;
+        let unreadable = |e: serde_json::Error| {
+            AppError::internal(format!("unreadable remittance summary: {e}"))
+        };
+        let mut raw: serde_json::Value = serde_json::from_str(&self.summary).map_err(unreadable)?;
+        // The column is the truth for the time (summaries stored before it was an RFC 3339
+        // instant had no offset).
+        if let Some(o) = raw.as_object_mut() {
+            o.insert(
+                "received_at".into(),
+                serde_json::to_value(self.received_at.and_utc()).map_err(unreadable)?,
+            );
+        }
+        let mut v: RemittanceView = serde_json::from_value(raw).map_err(unreadable)?;
         v.duplicate = duplicate;
         Ok(v)
     }
@@ -223,7 +234,7 @@ pub fn claim_ledger(
             amount_cents: e.amount_cents,
             line_control_number: e.line_control_number,
             remittance_id: e.remittance_id,
-            created_at: e.created_at,
+            created_at: e.created_at.and_utc(),
         });
     }
     Ok(v)
@@ -295,7 +306,7 @@ pub fn claim_remittances(
                 remark_codes: codes(&x.8),
                 forwarded_to: x.9,
                 matched_by: x.10,
-                matched_at: x.11,
+                matched_at: x.11.map(|t| t.and_utc()),
                 lines: mine,
             })
         })
@@ -612,7 +623,7 @@ pub fn import(
         adjustments_by_reason: BTreeMap::new(),
         warnings: rem.warnings.iter().cloned().chain(payee_warning).collect(),
         file_hash: hash.to_owned(),
-        received_at: now,
+        received_at: now.and_utc(),
         duplicate: false,
     };
     // The row first: a concurrent import of the same remittance waits on the unique key here.
@@ -1077,7 +1088,7 @@ fn post_to(
         forwarded_to: forwarded,
         lines: posted_lines,
         matched_by: matched.as_ref().map(|m| m.0.clone()),
-        matched_at: matched.map(|m| m.1),
+        matched_at: matched.map(|m| m.1.and_utc()),
     });
     Ok("posted")
 }

@@ -109,7 +109,7 @@ async fn an_unmatched_clp_is_matched_by_hand_once_with_the_import_rules() {
     assert_eq!(posted["claim_id"], ids[1].as_str());
     assert_eq!(posted["status"], "paid");
     assert_eq!(posted["matched_by"], org.user(Role::Manager).to_string());
-    assert!(posted["matched_at"].is_string());
+    chrono::DateTime::parse_from_rfc3339(posted["matched_at"].as_str().unwrap()).unwrap();
     assert_eq!(
         posted["lines"][0]["claim_line_control_number"],
         "C0000002L01"

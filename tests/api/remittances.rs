@@ -198,6 +198,10 @@ async fn a_remittance_posts_once_and_a_reversal_counters_it() {
     assert_eq!(l1["adjustment_cents"], 3000);
     assert_eq!(l1["balance_cents"], 0);
     let items = l1["items"].as_array().unwrap();
+    // Instants are RFC 3339 with their offset, as documented (`date-time`).
+    for t in [&v["received_at"], &items[0]["created_at"]] {
+        chrono::DateTime::parse_from_rfc3339(t.as_str().unwrap()).expect("an RFC 3339 instant");
+    }
     assert_eq!(items.len(), 5);
     let sum: i64 = items
         .iter()
