@@ -76,12 +76,7 @@ impl FromRequest for AuthUser {
             let jti_check = jti.clone();
             let user = state
                 .db
-                .read(move |conn| {
-                    if repo::is_revoked(conn, &jti_check)? {
-                        return Ok(None);
-                    }
-                    repo::find_user(conn, org_id, user_id)
-                })
+                .read(move |conn| repo::find_token_user(conn, org_id, user_id, &jti_check))
                 .await?
                 .ok_or_else(unauthorized)?;
             if !user.active {

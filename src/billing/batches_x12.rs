@@ -10,12 +10,27 @@ use super::x12::writer::{
 };
 use crate::claims::domain::ClaimStatus;
 use crate::claims::repo as claims;
-use crate::db::{DbConn, OrgId, ProviderId};
+use crate::claims::schema::{claim_lines::dsl as cl, claims::dsl as cs};
+use crate::db::schema::{coverages::dsl as cv, patients::dsl as pa};
+use crate::db::{ClaimId, DbConn, OrgId, ProviderId};
 use crate::directory::domain::ProviderKind;
 use crate::directory::repo as directory;
 use crate::error::AppError;
 use crate::patients::domain::{Priority, Relationship};
 use crate::patients::{coverage_repo, repo as patients};
+use diesel::prelude::*;
+
+/// Loads rows by id in chunks (bound-parameter limits), concatenated.
+fn load_chunked<I: ToString, T>(
+    ids: &[I],
+    mut load: impl FnMut(Vec<String>) -> Result<Vec<T>, AppError>,
+) -> Result<Vec<T>, AppError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        out.extend(load(chunk.iter().map(ToString::to_string).collect())?);
+    }
+    Ok(out)
+}
 
 fn address(a: crate::values::Address) -> Address {
     Address {
@@ -84,15 +99,20 @@ pub fn gather(
     }
 
     let ids = batches::claim_ids(conn, org_id, batch.id)?;
-    let mut rows = Vec::with_capacity(ids.len());
-    let mut voided = Vec::new();
-    for id in ids {
-        let c = claims::require_claim(conn, org_id, id)?;
-        if matches!(c.status, ClaimStatus::Void | ClaimStatus::Replaced) {
-            voided.push(c.patient_control_number.clone());
-        }
-        rows.push(c);
+    let mut rows = load_chunked(&ids, |chunk| {
+        Ok(cs::claims
+            .filter(cs::org_id.eq(org_id.to_string()))
+            .filter(cs::id.eq_any(chunk))
+            .load::<claims::Claim>(conn)?)
+    })?;
+    if rows.len() != ids.len() {
+        return Err(AppError::internal("batch claim vanished"));
     }
+    let voided: Vec<String> = rows
+        .iter()
+        .filter(|c| matches!(c.status, ClaimStatus::Void | ClaimStatus::Replaced))
+        .map(|c| c.patient_control_number.clone())
+        .collect();
     if !voided.is_empty() {
         let mut extra = serde_json::Map::new();
         extra.insert("voided_claims".into(), voided.clone().into());
@@ -106,14 +126,54 @@ pub fn gather(
     }
     rows.sort_by(|a, b| a.patient_control_number.cmp(&b.patient_control_number));
 
+    // Patients, coverages and lines of every claim in a few queries (not four per claim).
+    let mut patient_ids: Vec<String> = rows.iter().map(|c| c.patient_id.to_string()).collect();
+    patient_ids.sort();
+    patient_ids.dedup();
+    let patients_by: HashMap<_, _> = load_chunked(&patient_ids, |chunk| {
+        Ok(pa::patients
+            .filter(pa::org_id.eq(org_id.to_string()))
+            .filter(pa::id.eq_any(chunk))
+            .load::<patients::Patient>(conn)?)
+    })?
+    .into_iter()
+    .map(|p| (p.id, p))
+    .collect();
+    let mut coverage_ids: Vec<String> = rows.iter().map(|c| c.coverage_id.to_string()).collect();
+    coverage_ids.sort();
+    coverage_ids.dedup();
+    let coverages_by: HashMap<_, _> = load_chunked(&coverage_ids, |chunk| {
+        Ok(cv::coverages
+            .filter(cv::org_id.eq(org_id.to_string()))
+            .filter(cv::id.eq_any(chunk))
+            .load::<coverage_repo::Coverage>(conn)?)
+    })?
+    .into_iter()
+    .map(|c| (c.id, c))
+    .collect();
+    let mut lines_by: HashMap<ClaimId, Vec<claims::ClaimLine>> = HashMap::new();
+    for l in load_chunked(&ids, |chunk| {
+        Ok(cl::claim_lines
+            .filter(cl::org_id.eq(org_id.to_string()))
+            .filter(cl::claim_id.eq_any(chunk))
+            .order((cl::claim_id.asc(), cl::line_number.asc()))
+            .load::<claims::ClaimLine>(conn)?)
+    })? {
+        lines_by.entry(l.claim_id).or_default().push(l);
+    }
+
     let mut providers: HashMap<ProviderId, Option<Rendering>> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for c in rows {
-        let patient = patients::get_patient(conn, org_id, c.patient_id)?
+        let patient = patients_by
+            .get(&c.patient_id)
+            .cloned()
             .ok_or_else(|| AppError::internal("claim patient vanished"))?;
-        let cov = coverage_repo::get_coverage(conn, org_id, c.coverage_id)?
+        let cov = coverages_by
+            .get(&c.coverage_id)
+            .cloned()
             .ok_or_else(|| AppError::internal("claim coverage vanished"))?;
-        let lines = claims::lines_of(conn, org_id, c.id)?;
+        let lines = lines_by.remove(&c.id).unwrap_or_default();
         let rendering = match c.rendering_provider() {
             None => None,
             Some(pid) => {

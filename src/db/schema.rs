@@ -190,3 +190,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     coverages,
     payers
 );
+
+// The token extractor checks the user and the revocation list in one query.
+diesel::allow_tables_to_appear_in_same_query!(users, revoked_tokens);

@@ -198,6 +198,23 @@ pub fn tests_of(
         .load(conn)?)
 }
 
+/// The tests of many specimens in one query, each specimen's in id order.
+pub fn tests_of_many(
+    conn: &mut DbConn,
+    org: OrgId,
+    specimens: &[SpecimenId],
+) -> Result<Vec<SpecimenTest>, AppError> {
+    if specimens.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = specimens.iter().map(ToString::to_string).collect();
+    Ok(st::specimen_tests
+        .filter(st::org_id.eq(org.to_string()))
+        .filter(st::specimen_id.eq_any(ids))
+        .order((st::specimen_id.asc(), st::id.asc()))
+        .load(conn)?)
+}
+
 /// Every result version of the given tests, oldest first.
 pub fn results_of(
     conn: &mut DbConn,

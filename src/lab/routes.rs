@@ -2,6 +2,8 @@
 //! Lab staff and clinicians register and move specimens; everyone reads; the auditor and the
 //! biller change nothing here.
 
+use std::collections::HashMap;
+
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -46,6 +48,42 @@ pub fn load_view(
     let ids: Vec<SpecimenTestId> = tests.iter().map(|t| t.id).collect();
     let results = repo::results_of(conn, org, &ids)?;
     Ok(SpecimenView::new(s, tests, results))
+}
+
+/// The full views of many specimens with two queries in all (their tests, then the tests'
+/// results) instead of two per specimen; same order as `specimens`.
+pub fn load_views(
+    conn: &mut DbConn,
+    org: OrgId,
+    specimens: Vec<repo::Specimen>,
+) -> Result<Vec<SpecimenView>, AppError> {
+    let ids: Vec<SpecimenId> = specimens.iter().map(|s| s.id).collect();
+    let tests = repo::tests_of_many(conn, org, &ids)?;
+    let test_ids: Vec<SpecimenTestId> = tests.iter().map(|t| t.id).collect();
+    let results = if test_ids.is_empty() {
+        Vec::new()
+    } else {
+        repo::results_of(conn, org, &test_ids)?
+    };
+    let mut tests_by: HashMap<SpecimenId, Vec<repo::SpecimenTest>> = HashMap::new();
+    for t in tests {
+        tests_by.entry(t.specimen_id).or_default().push(t);
+    }
+    let mut results_by: HashMap<SpecimenTestId, Vec<repo::TestResult>> = HashMap::new();
+    for r in results {
+        results_by.entry(r.test_id).or_default().push(r);
+    }
+    Ok(specimens
+        .into_iter()
+        .map(|s| {
+            let tests = tests_by.remove(&s.id).unwrap_or_default();
+            let results = tests
+                .iter()
+                .flat_map(|t| results_by.remove(&t.id).unwrap_or_default())
+                .collect();
+            SpecimenView::new(s, tests, results)
+        })
+        .collect())
 }
 
 fn parse_status(raw: &str) -> Result<SpecimenStatus, crate::error::FieldIssue> {
@@ -202,7 +240,11 @@ async fn list_specimens(
         .db
         .read(move |c| {
             let rows = repo::list(c, org, &filter, &page)?;
-            Paged::from_rows(rows, limit, |s| s.id.to_string()).try_map(|s| load_view(c, org, s))
+            let page = Paged::from_rows(rows, limit, |s| s.id.to_string());
+            Ok::<_, AppError>(Paged {
+                items: load_views(c, org, page.items)?,
+                next_cursor: page.next_cursor,
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(views))
