@@ -9,6 +9,7 @@ pub mod batches;
 pub mod batches_api;
 pub mod batches_routes;
 pub mod batches_x12;
+pub mod ledger;
 pub mod remittances;
 pub mod schema;
 pub mod x12;

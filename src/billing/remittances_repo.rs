@@ -217,14 +217,12 @@ pub fn claim_ledger(
     };
     for e in rows {
         v.balance_cents += e.amount_cents;
-        let group = e.group_code.as_deref();
-        match (e.kind.as_str(), group) {
-            ("charge", _) => v.charge_cents += e.amount_cents,
-            ("payment", _) | ("reversal", None) => v.paid_cents -= e.amount_cents,
-            ("patient_responsibility", _) | ("reversal", Some("PR")) => {
-                v.patient_responsibility_cents -= e.amount_cents
-            }
-            _ => v.adjustment_cents -= e.amount_cents,
+        use crate::billing::ledger::{Movement, movement};
+        match movement(&e.kind, e.group_code.as_deref()) {
+            Movement::Charge => v.charge_cents += e.amount_cents,
+            Movement::Payment => v.paid_cents -= e.amount_cents,
+            Movement::PatientResponsibility => v.patient_responsibility_cents -= e.amount_cents,
+            Movement::Adjustment => v.adjustment_cents -= e.amount_cents,
         }
         v.items.push(LedgerEntryView {
             id: e.id,

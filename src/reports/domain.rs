@@ -7,6 +7,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use crate::billing::ledger::{Movement, movement};
+
 /// An aging bucket: days since the date of service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Bucket {
@@ -82,26 +84,6 @@ impl AgingAmounts {
             self.days_over_120,
             self.total,
         ]
-    }
-}
-
-/// How a ledger entry moves a claim's money (the same reading as the claim ledger view).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Movement {
-    Charge,
-    Payment,
-    PatientResponsibility,
-    Adjustment,
-}
-
-/// Classifies a ledger entry by kind and CAS group. A reversal without a group reverses a
-/// payment; one with group PR reverses patient responsibility; the others reverse adjustments.
-pub fn movement(kind: &str, group: Option<&str>) -> Movement {
-    match (kind, group) {
-        ("charge", _) => Movement::Charge,
-        ("payment", _) | ("reversal", None) => Movement::Payment,
-        ("patient_responsibility", _) | ("reversal", Some("PR")) => Movement::PatientResponsibility,
-        _ => Movement::Adjustment,
     }
 }
 
