@@ -21,7 +21,7 @@ use chrono::{NaiveDate, Utc};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use self::api::*;
-use self::render::{OutputFormat, respond};
+use self::render::{OutputFormat, Table, respond};
 use crate::app::AppState;
 use crate::auth::{AuthUser, Role};
 use crate::error::{AppError, FieldErrors, FieldIssue, Problem};
@@ -68,6 +68,41 @@ fn period(
 fn period_name(from: Option<NaiveDate>, to: Option<NaiveDate>) -> String {
     let d = |x: Option<NaiveDate>| x.map_or_else(|| "all".to_owned(), |d| d.to_string());
     format!("{}_{}", d(from), d(to))
+}
+
+/// The body every period report shares: role check, period and format, the report read from
+/// the database, then answered as JSON, its first table as CSV, or every table as a workbook.
+async fn period_report<T, B>(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    q: web::Query<PeriodQuery>,
+    stem: &str,
+    build: B,
+    tables: fn(&T) -> Vec<Table>,
+) -> Result<HttpResponse, AppError>
+where
+    T: serde::Serialize + Send + 'static,
+    B: FnOnce(
+            &mut crate::db::DbConn,
+            crate::db::OrgId,
+            Option<NaiveDate>,
+            Option<NaiveDate>,
+        ) -> Result<T, AppError>
+        + Send
+        + 'static,
+{
+    user.require(&READERS)?;
+    let (from, to, fmt) = period(&q, &req)?;
+    let org = user.org_id;
+    let report = state.db.read(move |c| build(c, org, from, to)).await?;
+    respond(
+        fmt,
+        &format!("{stem}-{}", period_name(from, to)),
+        &report,
+        tables(&report),
+        0,
+    )
 }
 
 /// A/R aging: what payers and patients still owe on billed claims, in buckets of days since the
@@ -177,24 +212,10 @@ async fn denials(
     req: HttpRequest,
     q: web::Query<PeriodQuery>,
 ) -> Result<HttpResponse, AppError> {
-    user.require(&READERS)?;
-    let (from, to, fmt) = period(&q, &req)?;
-    let org = user.org_id;
-    let report = state
-        .db
-        .read(move |c| build::denials(c, org, from, to))
-        .await?;
-    let tables = vec![
-        tables::denials_by_payer(&report),
-        tables::denials_by_reason(&report),
-    ];
-    respond(
-        fmt,
-        &format!("denials-{}", period_name(from, to)),
-        &report,
-        tables,
-        0,
-    )
+    period_report(state, user, req, q, "denials", build::denials, |r| {
+        vec![tables::denials_by_payer(r), tables::denials_by_reason(r)]
+    })
+    .await
 }
 
 /// Payments received in a period (by BPR16 payment date, else the import day): one row per
@@ -224,24 +245,10 @@ async fn payments(
     req: HttpRequest,
     q: web::Query<PeriodQuery>,
 ) -> Result<HttpResponse, AppError> {
-    user.require(&READERS)?;
-    let (from, to, fmt) = period(&q, &req)?;
-    let org = user.org_id;
-    let report = state
-        .db
-        .read(move |c| build::payments(c, org, from, to))
-        .await?;
-    let tables = vec![
-        tables::payments(&report),
-        tables::payments_by_month(&report),
-    ];
-    respond(
-        fmt,
-        &format!("payments-{}", period_name(from, to)),
-        &report,
-        tables,
-        0,
-    )
+    period_report(state, user, req, q, "payments", build::payments, |r| {
+        vec![tables::payments(r), tables::payments_by_month(r)]
+    })
+    .await
 }
 
 /// Batches created in a period and what became of their claims: submitted, accepted, rejected,
@@ -267,19 +274,8 @@ async fn batches(
     req: HttpRequest,
     q: web::Query<PeriodQuery>,
 ) -> Result<HttpResponse, AppError> {
-    user.require(&READERS)?;
-    let (from, to, fmt) = period(&q, &req)?;
-    let org = user.org_id;
-    let report = state
-        .db
-        .read(move |c| build::batches(c, org, from, to))
-        .await?;
-    let tables = vec![tables::batches(&report)];
-    respond(
-        fmt,
-        &format!("batches-{}", period_name(from, to)),
-        &report,
-        tables,
-        0,
-    )
+    period_report(state, user, req, q, "batches", build::batches, |r| {
+        vec![tables::batches(r)]
+    })
+    .await
 }
