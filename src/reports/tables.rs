@@ -36,46 +36,58 @@ fn count(n: usize) -> Cell {
     Cell::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-/// A/R aging by payer (with a total row).
-pub fn aging_by_payer(r: &ArAgingReport) -> Table {
-    let mut rows: Vec<Vec<Cell>> = r
-        .by_payer
-        .iter()
-        .map(|p| {
-            let mut row = vec![Cell::text(&p.payer_name), Cell::text(&p.payer_edi_id)];
-            row.extend(aging_cells(&p.amounts));
+/// An aging table: two leading cells per group, the amounts, and a total row.
+fn aging_table<'a>(
+    name: &'static str,
+    lead: [&'static str; 2],
+    groups: impl Iterator<Item = ([Cell; 2], &'a AgingTotals)>,
+    total: &AgingTotals,
+) -> Table {
+    let mut rows: Vec<Vec<Cell>> = groups
+        .map(|(lead, amounts)| {
+            let mut row = lead.to_vec();
+            row.extend(aging_cells(amounts));
             row
         })
         .collect();
-    let mut total = vec![Cell::text("Total"), Cell::Empty];
-    total.extend(aging_cells(&r.totals));
-    rows.push(total);
+    let mut last = vec![Cell::text("Total"), Cell::Empty];
+    last.extend(aging_cells(total));
+    rows.push(last);
     Table {
-        name: "By payer",
-        headers: with(&["payer", "payer_edi_id"], &AGING_HEADERS),
+        name,
+        headers: with(&lead, &AGING_HEADERS),
         rows,
     }
 }
 
+/// A/R aging by payer (with a total row).
+pub fn aging_by_payer(r: &ArAgingReport) -> Table {
+    aging_table(
+        "By payer",
+        ["payer", "payer_edi_id"],
+        r.by_payer.iter().map(|p| {
+            (
+                [Cell::text(&p.payer_name), Cell::text(&p.payer_edi_id)],
+                &p.amounts,
+            )
+        }),
+        &r.totals,
+    )
+}
+
 /// A/R aging by patient (with a total row).
 pub fn aging_by_patient(r: &ArAgingReport) -> Table {
-    let mut rows: Vec<Vec<Cell>> = r
-        .by_patient
-        .iter()
-        .map(|p| {
-            let mut row = vec![Cell::text(&p.patient_name), Cell::text(&p.mrn)];
-            row.extend(aging_cells(&p.amounts));
-            row
-        })
-        .collect();
-    let mut total = vec![Cell::text("Total"), Cell::Empty];
-    total.extend(aging_cells(&r.totals));
-    rows.push(total);
-    Table {
-        name: "By patient",
-        headers: with(&["patient", "mrn"], &AGING_HEADERS),
-        rows,
-    }
+    aging_table(
+        "By patient",
+        ["patient", "mrn"],
+        r.by_patient.iter().map(|p| {
+            (
+                [Cell::text(&p.patient_name), Cell::text(&p.mrn)],
+                &p.amounts,
+            )
+        }),
+        &r.totals,
+    )
 }
 
 /// A/R aging claim by claim.
