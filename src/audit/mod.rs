@@ -4,4 +4,4 @@ pub mod api;
 pub mod repo;
 pub mod routes;
 
-pub use repo::{AuditCtx, record};
+pub use repo::{AuditCtx, PendingAudit, record, record_many};

@@ -42,10 +42,13 @@
 //! hand match updates, the `remittance_claims` rows keep the history (`outcome`, `matched_by`,
 //! `matched_at`).
 //!
-//! Files: this one (handlers), `remittances_api` (DTOs), `remittances_repo` (tables, posting).
+//! Files: this one (handlers), `remittances_api` (DTOs), `remittances_repo` (tables, import, reads),
+//! `remittances_posting` (the set-based posting of CLPs).
 
 #[path = "remittances_api.rs"]
 pub mod api;
+#[path = "remittances_posting.rs"]
+pub mod posting;
 #[path = "remittances_repo.rs"]
 pub mod repo;
 

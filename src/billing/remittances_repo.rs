@@ -7,6 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::api::*;
+use super::posting::{Book, RemittanceClaimRow, post_to, seq};
 use crate::audit::{self, AuditCtx};
 use crate::billing::x12::reader::remit835::{self, ClaimPayment, Remittance835};
 use crate::claims::domain::ClaimStatus;
@@ -240,10 +241,6 @@ pub fn claim_ledger(
 
 fn codes(json: &str) -> Vec<String> {
     serde_json::from_str(json).unwrap_or_default()
-}
-
-fn codes_json(codes: &[String]) -> String {
-    serde_json::to_string(codes).unwrap_or_else(|_| "[]".into())
 }
 
 /// What each remittance posted to a claim said (allowed amounts, remark codes, forwarding, lines).
@@ -509,85 +506,10 @@ pub fn check_payee(
     }
 }
 
-fn claim_id_by_pcn(conn: &mut DbConn, org: OrgId, pcn: &str) -> Result<Option<ClaimId>, AppError> {
-    use crate::claims::schema::claims::dsl as c;
-    let id: Option<String> = c::claims
-        .filter(c::org_id.eq(org.to_string()))
-        .filter(c::patient_control_number.eq(pcn))
-        .select(c::id)
-        .first(conn)
-        .optional()?;
-    id.map(|s| parse_id::<ClaimId>(&s)).transpose()
-}
-
-struct Entry<'a> {
-    claim: Option<ClaimId>,
-    kind: &'a str,
-    group: Option<&'a str>,
-    reason: Option<&'a str>,
-    amount: i64,
-    line_control_number: Option<&'a str>,
-}
-
-fn insert_entry(
-    conn: &mut DbConn,
-    ctx: &AuditCtx,
-    remittance: RemittanceId,
-    e: Entry<'_>,
-    at: NaiveDateTime,
-) -> Result<(), AppError> {
-    diesel::insert_into(l::ledger_entries)
-        .values((
-            l::id.eq(LedgerEntryId::new().to_string()),
-            l::org_id.eq(ctx.org.to_string()),
-            l::claim_id.eq(e.claim.map(|c| c.to_string())),
-            l::remittance_id.eq(Some(remittance.to_string())),
-            l::kind.eq(e.kind),
-            l::group_code.eq(e.group),
-            l::reason_code.eq(e.reason),
-            l::amount_cents.eq(e.amount),
-            l::line_control_number.eq(e.line_control_number),
-            l::created_by.eq(ctx.actor.map(|u| u.to_string())),
-            l::created_at.eq(at),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// What a processed (CLP02 1–3, 19–21) or denied (4) claim becomes once posted.
-fn target(c: &ClaimPayment, balance_after: i64) -> Option<ClaimStatus> {
-    match c.status_code.as_str() {
-        "4" => Some(ClaimStatus::Denied),
-        "1" | "2" | "3" | "19" | "20" | "21" => Some(if c.paid_cents <= 0 {
-            ClaimStatus::Denied
-        } else if balance_after <= 0 {
-            ClaimStatus::Paid
-        } else {
-            ClaimStatus::PartiallyPaid
-        }),
-        _ => None,
-    }
-}
-
 /// Posts a read 835: a payer + trace number imported before posts nothing and answers the first
-/// summary with `duplicate: true`. Returns the summary and whether it is new.
-/// On PostgreSQL, locks the file's claims in id order before anything is posted, so two
-/// remittances paying the same claims in different orders queue instead of deadlocking. (On
-/// SQLite the write transaction already holds the whole database.)
-fn lock_claims(conn: &mut DbConn, org: OrgId, pcns: Vec<String>) -> Result<(), AppError> {
-    use diesel::sql_types::{Array, Text};
-    if let DbConn::Postgresql(pg) = conn {
-        diesel::sql_query(
-            "SELECT id FROM claims WHERE org_id = $1 AND patient_control_number = ANY($2) \
-             ORDER BY id FOR UPDATE",
-        )
-        .bind::<Text, _>(org.to_string())
-        .bind::<Array<Text>, _>(pcns)
-        .execute(pg)?;
-    }
-    Ok(())
-}
-
+/// summary with `duplicate: true`. Returns the summary and whether it is new. The posting itself
+/// is set-based (`posting::Book`): the file's claims are read and locked once, every row is
+/// written in multi-row statements.
 pub fn import(
     conn: &mut DbConn,
     ctx: &AuditCtx,
@@ -638,9 +560,11 @@ pub fn import(
             r::summary.eq("{}"),
         ))
         .execute(conn)?;
-    lock_claims(
+    let mut book = Book::for_pcns(
         conn,
         ctx.org,
+        v.id,
+        now,
         rem.claims
             .iter()
             .map(|c| c.patient_control_number.trim().to_owned())
@@ -648,54 +572,44 @@ pub fn import(
     )?;
     for (i, c) in rem.claims.iter().enumerate() {
         let n = i + 1;
-        let outcome = post_claim(conn, ctx, &mut v, n, c, now)?;
-        // An unmatched CLP keeps its parsed data, to be matched by hand later.
-        let clp = if outcome.0 == "unmatched" {
-            Some(
-                serde_json::to_string(c)
-                    .map_err(|e| AppError::internal(format!("clp json: {e}")))?,
-            )
-        } else {
-            None
+        let pcn = c.patient_control_number.trim();
+        let (outcome, claim, clp) = match book.claim_by_pcn(pcn) {
+            Some(claim_id) => (
+                post_to(&mut book, &mut v, c, claim_id, None)?,
+                Some(claim_id),
+                None,
+            ),
+            None => {
+                v.claims_unmatched.push(UnmatchedClaim {
+                    n,
+                    patient_control_number: pcn.to_owned(),
+                    status_code: c.status_code.clone(),
+                    charge_cents: c.charge_cents,
+                    paid_cents: c.paid_cents,
+                    payer_claim_number: c.payer_claim_number.clone(),
+                    message: format!(
+                        "no claim of this organization has patient control number {pcn}"
+                    ),
+                });
+                // An unmatched CLP keeps its parsed data, to be matched by hand later.
+                let clp = serde_json::to_string(c)
+                    .map_err(|e| AppError::internal(format!("clp json: {e}")))?;
+                ("unmatched", None, Some(clp))
+            }
         };
-        diesel::insert_into(rc::remittance_claims)
-            .values((
-                rc::remittance_id.eq(v.id.to_string()),
-                rc::seq.eq(seq(n)),
-                rc::org_id.eq(ctx.org.to_string()),
-                rc::patient_control_number.eq(&c.patient_control_number),
-                rc::claim_id.eq(outcome.1.map(|id| id.to_string())),
-                rc::status_code.eq(&c.status_code),
-                rc::charge_cents.eq(c.charge_cents),
-                rc::paid_cents.eq(c.paid_cents),
-                rc::patient_responsibility_cents.eq(c.patient_responsibility_cents),
-                rc::payer_claim_number.eq(&c.payer_claim_number),
-                rc::outcome.eq(outcome.0),
-                rc::clp.eq(clp),
-                rc::allowed_cents.eq(c.allowed_cents),
-                rc::remark_codes.eq(codes_json(&c.remarks)),
-                rc::forwarded_to.eq(forwarded_to(c)),
-            ))
-            .execute(conn)?;
-        if outcome.0 == "posted" {
-            insert_lines(conn, ctx, v.id, n, outcome.1, &v)?;
+        if let (Some(claim), "posted", Some(posted)) = (claim, outcome, v.claims.last()) {
+            book.remittance_lines(n, claim, &posted.lines);
         }
+        book.remittance_claim(RemittanceClaimRow {
+            n,
+            claim,
+            outcome,
+            clp,
+            payment: c.clone(),
+        });
     }
     for p in &rem.provider_adjustments {
-        insert_entry(
-            conn,
-            ctx,
-            v.id,
-            Entry {
-                claim: None,
-                kind: "provider_adjustment",
-                group: Some("PLB"),
-                reason: Some(&p.reason),
-                amount: p.amount_cents,
-                line_control_number: None,
-            },
-            now,
-        )?;
+        book.provider_adjustment(&p.reason, p.amount_cents);
         v.plb.push(PlbView {
             provider_id: p.provider_id.clone(),
             date: p.date.clone(),
@@ -704,6 +618,7 @@ pub fn import(
             amount_cents: p.amount_cents,
         });
     }
+    book.flush(conn, ctx)?;
     if let Some(i) = remit835::file_imbalance(rem) {
         v.imbalances.push(ImbalanceView {
             rule: i.rule.as_str().into(),
@@ -742,353 +657,6 @@ pub fn import(
         })),
     )?;
     Ok((v, true))
-}
-
-fn balance(conn: &mut DbConn, org: OrgId, claim: ClaimId) -> Result<i64, AppError> {
-    Ok(claim_entries(conn, org, claim)?
-        .iter()
-        .map(|e| e.amount_cents)
-        .sum())
-}
-
-/// Posts one CLP; returns its outcome and the matched claim.
-fn post_claim(
-    conn: &mut DbConn,
-    ctx: &AuditCtx,
-    v: &mut RemittanceView,
-    n: usize,
-    c: &ClaimPayment,
-    now: NaiveDateTime,
-) -> Result<(&'static str, Option<ClaimId>), AppError> {
-    let pcn = c.patient_control_number.trim();
-    let Some(claim_id) = claim_id_by_pcn(conn, ctx.org, pcn)? else {
-        v.claims_unmatched.push(UnmatchedClaim {
-            n,
-            patient_control_number: pcn.to_owned(),
-            status_code: c.status_code.clone(),
-            charge_cents: c.charge_cents,
-            paid_cents: c.paid_cents,
-            payer_claim_number: c.payer_claim_number.clone(),
-            message: format!("no claim of this organization has patient control number {pcn}"),
-        });
-        return Ok(("unmatched", None));
-    };
-    let outcome = post_to(conn, ctx, v, c, claim_id, now, None)?;
-    Ok((outcome, Some(claim_id)))
-}
-
-fn seq(n: usize) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-/// CLP02 19–21: who the claim was forwarded to.
-fn forwarded_to(c: &ClaimPayment) -> Option<String> {
-    c.is_forwarded().then(|| {
-        c.crossover_payer()
-            .unwrap_or_else(|| "another payer".into())
-    })
-}
-
-/// Stores the SVC lines of the posted claim `n` (as the summary lists them).
-fn insert_lines(
-    conn: &mut DbConn,
-    ctx: &AuditCtx,
-    remittance: RemittanceId,
-    n: usize,
-    claim: Option<ClaimId>,
-    v: &RemittanceView,
-) -> Result<(), AppError> {
-    let Some(claim) = claim else { return Ok(()) };
-    let Some(posted) = v.claims.iter().rev().find(|p| p.claim_id == claim) else {
-        return Ok(());
-    };
-    let rows: Vec<_> = posted
-        .lines
-        .iter()
-        .map(|ln| {
-            (
-                rl::remittance_id.eq(remittance.to_string()),
-                rl::claim_seq.eq(seq(n)),
-                rl::line_seq.eq(seq(ln.n)),
-                rl::org_id.eq(ctx.org.to_string()),
-                rl::claim_id.eq(claim.to_string()),
-                rl::claim_line_id.eq(ln.claim_line_id.map(|l| l.to_string())),
-                rl::match_method.eq(ln.match_method.clone()),
-                rl::procedure.eq(ln.procedure.clone()),
-                rl::service_date.eq(ln.service_date.clone()),
-                rl::line_control_number.eq(ln.line_control_number.clone()),
-                rl::charge_cents.eq(ln.charge_cents),
-                rl::paid_cents.eq(ln.paid_cents),
-                rl::allowed_cents.eq(ln.allowed_cents),
-                rl::remark_codes.eq(codes_json(&ln.remark_codes)),
-            )
-        })
-        .collect();
-    if !rows.is_empty() {
-        // One multi-row insert per claim (not available through MultiConnection).
-        crate::on_inner!(conn, |c| diesel::insert_into(rl::remittance_lines)
-            .values(&rows)
-            .execute(c))?;
-    }
-    Ok(())
-}
-
-/// Posts one CLP to `claim_id` with the import's rules: `posted`, or `imbalanced`/`skipped`
-/// (nothing of it posted, the reason pushed to `v.imbalances`/`v.skipped`). `matched` is who
-/// matched it by hand and when.
-#[allow(clippy::too_many_arguments)]
-fn post_to(
-    conn: &mut DbConn,
-    ctx: &AuditCtx,
-    v: &mut RemittanceView,
-    c: &ClaimPayment,
-    claim_id: ClaimId,
-    now: NaiveDateTime,
-    matched: Option<(String, NaiveDateTime)>,
-) -> Result<&'static str, AppError> {
-    let pcn = c.patient_control_number.trim();
-    let found = remit835::claim_imbalances(c);
-    if !found.is_empty() {
-        for i in found {
-            v.imbalances.push(ImbalanceView {
-                rule: i.rule.as_str().into(),
-                patient_control_number: i.patient_control_number,
-                line: i.line.map(|x| x + 1),
-                expected_cents: i.expected_cents,
-                actual_cents: i.actual_cents,
-                posted: false,
-                message: i.message,
-            });
-        }
-        return Ok("imbalanced");
-    }
-    let claim = claims::require_claim(conn, ctx.org, claim_id)?;
-    let skip = |v: &mut RemittanceView, posted: bool, reason: String| {
-        v.skipped.push(SkippedClaim {
-            claim_id,
-            patient_control_number: pcn.to_owned(),
-            status: claim.status,
-            posted,
-            reason,
-        });
-    };
-    let entries = claim_entries(conn, ctx.org, claim_id)?;
-    let before: i64 = entries.iter().map(|e| e.amount_cents).sum();
-    let has_charge = entries.iter().any(|e| e.kind == "charge");
-    let lines = claims::lines_of(conn, ctx.org, claim_id)?;
-    let matches = match_lines(c, &lines);
-    let reversal = c.is_reversal();
-    let adjustments: Vec<(&remit835::Adjustment, Option<String>)> = c
-        .adjustments
-        .iter()
-        .map(|a| (a, None))
-        .chain(c.lines.iter().zip(&matches).flat_map(|(ln, m)| {
-            let lcn = m.0.map(|l| l.line_control_number.clone());
-            ln.adjustments.iter().map(move |a| (a, lcn.clone()))
-        }))
-        .collect();
-    let posted_lines: Vec<PostedLine> = c
-        .lines
-        .iter()
-        .zip(&matches)
-        .enumerate()
-        .map(|(k, (ln, m))| PostedLine {
-            n: k + 1,
-            procedure: ln.procedure.clone(),
-            service_date: ln.service_date.clone(),
-            line_control_number: ln.line_control_number.clone(),
-            match_method: m.1.to_owned(),
-            claim_line_id: m.0.map(|l| l.id),
-            claim_line_number: m.0.map(|l| l.line_number),
-            claim_line_control_number: m.0.map(|l| l.line_control_number.clone()),
-            charge_cents: ln.charge_cents,
-            paid_cents: ln.paid_cents,
-            allowed_cents: ln.allowed_cents,
-            remark_codes: ln.remarks.clone(),
-            message: m.2.clone(),
-        })
-        .collect();
-    let line_warnings: Vec<String> = posted_lines
-        .iter()
-        .filter_map(|l| {
-            l.message.as_ref().map(|m| {
-                format!(
-                    "claim {pcn} line {} ({}): {m}; its adjustments are posted at claim level",
-                    l.n, l.procedure
-                )
-            })
-        })
-        .collect();
-    let posted_adj: i64 = adjustments.iter().map(|(a, _)| a.amount_cents).sum();
-    let to = if reversal {
-        if entries
-            .iter()
-            .all(|e| e.kind != "payment" && e.kind != "adjustment")
-        {
-            skip(
-                v,
-                false,
-                "a reversal (CLP02 22) of a claim with nothing posted: nothing to reverse".into(),
-            );
-            return Ok("skipped");
-        }
-        None
-    } else {
-        let charge = if has_charge {
-            0
-        } else {
-            claim.total_charge_cents
-        };
-        let after = before + charge - c.paid_cents - posted_adj;
-        let Some(to) = target(c, after) else {
-            skip(
-                v,
-                false,
-                format!(
-                    "CLP02 {} is not a payment, denial or reversal; nothing posted",
-                    c.status_code
-                ),
-            );
-            return Ok("skipped");
-        };
-        if claim.status != to && !claim.status.can_go_to(to) {
-            skip(
-                v,
-                false,
-                format!(
-                    "a {} claim cannot move to {to}; nothing posted",
-                    claim.status
-                ),
-            );
-            return Ok("skipped");
-        }
-        Some(to)
-    };
-    if !has_charge && !reversal {
-        insert_entry(
-            conn,
-            ctx,
-            v.id,
-            Entry {
-                claim: Some(claim_id),
-                kind: "charge",
-                group: None,
-                reason: None,
-                amount: claim.total_charge_cents,
-                line_control_number: None,
-            },
-            now,
-        )?;
-    }
-    if c.paid_cents != 0 {
-        insert_entry(
-            conn,
-            ctx,
-            v.id,
-            Entry {
-                claim: Some(claim_id),
-                kind: if reversal { "reversal" } else { "payment" },
-                group: None,
-                reason: None,
-                amount: -c.paid_cents,
-                line_control_number: None,
-            },
-            now,
-        )?;
-    }
-    for (a, lcn) in &adjustments {
-        let kind = if reversal {
-            "reversal"
-        } else if a.group == "PR" {
-            "patient_responsibility"
-        } else {
-            "adjustment"
-        };
-        insert_entry(
-            conn,
-            ctx,
-            v.id,
-            Entry {
-                claim: Some(claim_id),
-                kind,
-                group: Some(&a.group),
-                reason: Some(&a.reason),
-                amount: -a.amount_cents,
-                line_control_number: lcn.as_deref(),
-            },
-            now,
-        )?;
-        *v.adjustments_by_reason
-            .entry(format!("{}:{}", a.group, a.reason))
-            .or_insert(0) += a.amount_cents;
-    }
-    if let Some(n) = &c.payer_claim_number
-        && claim.payer_claim_number.as_deref() != Some(n.as_str())
-        && !reversal
-    {
-        claims::set_payer_claim_number(conn, ctx, claim_id, n)?;
-    }
-    v.warnings.extend(line_warnings);
-    let forwarded = forwarded_to(c);
-    if let Some(to) = &forwarded {
-        crate::claims::transitions::note(
-            conn,
-            ctx,
-            claim_id,
-            &format!(
-                "835 remittance {} (CLP02 {}): processed and forwarded to {to}",
-                v.trace_number, c.status_code
-            ),
-        )?;
-    }
-    let why = format!(
-        "835 remittance {} (CLP02 {}): paid {}",
-        v.trace_number,
-        c.status_code,
-        remit835::format_cents(c.paid_cents)
-    );
-    let mut status = claim.status;
-    match to {
-        Some(to) if to != claim.status => {
-            status = claims::transition(conn, ctx, claim_id, to, Some(&why), None)?.status;
-        }
-        Some(_) => {}
-        None => {
-            let to = ClaimStatus::Accepted;
-            if claim.status.can_go_to(to) {
-                status = claims::transition(conn, ctx, claim_id, to, Some(&why), None)?.status;
-            } else {
-                skip(
-                    v,
-                    true,
-                    format!(
-                        "the reversal is posted; a {} claim cannot move back to accepted, its status stays",
-                        claim.status
-                    ),
-                );
-            }
-        }
-    }
-    v.claims.push(PostedClaim {
-        claim_id,
-        patient_control_number: pcn.to_owned(),
-        status_code: c.status_code.clone(),
-        charge_cents: c.charge_cents,
-        paid_cents: c.paid_cents,
-        patient_responsibility_cents: c.patient_responsibility_cents,
-        adjustment_cents: posted_adj,
-        payer_claim_number: c.payer_claim_number.clone(),
-        previous_status: claim.status,
-        status,
-        balance_cents: balance(conn, ctx.org, claim_id)?,
-        allowed_cents: c.allowed_cents,
-        remark_codes: c.remarks.clone(),
-        forwarded_to: forwarded,
-        lines: posted_lines,
-        matched_by: matched.as_ref().map(|m| m.0.clone()),
-        matched_at: matched.map(|m| m.1.and_utc()),
-    });
-    Ok("posted")
 }
 
 /// Posts the unmatched CLP `n` of a remittance to `claim` (chosen by hand) with the import's
@@ -1153,7 +721,8 @@ pub fn match_claim(
     let mut v = row.view(false)?;
     let (imbalances, skipped) = (v.imbalances.len(), v.skipped.len());
     let matched = Some((actor.clone().unwrap_or_default(), now));
-    let outcome = post_to(conn, ctx, &mut v, &c, claim_id, now, matched)?;
+    let mut book = Book::for_claim(conn, ctx.org, id, now, claim_id)?;
+    let outcome = post_to(&mut book, &mut v, &c, claim_id, matched)?;
     match outcome {
         "imbalanced" => {
             let why: Vec<String> = v.imbalances[imbalances..]
@@ -1178,7 +747,10 @@ pub fn match_claim(
         }
         _ => {}
     }
-    insert_lines(conn, ctx, id, n, Some(claim_id), &v)?;
+    if let Some(posted) = v.claims.last() {
+        book.remittance_lines(n, claim_id, &posted.lines);
+    }
+    book.flush(conn, ctx)?;
     v.claims_unmatched.retain(|u| u.n != n);
     v.claims_matched = v.claims.len();
     let summary =

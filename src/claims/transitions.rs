@@ -1,6 +1,9 @@
 //! Claim status changes: the transition table applied with a claim event and an audit row, the
 //! history, and the payer's claim number. What batches, acknowledgements and remittances call.
 
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::domain::{ClaimStatus, frequency};
@@ -156,4 +159,233 @@ pub fn events(conn: &mut DbConn, org: OrgId, id: ClaimId) -> Result<Vec<ClaimEve
         .filter(ev::claim_id.eq(id.to_string()))
         .order(ev::id.asc())
         .load::<ClaimEvent>(conn)?)
+}
+
+/// Claim changes gathered in memory and written together, for a posting that moves thousands of
+/// claims (an 835): the same rules, events and audit rows as [`transition`], [`note`] and
+/// [`set_payer_claim_number`], but a few statements in all instead of 3–5 per claim.
+///
+/// The claims must be locked for the whole gathering (`SELECT … FOR UPDATE` on PostgreSQL; the
+/// write transaction on SQLite). [`ClaimChanges::flush`] still writes each claim only where its
+/// version is the one read, and fails with `409` (rolling the caller's transaction back) if any
+/// was changed meanwhile.
+#[derive(Debug, Default)]
+pub struct ClaimChanges {
+    claims: HashMap<ClaimId, Tracked>,
+    events: Vec<PendingEvent>,
+    audits: Vec<audit::PendingAudit>,
+}
+
+#[derive(Debug)]
+struct Tracked {
+    claim: Claim,
+    read_version: i32,
+}
+
+#[derive(Debug)]
+struct PendingEvent {
+    id: ClaimEventId,
+    claim: ClaimId,
+    from: ClaimStatus,
+    to: ClaimStatus,
+    reason: String,
+    at: NaiveDateTime,
+}
+
+impl ClaimChanges {
+    /// Tracks the claims read (and locked) by the caller.
+    pub fn new(claims: impl IntoIterator<Item = Claim>) -> Self {
+        Self {
+            claims: claims
+                .into_iter()
+                .map(|c| {
+                    (
+                        c.id,
+                        Tracked {
+                            read_version: c.version,
+                            claim: c,
+                        },
+                    )
+                })
+                .collect(),
+            ..Self::default()
+        }
+    }
+
+    /// The claim as it stands with the changes gathered so far.
+    pub fn get(&self, id: ClaimId) -> Result<&Claim, AppError> {
+        self.claims
+            .get(&id)
+            .map(|t| &t.claim)
+            .ok_or_else(|| AppError::not_found("claim"))
+    }
+
+    fn tracked(&mut self, id: ClaimId) -> Result<&mut Claim, AppError> {
+        self.claims
+            .get_mut(&id)
+            .map(|t| &mut t.claim)
+            .ok_or_else(|| AppError::not_found("claim"))
+    }
+
+    /// [`transition`], gathered: `409` listing the allowed states when the move is not allowed.
+    pub fn transition(
+        &mut self,
+        id: ClaimId,
+        to: ClaimStatus,
+        reason: &str,
+    ) -> Result<&Claim, AppError> {
+        let now = crate::db::now();
+        let claim = self.tracked(id)?;
+        let from = claim.status;
+        if !from.can_go_to(to) {
+            return Err(illegal(from, &format!("move to {to}")));
+        }
+        if to == ClaimStatus::Void {
+            claim.frequency_code = frequency::VOID.to_owned();
+        }
+        claim.status = to;
+        claim.version += 1;
+        self.events.push(PendingEvent {
+            id: ClaimEventId::new(),
+            claim: id,
+            from,
+            to,
+            reason: reason.to_owned(),
+            at: now,
+        });
+        self.audits.push(audit::PendingAudit::now(
+            "claim.transition",
+            "claim",
+            Some(id.to_string()),
+            Some(serde_json::json!({ "from": from.as_str(), "to": to.as_str() })),
+        ));
+        self.get(id)
+    }
+
+    /// [`note`], gathered.
+    pub fn note(&mut self, id: ClaimId, reason: &str) -> Result<(), AppError> {
+        let status = self.get(id)?.status;
+        self.events.push(PendingEvent {
+            id: ClaimEventId::new(),
+            claim: id,
+            from: status,
+            to: status,
+            reason: reason.to_owned(),
+            at: crate::db::now(),
+        });
+        self.audits.push(audit::PendingAudit::now(
+            "claim.note",
+            "claim",
+            Some(id.to_string()),
+            Some(serde_json::json!({ "status": status.as_str() })),
+        ));
+        Ok(())
+    }
+
+    /// [`set_payer_claim_number`], gathered.
+    pub fn set_payer_claim_number(&mut self, id: ClaimId, number: &str) -> Result<(), AppError> {
+        let claim = self.tracked(id)?;
+        claim.payer_claim_number = Some(number.to_owned());
+        claim.version += 1;
+        self.audits.push(audit::PendingAudit::now(
+            "claim.payer_claim_number",
+            "claim",
+            Some(id.to_string()),
+            None,
+        ));
+        Ok(())
+    }
+
+    /// Writes the changed claims (status, frequency code, payer claim number, version), then
+    /// their events and audit rows, in the caller's transaction.
+    pub fn flush(self, conn: &mut DbConn, ctx: &AuditCtx) -> Result<(), AppError> {
+        let mut changed: Vec<&Tracked> = self
+            .claims
+            .values()
+            .filter(|t| t.claim.version != t.read_version)
+            .collect();
+        changed.sort_by_key(|t| t.claim.id);
+        let written = update_claims(conn, ctx.org, &changed)?;
+        if written != changed.len() {
+            return Err(AppError::conflict(
+                "a claim of this posting was changed by someone else meanwhile; nothing posted, try again",
+            ));
+        }
+        let org = ctx.org.to_string();
+        let actor = actor(ctx);
+        for chunk in self.events.chunks(crate::db::INSERT_CHUNK) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|e| {
+                    (
+                        ev::id.eq(e.id.to_string()),
+                        ev::org_id.eq(org.clone()),
+                        ev::claim_id.eq(e.claim.to_string()),
+                        ev::from_status.eq(Some(e.from.as_str())),
+                        ev::to_status.eq(e.to.as_str()),
+                        ev::actor_id.eq(actor.clone()),
+                        ev::at.eq(e.at),
+                        ev::reason.eq(Some(e.reason.as_str())),
+                    )
+                })
+                .collect();
+            crate::on_inner!(conn, |c| diesel::insert_into(ev::claim_events)
+                .values(&rows)
+                .execute(c))?;
+        }
+        audit::record_many(conn, ctx, &self.audits)
+    }
+}
+
+/// Writes each claim's gathered state where its version is still the one read; returns how many
+/// rows were written. PostgreSQL: one `UPDATE … FROM unnest(…)`; SQLite: one statement per claim
+/// (no round trip: it runs in the process).
+fn update_claims(conn: &mut DbConn, org: OrgId, changed: &[&Tracked]) -> Result<usize, AppError> {
+    use diesel::sql_types::{Array, Integer, Nullable, Text, Timestamp};
+    if changed.is_empty() {
+        return Ok(0);
+    }
+    let now = crate::db::now();
+    match conn {
+        DbConn::Postgresql(pg) => {
+            Ok(diesel::sql_query(
+                "UPDATE claims AS c SET status = v.status, frequency_code = v.frequency_code, \
+                 payer_claim_number = v.payer_claim_number, version = v.version, updated_at = $1 \
+                 FROM unnest($2::text[], $3::int4[], $4::text[], $5::text[], $6::text[], $7::int4[]) \
+                 AS v(id, read_version, status, frequency_code, payer_claim_number, version) \
+                 WHERE c.org_id = $8 AND c.id = v.id AND c.version = v.read_version",
+            )
+            .bind::<Timestamp, _>(now)
+            .bind::<Array<Text>, _>(changed.iter().map(|t| t.claim.id.to_string()).collect::<Vec<_>>())
+            .bind::<Array<Integer>, _>(changed.iter().map(|t| t.read_version).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(changed.iter().map(|t| t.claim.status.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(changed.iter().map(|t| t.claim.frequency_code.clone()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(
+                changed.iter().map(|t| t.claim.payer_claim_number.clone()).collect::<Vec<_>>(),
+            )
+            .bind::<Array<Integer>, _>(changed.iter().map(|t| t.claim.version).collect::<Vec<_>>())
+            .bind::<Text, _>(org.to_string())
+            .execute(pg)?)
+        }
+        DbConn::Sqlite(lite) => {
+            let mut n = 0;
+            for t in changed {
+                n += diesel::update(
+                    c::claims
+                        .filter(c::org_id.eq(org.to_string()))
+                        .filter(c::id.eq(t.claim.id.to_string()))
+                        .filter(c::version.eq(t.read_version)),
+                )
+                .set((
+                    c::status.eq(t.claim.status.as_str()),
+                    c::frequency_code.eq(&t.claim.frequency_code),
+                    c::payer_claim_number.eq(&t.claim.payer_claim_number),
+                    c::version.eq(t.claim.version),
+                    c::updated_at.eq(now),
+                ))
+                .execute(lite)?;
+            }
+            Ok(n)
+        }
+    }
 }

@@ -21,6 +21,19 @@ pub use ids::*;
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
+/// Rows per multi-row INSERT: at most 16 columns × 2 000 = 32 000 bind parameters, under
+/// SQLite's 32 766 and PostgreSQL's 65 535.
+pub const INSERT_CHUNK: usize = 2_000;
+
+/// Ids per `IN (…)` list on SQLite (one bind each). PostgreSQL binds the whole list as one array
+/// (`= ANY($1)`), so it reads all ids in one statement.
+pub fn id_chunk(conn: &DbConn) -> usize {
+    match conn {
+        DbConn::Postgresql(_) => usize::MAX,
+        DbConn::Sqlite(_) => 10_000,
+    }
+}
+
 /// A connection to either backend.
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {

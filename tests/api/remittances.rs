@@ -350,6 +350,115 @@ async fn a_denial_and_a_claim_not_yet_submitted() {
     assert_eq!(l["adjustment_cents"], 20000);
 }
 
+/// One file that pays a claim in part, reverses that and pays it in full: the posting (set-based,
+/// in memory until the end) sees its own earlier entries and status, so the claim moves twice,
+/// each move with its event and audit row, and the balance is the sum of all six entries.
+#[tokio::test]
+async fn one_file_that_moves_a_claim_twice_posts_each_step_in_order() {
+    let app = TestApp::spawn().await;
+    let (fx, ids) = two_submitted_claims(&app).await;
+    let org = &fx.org;
+    let file = remit(&[
+        "BPR*I*110.00*C*ACH************20261201",
+        "TRN*1*TWICE01*1999999999",
+        "LX*1",
+        "CLP*C0000001*1*100.00*50.00**12*PAYER-CN-1",
+        "CAS*CO*45*50.00",
+        "CLP*C0000001*22*-100.00*-50.00**12*PAYER-CN-1",
+        "CAS*CO*45*-50.00",
+        "CLP*C0000001*1*140.00*110.00**12*PAYER-CN-1",
+        "CAS*CO*45*30.00",
+    ]);
+    let res = post_835(&app, org, Role::Biller, &file).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let posted = res.body["claims"].as_array().unwrap();
+    let steps: Vec<(&str, &str, i64)> = posted
+        .iter()
+        .map(|c| {
+            (
+                c["previous_status"].as_str().unwrap(),
+                c["status"].as_str().unwrap(),
+                c["balance_cents"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("submitted", "partially_paid", 4000),
+            // A partially paid claim cannot go back to accepted: the reversal posts, status kept.
+            ("partially_paid", "partially_paid", 14000),
+            ("partially_paid", "paid", 0),
+        ],
+        "{}",
+        res.text
+    );
+    let l = ledger(&app, org, &ids[0]).await;
+    assert_eq!(l["items"].as_array().unwrap().len(), 7, "{l}");
+    assert_eq!(l["balance_cents"], 0);
+    assert_eq!(l["charge_cents"], 14000);
+    let c = claim(&app, org, &ids[0]).await;
+    assert_eq!(c["status"], "paid");
+    assert_eq!(c["payer_claim_number"], "PAYER-CN-1");
+
+    let events = app
+        .get(
+            &format!("/api/v1/claims/{}/events", ids[0]),
+            org.token(Role::Biller),
+        )
+        .await;
+    assert_eq!(events.status, 200, "{}", events.text);
+    let moves: Vec<(String, String)> = events.body["items"]
+        .as_array()
+        .unwrap_or_else(|| events.body.as_array().unwrap())
+        .iter()
+        .filter(|e| e["reason"].as_str().is_some_and(|r| r.contains("TWICE01")))
+        .map(|e| {
+            (
+                e["from"].as_str().unwrap_or("").to_owned(),
+                e["to"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            ("submitted".to_owned(), "partially_paid".to_owned()),
+            ("partially_paid".to_owned(), "paid".to_owned())
+        ],
+        "{}",
+        events.text
+    );
+    let audit = app
+        .get(
+            &format!(
+                "/api/v1/audit-events?action=claim.transition&entity_id={}",
+                ids[0]
+            ),
+            org.token(Role::Admin),
+        )
+        .await;
+    assert_eq!(audit.status, 200, "{}", audit.text);
+    // Newest first: the file's two moves, one request, then the moves before the file.
+    let rows = audit.body["items"].as_array().unwrap();
+    let mine: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|a| a["request_id"] == rows[0]["request_id"])
+        .map(|a| {
+            (
+                a["detail"]["from"].as_str().unwrap(),
+                a["detail"]["to"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        mine,
+        [("partially_paid", "paid"), ("submitted", "partially_paid")],
+        "{}",
+        audit.text
+    );
+}
+
 #[tokio::test]
 async fn bad_files_roles_and_other_organizations() {
     let app = TestApp::spawn().await;
