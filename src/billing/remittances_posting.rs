@@ -35,7 +35,7 @@ pub struct Book {
     lines: HashMap<ClaimId, Vec<ClaimLine>>,
     new_entries: Vec<NewEntry>,
     remittance_claims: Vec<RemittanceClaimRow>,
-    remittance_lines: Vec<RemittanceLineRow>,
+    remittance_lines: Vec<RemittanceLines>,
 }
 
 struct NewEntry {
@@ -48,20 +48,57 @@ struct NewEntry {
     line_control_number: Option<String>,
 }
 
-/// One CLP of the remittance as stored (`remittance_claims`).
+/// One CLP of the remittance as stored (`remittance_claims`): its amounts and codes, not its
+/// lines (those are stored from the summary's posted claims).
 pub struct RemittanceClaimRow {
-    pub n: usize,
-    pub claim: Option<ClaimId>,
-    pub outcome: &'static str,
-    /// The parsed CLP, kept (as JSON) for an unmatched one, to be matched by hand later.
-    pub clp: Option<String>,
-    pub payment: ClaimPayment,
+    n: usize,
+    claim: Option<ClaimId>,
+    outcome: &'static str,
+    clp: Option<String>,
+    patient_control_number: String,
+    status_code: String,
+    charge_cents: i64,
+    paid_cents: i64,
+    patient_responsibility_cents: i64,
+    payer_claim_number: Option<String>,
+    allowed_cents: Option<i64>,
+    remark_codes: String,
+    forwarded_to: Option<String>,
 }
 
-struct RemittanceLineRow {
+impl RemittanceClaimRow {
+    /// The CLP `n` with its outcome; `clp` is the parsed CLP kept (as JSON) for an unmatched
+    /// one, to be matched by hand later.
+    pub fn new(
+        n: usize,
+        claim: Option<ClaimId>,
+        outcome: &'static str,
+        clp: Option<String>,
+        p: &ClaimPayment,
+    ) -> Self {
+        Self {
+            n,
+            claim,
+            outcome,
+            clp,
+            patient_control_number: p.patient_control_number.clone(),
+            status_code: p.status_code.clone(),
+            charge_cents: p.charge_cents,
+            paid_cents: p.paid_cents,
+            patient_responsibility_cents: p.patient_responsibility_cents,
+            payer_claim_number: p.payer_claim_number.clone(),
+            allowed_cents: p.allowed_cents,
+            remark_codes: codes_json(&p.remarks),
+            forwarded_to: forwarded_to(p),
+        }
+    }
+}
+
+/// The SVC lines of the CLP `n`: those of the summary's posted claim at `posted`.
+struct RemittanceLines {
     n: usize,
     claim: ClaimId,
-    line: PostedLine,
+    posted: usize,
 }
 
 impl Book {
@@ -221,18 +258,23 @@ impl Book {
         self.remittance_claims.push(row);
     }
 
-    /// Keeps the SVC lines of the CLP `n` posted to `claim` (as the summary lists them).
-    pub fn remittance_lines(&mut self, n: usize, claim: ClaimId, lines: &[PostedLine]) {
-        self.remittance_lines
-            .extend(lines.iter().map(|line| RemittanceLineRow {
-                n,
-                claim,
-                line: line.clone(),
-            }));
+    /// Keeps the SVC lines of the CLP `n` just posted to `claim` (the last of `v.claims`), to be
+    /// stored from the summary at [`Book::flush`].
+    pub fn remittance_lines(&mut self, n: usize, claim: ClaimId, v: &RemittanceView) {
+        if let Some(posted) = v.claims.len().checked_sub(1) {
+            self.remittance_lines
+                .push(RemittanceLines { n, claim, posted });
+        }
     }
 
     /// Writes everything gathered, in multi-row statements, in the caller's transaction.
-    pub fn flush(self, conn: &mut DbConn, ctx: &AuditCtx) -> Result<(), AppError> {
+    /// `v` is the summary the posted claims were added to.
+    pub fn flush(
+        self,
+        conn: &mut DbConn,
+        ctx: &AuditCtx,
+        v: &RemittanceView,
+    ) -> Result<(), AppError> {
         let org = ctx.org.to_string();
         let remittance = self.remittance.to_string();
         let actor = ctx.actor.map(|u| u.to_string());
@@ -265,23 +307,22 @@ impl Book {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|x| {
-                    let p = &x.payment;
                     (
                         rc::remittance_id.eq(remittance.clone()),
                         rc::seq.eq(seq(x.n)),
                         rc::org_id.eq(org.clone()),
-                        rc::patient_control_number.eq(p.patient_control_number.clone()),
+                        rc::patient_control_number.eq(&x.patient_control_number),
                         rc::claim_id.eq(x.claim.map(|id| id.to_string())),
-                        rc::status_code.eq(p.status_code.clone()),
-                        rc::charge_cents.eq(p.charge_cents),
-                        rc::paid_cents.eq(p.paid_cents),
-                        rc::patient_responsibility_cents.eq(p.patient_responsibility_cents),
-                        rc::payer_claim_number.eq(p.payer_claim_number.clone()),
+                        rc::status_code.eq(&x.status_code),
+                        rc::charge_cents.eq(x.charge_cents),
+                        rc::paid_cents.eq(x.paid_cents),
+                        rc::patient_responsibility_cents.eq(x.patient_responsibility_cents),
+                        rc::payer_claim_number.eq(&x.payer_claim_number),
                         rc::outcome.eq(x.outcome),
-                        rc::clp.eq(x.clp.clone()),
-                        rc::allowed_cents.eq(p.allowed_cents),
-                        rc::remark_codes.eq(codes_json(&p.remarks)),
-                        rc::forwarded_to.eq(forwarded_to(p)),
+                        rc::clp.eq(&x.clp),
+                        rc::allowed_cents.eq(x.allowed_cents),
+                        rc::remark_codes.eq(&x.remark_codes),
+                        rc::forwarded_to.eq(&x.forwarded_to),
                     )
                 })
                 .collect();
@@ -289,11 +330,16 @@ impl Book {
                 .values(&rows)
                 .execute(db))?;
         }
-        for chunk in self.remittance_lines.chunks(INSERT_CHUNK) {
+        let lines: Vec<(&RemittanceLines, &PostedLine)> = self
+            .remittance_lines
+            .iter()
+            .filter_map(|x| v.claims.get(x.posted).map(|p| (x, p)))
+            .flat_map(|(x, p)| p.lines.iter().map(move |ln| (x, ln)))
+            .collect();
+        for chunk in lines.chunks(INSERT_CHUNK) {
             let rows: Vec<_> = chunk
                 .iter()
-                .map(|x| {
-                    let ln = &x.line;
+                .map(|(x, ln)| {
                     (
                         rl::remittance_id.eq(remittance.clone()),
                         rl::claim_seq.eq(seq(x.n)),
@@ -301,10 +347,10 @@ impl Book {
                         rl::org_id.eq(org.clone()),
                         rl::claim_id.eq(x.claim.to_string()),
                         rl::claim_line_id.eq(ln.claim_line_id.map(|l| l.to_string())),
-                        rl::match_method.eq(ln.match_method.clone()),
-                        rl::procedure.eq(ln.procedure.clone()),
-                        rl::service_date.eq(ln.service_date.clone()),
-                        rl::line_control_number.eq(ln.line_control_number.clone()),
+                        rl::match_method.eq(&ln.match_method),
+                        rl::procedure.eq(&ln.procedure),
+                        rl::service_date.eq(&ln.service_date),
+                        rl::line_control_number.eq(&ln.line_control_number),
                         rl::charge_cents.eq(ln.charge_cents),
                         rl::paid_cents.eq(ln.paid_cents),
                         rl::allowed_cents.eq(ln.allowed_cents),

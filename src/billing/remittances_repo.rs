@@ -597,16 +597,10 @@ pub fn import(
                 ("unmatched", None, Some(clp))
             }
         };
-        if let (Some(claim), "posted", Some(posted)) = (claim, outcome, v.claims.last()) {
-            book.remittance_lines(n, claim, &posted.lines);
+        if let (Some(claim), "posted") = (claim, outcome) {
+            book.remittance_lines(n, claim, &v);
         }
-        book.remittance_claim(RemittanceClaimRow {
-            n,
-            claim,
-            outcome,
-            clp,
-            payment: c.clone(),
-        });
+        book.remittance_claim(RemittanceClaimRow::new(n, claim, outcome, clp, c));
     }
     for p in &rem.provider_adjustments {
         book.provider_adjustment(&p.reason, p.amount_cents);
@@ -618,7 +612,7 @@ pub fn import(
             amount_cents: p.amount_cents,
         });
     }
-    book.flush(conn, ctx)?;
+    book.flush(conn, ctx, &v)?;
     if let Some(i) = remit835::file_imbalance(rem) {
         v.imbalances.push(ImbalanceView {
             rule: i.rule.as_str().into(),
@@ -747,10 +741,8 @@ pub fn match_claim(
         }
         _ => {}
     }
-    if let Some(posted) = v.claims.last() {
-        book.remittance_lines(n, claim_id, &posted.lines);
-    }
-    book.flush(conn, ctx)?;
+    book.remittance_lines(n, claim_id, &v);
+    book.flush(conn, ctx, &v)?;
     v.claims_unmatched.retain(|u| u.n != n);
     v.claims_matched = v.claims.len();
     let summary =

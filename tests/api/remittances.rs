@@ -655,3 +655,46 @@ async fn a_manager_writes_off_a_settled_balance_and_the_claim_closes() {
         .await
         .assert_problem(409);
 }
+
+/// Gathered claim changes are written only where the claim's version is still the one read: a
+/// claim changed in between fails the whole write with a 409 instead of overwriting the change.
+#[tokio::test]
+async fn gathered_claim_changes_never_overwrite_a_change_made_meanwhile() {
+    use officina::claims::repo::{self as claims, ClaimChanges};
+    let app = TestApp::spawn().await;
+    let (fx, ids) = two_submitted_claims(&app).await;
+    let db = app.db.clone();
+    let ctx = officina::audit::AuditCtx::cli(fx.org.id);
+    let id: ClaimId = ids[0].parse().unwrap();
+    let (stale, fresh) = tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        let read = claims::require_claim(&mut conn, ctx.org, id).unwrap();
+        // Read, changed by someone else, then written: refused, nothing written.
+        let mut changes = ClaimChanges::new([read.clone()]);
+        changes
+            .transition(id, ClaimStatus::Accepted, "test")
+            .unwrap();
+        claims::set_payer_claim_number(&mut conn, &ctx, id, "OTHER-1").unwrap();
+        let stale = db::write_tx(&mut conn, |c| changes.flush(c, &ctx));
+        let after = claims::require_claim(&mut conn, ctx.org, id).unwrap();
+        assert_eq!(after.status, ClaimStatus::Submitted);
+        assert_eq!(after.payer_claim_number.as_deref(), Some("OTHER-1"));
+        // Read again: written, the version moved by one.
+        let mut changes = ClaimChanges::new([after.clone()]);
+        changes
+            .transition(id, ClaimStatus::Accepted, "test")
+            .unwrap();
+        let fresh = db::write_tx(&mut conn, |c| changes.flush(c, &ctx));
+        let last = claims::require_claim(&mut conn, ctx.org, id).unwrap();
+        assert_eq!(last.status, ClaimStatus::Accepted);
+        assert_eq!(last.version, after.version + 1);
+        (stale, fresh)
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(stale, Err(officina::error::AppError::Conflict { .. })),
+        "{stale:?}"
+    );
+    assert!(fresh.is_ok(), "{fresh:?}");
+}

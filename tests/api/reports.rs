@@ -70,6 +70,17 @@ fn col(range: &calamine::Range<Data>, name: &str) -> usize {
         .unwrap_or_else(|| panic!("no column {name} in {headers:?}"))
 }
 
+/// The aging bucket of a balance `days` after the date of service.
+fn bucket(days: i64) -> &'static str {
+    match days {
+        ..=30 => "days_0_30",
+        31..=60 => "days_31_60",
+        61..=90 => "days_61_90",
+        91..=120 => "days_91_120",
+        _ => "days_over_120",
+    }
+}
+
 #[tokio::test]
 async fn aging_payments_and_batches_equal_the_ledger_in_json_csv_and_xlsx() {
     let app = TestApp::spawn().await;
@@ -85,8 +96,16 @@ async fn aging_payments_and_batches_equal_the_ledger_in_json_csv_and_xlsx() {
     let res = post_835(&app, org, Role::Biller, &remit(PAYMENT)).await;
     assert_eq!(res.status, 201, "{}", res.text);
 
-    let aging = report(&app, org, "/api/v1/reports/ar-aging?as_of=2026-11-27").await;
-    assert_eq!(aging["as_of"], "2026-11-27");
+    // As of today: the remittance is posted today, and `as_of` leaves out later entries.
+    let today = chrono::Utc::now().date_naive();
+    let as_of = today.to_string();
+    let aging = report(
+        &app,
+        org,
+        &format!("/api/v1/reports/ar-aging?as_of={as_of}"),
+    )
+    .await;
+    assert_eq!(aging["as_of"], as_of.as_str());
     let (mut balance, mut patient) = (0i64, 0i64);
     for id in &ids {
         let l = ledger(&app, org, id).await;
@@ -101,9 +120,12 @@ async fn aging_payments_and_batches_equal_the_ledger_in_json_csv_and_xlsx() {
         t["patient"]["total"], patient,
         "aging = patient responsibility"
     );
-    // Served 2026-09-15/16: 72–73 days before 2026-11-27.
-    assert_eq!(t["insurance"]["days_61_90"], 5000);
-    assert_eq!(t["patient"]["days_61_90"], 1000);
+    // C0000002 (the payer's 50.00) was served 2026-09-16, C0000001 (the patient's 10.00)
+    // 2026-09-15: each is in the bucket of its days since then.
+    let served = |d: u32| (today - chrono::NaiveDate::from_ymd_opt(2026, 9, d).unwrap()).num_days();
+    let (insurance_bucket, patient_bucket) = (bucket(served(16)), bucket(served(15)));
+    assert_eq!(t["insurance"][insurance_bucket], 5000, "{t}");
+    assert_eq!(t["patient"][patient_bucket], 1000, "{t}");
     assert_eq!(t["insurance"]["days_0_30"], 0);
     let payer = &aging["by_payer"][0];
     assert_eq!(payer["payer_id"], fx.payer.as_str());
@@ -112,10 +134,17 @@ async fn aging_payments_and_batches_equal_the_ledger_in_json_csv_and_xlsx() {
     assert_eq!(aging["by_patient"][0]["claims"], 2);
     assert_eq!(aging["claims"].as_array().unwrap().len(), 2);
     // 150 days later everything is over 120.
-    let later = report(&app, org, "/api/v1/reports/ar-aging?as_of=2027-02-15").await;
+    let later = report(
+        &app,
+        org,
+        &format!(
+            "/api/v1/reports/ar-aging?as_of={}",
+            today + chrono::Duration::days(150)
+        ),
+    )
+    .await;
     assert_eq!(later["totals"]["insurance"]["days_over_120"], 5000);
     // As of a day before the remittance was posted (today), the ledger entries are left out.
-    let today = chrono::Utc::now().date_naive();
     let before = report(
         &app,
         org,
@@ -171,7 +200,7 @@ async fn aging_payments_and_batches_equal_the_ledger_in_json_csv_and_xlsx() {
     let token = org.token(Role::Biller);
     let (status, ct, body) = fetch(
         &app,
-        "/api/v1/reports/ar-aging?as_of=2026-11-27",
+        &format!("/api/v1/reports/ar-aging?as_of={as_of}"),
         token,
         "text/csv",
     )
@@ -182,11 +211,12 @@ async fn aging_payments_and_batches_equal_the_ledger_in_json_csv_and_xlsx() {
     assert_eq!(&rows[0][0], "payer");
     assert_eq!(rows.len(), 3, "header, the payer, the total");
     let total = rows.iter().position(|r| &r[0] == "Total").unwrap();
-    let idx = rows[0].iter().position(|h| h == "insurance_61_90").unwrap();
+    let column = format!("insurance_{}", insurance_bucket.trim_start_matches("days_"));
+    let idx = rows[0].iter().position(|h| *h == column).unwrap();
     assert_eq!(&rows[total][idx], "50.00");
     let (_, _, body) = fetch(
         &app,
-        "/api/v1/reports/ar-aging?as_of=2026-11-27&by=claim&format=csv",
+        &format!("/api/v1/reports/ar-aging?as_of={as_of}&by=claim&format=csv"),
         token,
         "*/*",
     )
@@ -203,7 +233,7 @@ async fn aging_payments_and_batches_equal_the_ledger_in_json_csv_and_xlsx() {
     // XLSX: three sheets, a header row, money as numbers, dates as dates.
     let (status, ct, body) = fetch(
         &app,
-        "/api/v1/reports/ar-aging?as_of=2026-11-27&format=xlsx",
+        &format!("/api/v1/reports/ar-aging?as_of={as_of}&format=xlsx"),
         token,
         "*/*",
     )
