@@ -3,12 +3,12 @@
 use std::fmt;
 use std::str::FromStr;
 
-use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use super::argon::Pooled;
 use crate::db::{OrgId, UserId};
 use crate::error::FieldIssue;
 
@@ -108,10 +108,11 @@ pub fn check_password(pw: &str) -> Result<(), FieldIssue> {
     Ok(())
 }
 
-/// Hashes a password with argon2id (the crate's default parameters, a fresh random salt).
+/// Hashes a password with argon2id (the crate's default parameters, a fresh random salt), in a
+/// reused work area ([`super::argon`]).
 pub fn hash_password(pw: &str) -> Result<String, String> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
+    Pooled::default()
         .hash_password(pw.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| format!("cannot hash password: {e}"))
@@ -120,7 +121,7 @@ pub fn hash_password(pw: &str) -> Result<String, String> {
 /// Verifies a password against a stored PHC hash string. A malformed hash never verifies.
 pub fn verify_password(pw: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
-        .map(|h| Argon2::default().verify_password(pw.as_bytes(), &h).is_ok())
+        .map(|h| Pooled::default().verify_password(pw.as_bytes(), &h).is_ok())
         .unwrap_or(false)
 }
 

@@ -1,6 +1,7 @@
 //! Users, passwords, tokens and roles.
 
 pub mod api;
+mod argon;
 pub mod domain;
 pub mod extract;
 pub mod repo;

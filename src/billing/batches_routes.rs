@@ -569,18 +569,18 @@ async fn batch_x12(
         .db
         .write(move |conn| {
             let b = batches::require(conn, ctx.org, id)?;
-            let (ix, list) = super::batches_x12::gather(conn, ctx.org, &b)?;
-            let mut out = Vec::with_capacity(1024 + list.len() * 1024);
-            super::x12::writer::write_837(&mut out, &ix, &list)
-                .map_err(|e| AppError::internal(format!("x12 writer: {e}")))?;
+            let x12 = super::batches_x12::prepare(conn, ctx.org, &b)?;
+            let mut out = Vec::with_capacity(1024 + x12.claims() * 1024);
+            x12.write(conn, &mut out)?;
             audit::record(
                 conn,
                 &ctx,
                 "batch.x12",
                 "batch",
                 Some(&id.to_string()),
-                Some(serde_json::json!({ "claims": list.len() })),
+                Some(serde_json::json!({ "claims": x12.claims() })),
             )?;
+            let ix = &x12.interchange;
             let suffix = match ix.kind {
                 ClaimKind::Professional => "837P",
                 ClaimKind::Dental => "837D",

@@ -1,24 +1,34 @@
 //! Gathers what the 837 of a batch needs (organization, payer, claims with patient, coverage,
-//! rendering provider and lines) into the plain values of [`super::x12::writer`].
+//! rendering provider and lines) into the plain values of [`super::x12::writer`], and writes it.
+//!
+//! The claims are read, converted and written [`CHUNK`] at a time (each chunk's rows and
+//! `Claim837` values dropped once its segments are written): the 837 of 10 000 claims used to
+//! hold every row and value at once (+92 MB at the peak, BENCHMARKS.md "Memory"). The output is
+//! the same bytes: the writer is handed the claims in the same order (patient control number,
+//! unique per organization) through an iterator.
 
 use std::collections::HashMap;
+use std::io::Write;
 
 use super::batches::{self, Batch};
 use super::x12::writer::{
-    Address, BillingProvider, Claim837, Interchange, Line837, Person, Receiver, Rendering,
+    self, Address, BillingProvider, Claim837, Interchange, Line837, Person, Receiver, Rendering,
     Submitter,
 };
 use crate::claims::domain::ClaimStatus;
 use crate::claims::repo as claims;
 use crate::claims::schema::{claim_lines::dsl as cl, claims::dsl as cs};
 use crate::db::schema::{coverages::dsl as cv, patients::dsl as pa};
-use crate::db::{ClaimId, DbConn, OrgId, ProviderId};
+use crate::db::{ClaimId, DbConn, OrgId, ProviderId, parse_id};
 use crate::directory::domain::ProviderKind;
 use crate::directory::repo as directory;
 use crate::error::AppError;
 use crate::patients::domain::{Priority, Relationship};
 use crate::patients::{coverage_repo, repo as patients};
 use diesel::prelude::*;
+
+/// Claims read, converted and written at a time.
+pub const CHUNK: usize = 500;
 
 /// Loads rows by id in chunks (bound-parameter limits), concatenated.
 fn load_chunked<I: ToString, T>(
@@ -42,13 +52,20 @@ fn address(a: crate::values::Address) -> Address {
     }
 }
 
-/// The 837 of an approved or submitted batch, ready to write. `409` when the batch cannot be
-/// generated (status, voided claims, missing settings).
-pub fn gather(
-    conn: &mut DbConn,
+/// A batch's 837, checked and ready to write: its envelope and its claims in output order.
+pub struct Prepared {
+    pub interchange: Interchange,
     org_id: OrgId,
-    batch: &Batch,
-) -> Result<(Interchange, Vec<Claim837>), AppError> {
+    payer_name: String,
+    payer_id: String,
+    /// The batch's claims by patient control number.
+    order: Vec<ClaimId>,
+}
+
+/// Checks that the 837 of a batch can be written: `409` when the batch cannot be generated
+/// (status, voided claims, missing settings). Reads only the claims' ids, control numbers and
+/// statuses; [`Prepared::write`] reads the rest.
+pub fn prepare(conn: &mut DbConn, org_id: OrgId, batch: &Batch) -> Result<Prepared, AppError> {
     if !batch.status.can_generate() {
         return Err(AppError::Conflict {
             detail: format!(
@@ -99,20 +116,25 @@ pub fn gather(
     }
 
     let ids = batches::claim_ids(conn, org_id, batch.id)?;
-    let mut rows = load_chunked(&ids, |chunk| {
+    let mut heads = load_chunked(&ids, |chunk| {
         Ok(cs::claims
             .filter(cs::org_id.eq(org_id.to_string()))
             .filter(cs::id.eq_any(chunk))
-            .load::<claims::Claim>(conn)?)
+            .select((cs::id, cs::patient_control_number, cs::status))
+            .load::<(String, String, String)>(conn)?)
     })?;
-    if rows.len() != ids.len() {
+    if heads.len() != ids.len() {
         return Err(AppError::internal("batch claim vanished"));
     }
-    let voided: Vec<String> = rows
-        .iter()
-        .filter(|c| matches!(c.status, ClaimStatus::Void | ClaimStatus::Replaced))
-        .map(|c| c.patient_control_number.clone())
-        .collect();
+    let mut voided = Vec::new();
+    for (_, pcn, status) in &heads {
+        let status: ClaimStatus = status
+            .parse()
+            .map_err(|_| AppError::internal("unknown claim status in database"))?;
+        if matches!(status, ClaimStatus::Void | ClaimStatus::Replaced) {
+            voided.push(pcn.clone());
+        }
+    }
     if !voided.is_empty() {
         let mut extra = serde_json::Map::new();
         extra.insert("voided_claims".into(), voided.clone().into());
@@ -124,9 +146,159 @@ pub fn gather(
             extra: Some(extra),
         });
     }
-    rows.sort_by(|a, b| a.patient_control_number.cmp(&b.patient_control_number));
+    heads.sort_by(|a, b| a.1.cmp(&b.1));
+    let order = heads
+        .iter()
+        .map(|(id, _, _)| parse_id(id))
+        .collect::<Result<Vec<ClaimId>, _>>()?;
+    drop(heads);
 
-    // Patients, coverages and lines of every claim in a few queries (not four per claim).
+    let interchange = Interchange {
+        kind: batch.kind()?,
+        control_number: control,
+        at,
+        test: false,
+        submitter: Submitter {
+            id: submitter_id,
+            name: org
+                .submitter_name
+                .clone()
+                .unwrap_or_else(|| org.name.clone()),
+            contact_name: org
+                .contact_name
+                .clone()
+                .unwrap_or_else(|| org.submitter_name.clone().unwrap_or(org.name.clone())),
+            contact_phone: org.contact_phone.clone().or(org.phone.clone()),
+            contact_email: org.contact_email.clone(),
+        },
+        receiver: Receiver {
+            id: payer
+                .receiver_edi_id
+                .clone()
+                .unwrap_or_else(|| payer.edi_id.clone()),
+            name: payer.receiver_name.clone().unwrap_or(payer.name.clone()),
+        },
+        billing_provider: BillingProvider {
+            name: org.name.clone(),
+            npi,
+            tax_id,
+            taxonomy_code: org.taxonomy_code.clone(),
+            address: Address {
+                line1,
+                line2: org.address_line2.clone(),
+                city,
+                state,
+                postal_code,
+            },
+        },
+    };
+    Ok(Prepared {
+        interchange,
+        org_id,
+        payer_name: payer.name,
+        payer_id: payer.edi_id,
+        order,
+    })
+}
+
+impl Prepared {
+    /// How many claims the 837 holds.
+    pub fn claims(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Writes the 837 into `out`, reading and converting [`CHUNK`] claims at a time.
+    pub fn write<W: Write>(&self, conn: &mut DbConn, out: &mut W) -> Result<(), AppError> {
+        self.write_in_chunks(conn, out, CHUNK)
+    }
+
+    /// [`Prepared::write`] with `chunk` claims at a time (at least 1): the bytes do not depend on
+    /// it (tested with small chunks).
+    pub fn write_in_chunks<W: Write>(
+        &self,
+        conn: &mut DbConn,
+        out: &mut W,
+        chunk: usize,
+    ) -> Result<(), AppError> {
+        let mut claims = Chunked {
+            conn,
+            prepared: self,
+            chunks: self.order.chunks(chunk.max(1)),
+            providers: HashMap::new(),
+            current: Vec::new().into_iter(),
+            error: None,
+        };
+        let written = writer::write_837(out, &self.interchange, &mut claims);
+        if let Some(e) = claims.error {
+            return Err(e);
+        }
+        written.map_err(|e| AppError::internal(format!("x12 writer: {e}")))
+    }
+}
+
+/// The claims of a [`Prepared`] 837, in order, read a chunk at a time. A database failure ends
+/// the iteration early and is kept in `error` (the caller discards what was written).
+struct Chunked<'a> {
+    conn: &'a mut DbConn,
+    prepared: &'a Prepared,
+    chunks: std::slice::Chunks<'a, ClaimId>,
+    /// Rendering providers met so far (a handful per organization).
+    providers: HashMap<ProviderId, Option<Rendering>>,
+    current: std::vec::IntoIter<Claim837>,
+    error: Option<AppError>,
+}
+
+impl Iterator for Chunked<'_> {
+    type Item = Claim837;
+
+    fn next(&mut self) -> Option<Claim837> {
+        loop {
+            if let Some(c) = self.current.next() {
+                return Some(c);
+            }
+            if self.error.is_some() {
+                return None;
+            }
+            let ids = self.chunks.next()?;
+            match load_chunk(self.conn, self.prepared, ids, &mut self.providers) {
+                Ok(list) => self.current = list.into_iter(),
+                Err(e) => {
+                    self.error = Some(e);
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// The `Claim837` values of `ids`, in that order: their claims, patients, coverages and lines in
+/// a few queries (not four per claim).
+fn load_chunk(
+    conn: &mut DbConn,
+    prepared: &Prepared,
+    ids: &[ClaimId],
+    providers: &mut HashMap<ProviderId, Option<Rendering>>,
+) -> Result<Vec<Claim837>, AppError> {
+    let org_id = prepared.org_id;
+    let (payer_name, payer_id) = (&prepared.payer_name, &prepared.payer_id);
+    let position: HashMap<ClaimId, usize> =
+        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let mut slots: Vec<Option<claims::Claim>> = ids.iter().map(|_| None).collect();
+    for c in load_chunked(ids, |chunk| {
+        Ok(cs::claims
+            .filter(cs::org_id.eq(org_id.to_string()))
+            .filter(cs::id.eq_any(chunk))
+            .load::<claims::Claim>(conn)?)
+    })? {
+        if let Some(&i) = position.get(&c.id) {
+            slots[i] = Some(c);
+        }
+    }
+    let rows = slots
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| AppError::internal("batch claim vanished"))?;
+
     let mut patient_ids: Vec<String> = rows.iter().map(|c| c.patient_id.to_string()).collect();
     patient_ids.sort();
     patient_ids.dedup();
@@ -152,7 +324,7 @@ pub fn gather(
     .map(|c| (c.id, c))
     .collect();
     let mut lines_by: HashMap<ClaimId, Vec<claims::ClaimLine>> = HashMap::new();
-    for l in load_chunked(&ids, |chunk| {
+    for l in load_chunked(ids, |chunk| {
         Ok(cl::claim_lines
             .filter(cl::org_id.eq(org_id.to_string()))
             .filter(cl::claim_id.eq_any(chunk))
@@ -162,7 +334,6 @@ pub fn gather(
         lines_by.entry(l.claim_id).or_default().push(l);
     }
 
-    let mut providers: HashMap<ProviderId, Option<Rendering>> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for c in rows {
         let patient = patients_by
@@ -243,8 +414,8 @@ pub fn gather(
                 Priority::Tertiary => 'T',
             },
             patient: pat,
-            payer_name: payer.name.clone(),
-            payer_id: payer.edi_id.clone(),
+            payer_name: payer_name.to_owned(),
+            payer_id: payer_id.to_owned(),
             total_charge_cents: lines.iter().map(|l| l.charge_cents).sum(),
             place_of_service: c.place_of_service.clone(),
             payer_claim_number: c
@@ -275,44 +446,5 @@ pub fn gather(
         });
     }
 
-    let interchange = Interchange {
-        kind: batch.kind()?,
-        control_number: control,
-        at,
-        test: false,
-        submitter: Submitter {
-            id: submitter_id,
-            name: org
-                .submitter_name
-                .clone()
-                .unwrap_or_else(|| org.name.clone()),
-            contact_name: org
-                .contact_name
-                .clone()
-                .unwrap_or_else(|| org.submitter_name.clone().unwrap_or(org.name.clone())),
-            contact_phone: org.contact_phone.clone().or(org.phone.clone()),
-            contact_email: org.contact_email.clone(),
-        },
-        receiver: Receiver {
-            id: payer
-                .receiver_edi_id
-                .clone()
-                .unwrap_or_else(|| payer.edi_id.clone()),
-            name: payer.receiver_name.clone().unwrap_or(payer.name.clone()),
-        },
-        billing_provider: BillingProvider {
-            name: org.name.clone(),
-            npi,
-            tax_id,
-            taxonomy_code: org.taxonomy_code.clone(),
-            address: Address {
-                line1,
-                line2: org.address_line2.clone(),
-                city,
-                state,
-                postal_code,
-            },
-        },
-    };
-    Ok((interchange, out))
+    Ok(out)
 }

@@ -714,3 +714,63 @@ async fn a_voided_claim_the_payer_has_goes_out_as_a_frequency_8_claim() {
         .await;
     assert!(ready.body["items"].as_array().unwrap().is_empty());
 }
+
+/// The 837 is written a chunk of claims at a time (`batches_x12::CHUNK`, 500): whatever the
+/// chunk size, the bytes are the ones the API serves, with the claims in control-number order.
+#[tokio::test]
+async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    billing_settings(&app, &fx.org).await;
+    for n in 0..5 {
+        let mut body = claim_body(&fx);
+        body["lines"][0]["charge_cents"] = json!(10000 + n);
+        ready_claim(&app, &fx, &body).await;
+    }
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "professional", "payer_id": fx.payer}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let id: BatchId = res.body["id"].as_str().unwrap().parse().unwrap();
+    let res = batch_action(&app, &fx.org, Role::Manager, &id.to_string(), "approve").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let served = app
+        .get(
+            &format!("/api/v1/batches/{id}/x12"),
+            fx.org.token(Role::Biller),
+        )
+        .await;
+    assert_eq!(served.status, 200, "{}", served.text);
+    let pcns: Vec<&str> = served
+        .text
+        .lines()
+        .filter_map(|l| l.strip_prefix("CLM*"))
+        .map(|l| l.split('*').next().unwrap())
+        .collect();
+    assert_eq!(pcns.len(), 5);
+    assert!(pcns.is_sorted(), "{pcns:?}");
+    let db = app.db.clone();
+    let org = fx.org.id;
+    let written = tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        let batch = batches::require(&mut conn, org, id).unwrap();
+        let x12 = officina::billing::batches_x12::prepare(&mut conn, org, &batch).unwrap();
+        assert_eq!(x12.claims(), 5);
+        [1, 2, 3, 5, 500]
+            .map(|chunk| {
+                let mut out = Vec::new();
+                x12.write_in_chunks(&mut conn, &mut out, chunk).unwrap();
+                String::from_utf8(out).unwrap()
+            })
+            .to_vec()
+    })
+    .await
+    .unwrap();
+    for w in written {
+        assert_eq!(w, served.text);
+    }
+}
