@@ -8,8 +8,8 @@
 //! login in a fresh server raised RSS from 50 to 70 MB for good; five logins on five threads,
 //! ~+80 MB). Measured fixes considered (BENCHMARKS.md, "Memory"):
 //!
-//! - `mallopt(M_MMAP_THRESHOLD, …)` at start-up: needs `unsafe` (forbidden in this crate) and
-//!   only helps on glibc;
+//! - `mallopt(M_MMAP_THRESHOLD, …)` at start-up: only helps on glibc (the server now does it
+//!   too, in `main.rs`, for the large requests), and bounds nothing under a burst of logins;
 //! - a global allocator (mimalloc, jemalloc): swaps the allocator of the whole server (and a C
 //!   build) for one buffer;
 //! - **a few work areas allocated once and reused** (chosen): safe code, any allocator, and the

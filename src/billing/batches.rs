@@ -186,9 +186,16 @@ pub fn illegal(from: BatchStatus, what: &str) -> AppError {
 
 /// The `409` when a claim is already in an active batch: `claim_ids` lists it, as the documented
 /// `409` of `POST /batches` promises (also when the race is lost at the membership insert).
-pub fn already_batched(claim: ClaimId) -> AppError {
+pub fn already_batched(claims: &[ClaimId]) -> AppError {
     let mut extra = serde_json::Map::new();
-    extra.insert("claim_ids".into(), vec![claim.to_string()].into());
+    extra.insert(
+        "claim_ids".into(),
+        claims
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .into(),
+    );
     AppError::Conflict {
         detail: "claim already batched: another batch took one of these claims".into(),
         extra: Some(extra),
@@ -316,36 +323,54 @@ pub fn create(
         ))
         .execute(conn)?;
     let why = format!("batch {id}");
-    // Every creation takes its claims in the same (id) order: two batches racing for overlapping
-    // claims listed in different orders would otherwise deadlock on PostgreSQL (a 500 for both).
-    let mut ordered: Vec<&claims::Claim> = claim_list.iter().collect();
-    ordered.sort_by_key(|c| c.id.to_string());
-    for c in ordered {
-        let inserted = diesel::insert_into(bc::batch_claims)
-            .values((
-                bc::org_id.eq(ctx.org.to_string()),
-                bc::batch_id.eq(id.to_string()),
-                bc::claim_id.eq(c.id.to_string()),
-                bc::active.eq(true),
-            ))
-            .execute(conn);
-        match inserted {
+    // The claims are locked in id order (PostgreSQL): two batches racing for overlapping claims
+    // queue instead of deadlocking (a 500 for both). One another batch took meanwhile has moved
+    // on from the version read: `409` listing those.
+    let ids: Vec<ClaimId> = claim_list.iter().map(|c| c.id).collect();
+    let current = claims::lock(conn, ctx.org, &ids)?;
+    let taken: Vec<ClaimId> = claim_list
+        .iter()
+        .filter(|c| {
+            current
+                .iter()
+                .find(|x| x.id == c.id)
+                .is_none_or(|x| x.version != c.version)
+        })
+        .map(|c| c.id)
+        .collect();
+    if !taken.is_empty() {
+        return Err(already_batched(&taken));
+    }
+    let org = ctx.org.to_string();
+    let batch = id.to_string();
+    for chunk in current.chunks(crate::db::INSERT_CHUNK) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|c| {
+                (
+                    bc::org_id.eq(org.clone()),
+                    bc::batch_id.eq(batch.clone()),
+                    bc::claim_id.eq(c.id.to_string()),
+                    bc::active.eq(true),
+                )
+            })
+            .collect();
+        match crate::on_inner!(conn, |db| diesel::insert_into(bc::batch_claims)
+            .values(&rows)
+            .execute(db))
+        {
             Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Err(already_batched(c.id)),
+            Err(e) if is_unique_violation(&e) => return Err(already_batched(&ids)),
             Err(e) => return Err(e.into()),
         }
-        match claims::transition(
-            conn,
-            ctx,
-            c.id,
-            ClaimStatus::Batched,
-            Some(&why),
-            Some(c.version),
-        ) {
-            Ok(_) => {}
-            Err(AppError::Conflict { .. }) => return Err(already_batched(c.id)),
-            Err(e) => return Err(e),
-        }
+    }
+    let mut changes = claims::ClaimChanges::new(current);
+    for c in &ids {
+        changes.transition(*c, ClaimStatus::Batched, &why)?;
+    }
+    match changes.flush(conn, ctx) {
+        Err(AppError::Conflict { .. }) => return Err(already_batched(&ids)),
+        other => other?,
     }
     append_event(
         conn,

@@ -463,9 +463,8 @@ async fn cancel_batch(
             Stamp::default(),
         )?;
         let claim_why = format!("batch {id} cancelled");
-        for cid in batches::claim_ids(conn, ctx.org, id)? {
-            claims::transition(conn, ctx, cid, ClaimStatus::Ready, Some(&claim_why), None)?;
-        }
+        let ids = batches::claim_ids(conn, ctx.org, id)?;
+        claims::transition_many(conn, ctx, &ids, ClaimStatus::Ready, &claim_why)?;
         batches::release_claims(conn, ctx.org, id)?;
         Ok(b)
     })
@@ -525,16 +524,8 @@ async fn mark_submitted(
             },
         )?;
         let claim_why = format!("batch {id} submitted");
-        for cid in batches::claim_ids(conn, ctx.org, id)? {
-            claims::transition(
-                conn,
-                ctx,
-                cid,
-                ClaimStatus::Submitted,
-                Some(&claim_why),
-                None,
-            )?;
-        }
+        let ids = batches::claim_ids(conn, ctx.org, id)?;
+        claims::transition_many(conn, ctx, &ids, ClaimStatus::Submitted, &claim_why)?;
         Ok(b)
     })
     .await

@@ -1,5 +1,6 @@
-//! The posting of 835 claim payments, set-based: a [`Book`] reads the file's claims (locked),
-//! their ledger entries and lines in a few statements, [`post_to`] applies DESIGN §6.5's rules to
+//! The posting of 835 claim payments, set-based: the file's claims are locked at once
+//! ([`lock_pcns`]); then, [`POST_CHUNK`] CLPs at a time, a [`Book`] reads their claims, ledger
+//! entries and lines in a few statements, [`post_to`] applies DESIGN §6.5's rules to
 //! each CLP in memory, and [`Book::flush`] writes every ledger entry, claim change, claim event,
 //! audit row and remittance row in multi-row statements. A file of 10 000 claims costs a few
 //! dozen statements instead of ~20 per claim (206 s → seconds on PostgreSQL, BENCHMARKS.md).
@@ -24,7 +25,27 @@ use crate::claims::schema::{claim_lines::dsl as cl, claims::dsl as c};
 use crate::db::{ClaimId, DbConn, INSERT_CHUNK, LedgerEntryId, OrgId, RemittanceId, id_chunk};
 use crate::error::AppError;
 
-/// What the posting of one remittance reads once and writes at the end.
+/// CLPs posted per [`Book`]: what the posting holds in memory at once, whatever the file's size.
+pub const POST_CHUNK: usize = 1_000;
+
+/// Locks the claims of a whole file before any is posted. On PostgreSQL, `SELECT … FOR UPDATE`
+/// in id order, in one statement, so two remittances paying the same claims in different orders
+/// queue instead of deadlocking; on SQLite the write transaction already holds the database.
+pub fn lock_pcns(conn: &mut DbConn, org: OrgId, pcns: &[String]) -> Result<(), AppError> {
+    use diesel::sql_types::{Array, Text};
+    if let DbConn::Postgresql(pg) = conn {
+        diesel::sql_query(
+            "SELECT id FROM claims WHERE org_id = $1 AND patient_control_number = ANY($2) \
+             ORDER BY id FOR UPDATE",
+        )
+        .bind::<Text, _>(org.to_string())
+        .bind::<Array<Text>, _>(pcns)
+        .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// What the posting of a chunk of a remittance reads once and writes at the end.
 pub struct Book {
     remittance: RemittanceId,
     at: NaiveDateTime,
@@ -102,10 +123,8 @@ struct RemittanceLines {
 }
 
 impl Book {
-    /// Reads the claims whose patient control numbers the file names. On PostgreSQL they are
-    /// locked (`FOR UPDATE`) in id order, in one statement, so two remittances paying the same
-    /// claims in different orders queue instead of deadlocking; on SQLite the write transaction
-    /// already holds the database.
+    /// Reads the claims with these patient control numbers (a chunk of the file's CLPs, already
+    /// locked by [`lock_pcns`]).
     pub fn for_pcns(
         conn: &mut DbConn,
         org: OrgId,
@@ -117,14 +136,11 @@ impl Book {
         pcns.dedup();
         let mut found: Vec<Claim> = Vec::with_capacity(pcns.len());
         for chunk in pcns.chunks(id_chunk(conn)) {
-            let q = c::claims
+            found.extend(crate::on_inner!(conn, |db| c::claims
                 .filter(c::org_id.eq(org.to_string()))
                 .filter(c::patient_control_number.eq_any(chunk))
-                .order(c::id.asc());
-            found.extend(match conn {
-                DbConn::Postgresql(pg) => q.for_update().load::<Claim>(pg)?,
-                DbConn::Sqlite(lite) => q.load::<Claim>(lite)?,
-            });
+                .order(c::id.asc())
+                .load::<Claim>(db))?);
         }
         Self::with_claims(conn, org, remittance, at, found)
     }

@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::api::*;
-use super::posting::{Book, RemittanceClaimRow, post_to, seq};
+use super::posting::{Book, POST_CHUNK, RemittanceClaimRow, lock_pcns, post_to, seq};
 use crate::audit::{self, AuditCtx};
 use crate::billing::x12::reader::remit835::{self, ClaimPayment, Remittance835};
 use crate::claims::domain::ClaimStatus;
@@ -516,6 +516,18 @@ pub fn import(
     hash: &str,
     rem: &Remittance835,
 ) -> Result<(RemittanceView, bool), AppError> {
+    import_in_chunks(conn, ctx, hash, rem, POST_CHUNK)
+}
+
+/// [`import`], posting `chunk` CLPs per `Book` (tests show the result does not depend on it).
+pub fn import_in_chunks(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    hash: &str,
+    rem: &Remittance835,
+    chunk: usize,
+) -> Result<(RemittanceView, bool), AppError> {
+    let chunk = chunk.max(1);
     let payer = rem
         .payer_id
         .clone()
@@ -560,48 +572,50 @@ pub fn import(
             r::summary.eq("{}"),
         ))
         .execute(conn)?;
-    let mut book = Book::for_pcns(
-        conn,
-        ctx.org,
-        v.id,
-        now,
-        rem.claims
+    let pcns = |claims: &[ClaimPayment]| -> Vec<String> {
+        claims
             .iter()
             .map(|c| c.patient_control_number.trim().to_owned())
-            .collect(),
-    )?;
-    for (i, c) in rem.claims.iter().enumerate() {
-        let n = i + 1;
-        let pcn = c.patient_control_number.trim();
-        let (outcome, claim, clp) = match book.claim_by_pcn(pcn) {
-            Some(claim_id) => (
-                post_to(&mut book, &mut v, c, claim_id, None)?,
-                Some(claim_id),
-                None,
-            ),
-            None => {
-                v.claims_unmatched.push(UnmatchedClaim {
-                    n,
-                    patient_control_number: pcn.to_owned(),
-                    status_code: c.status_code.clone(),
-                    charge_cents: c.charge_cents,
-                    paid_cents: c.paid_cents,
-                    payer_claim_number: c.payer_claim_number.clone(),
-                    message: format!(
-                        "no claim of this organization has patient control number {pcn}"
-                    ),
-                });
-                // An unmatched CLP keeps its parsed data, to be matched by hand later.
-                let clp = serde_json::to_string(c)
-                    .map_err(|e| AppError::internal(format!("clp json: {e}")))?;
-                ("unmatched", None, Some(clp))
+            .collect()
+    };
+    lock_pcns(conn, ctx.org, &pcns(&rem.claims))?;
+    for (k, part) in rem.claims.chunks(chunk).enumerate() {
+        let mut book = Book::for_pcns(conn, ctx.org, v.id, now, pcns(part))?;
+        for (i, c) in part.iter().enumerate() {
+            let n = k * chunk + i + 1;
+            let pcn = c.patient_control_number.trim();
+            let (outcome, claim, clp) = match book.claim_by_pcn(pcn) {
+                Some(claim_id) => (
+                    post_to(&mut book, &mut v, c, claim_id, None)?,
+                    Some(claim_id),
+                    None,
+                ),
+                None => {
+                    v.claims_unmatched.push(UnmatchedClaim {
+                        n,
+                        patient_control_number: pcn.to_owned(),
+                        status_code: c.status_code.clone(),
+                        charge_cents: c.charge_cents,
+                        paid_cents: c.paid_cents,
+                        payer_claim_number: c.payer_claim_number.clone(),
+                        message: format!(
+                            "no claim of this organization has patient control number {pcn}"
+                        ),
+                    });
+                    // An unmatched CLP keeps its parsed data, to be matched by hand later.
+                    let clp = serde_json::to_string(c)
+                        .map_err(|e| AppError::internal(format!("clp json: {e}")))?;
+                    ("unmatched", None, Some(clp))
+                }
+            };
+            if let (Some(claim), "posted") = (claim, outcome) {
+                book.remittance_lines(n, claim, &v);
             }
-        };
-        if let (Some(claim), "posted") = (claim, outcome) {
-            book.remittance_lines(n, claim, &v);
+            book.remittance_claim(RemittanceClaimRow::new(n, claim, outcome, clp, c));
         }
-        book.remittance_claim(RemittanceClaimRow::new(n, claim, outcome, clp, c));
+        book.flush(conn, ctx, &v)?;
     }
+    let mut book = Book::for_pcns(conn, ctx.org, v.id, now, Vec::new())?;
     for p in &rem.provider_adjustments {
         book.provider_adjustment(&p.reason, p.amount_cents);
         v.plb.push(PlbView {

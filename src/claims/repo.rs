@@ -9,7 +9,9 @@ use super::domain::{self, ClaimStatus, frequency};
 use super::schema::{claim_lines::dsl as cl, claims::dsl as c};
 use super::scrubber::Candidate;
 use super::transitions::append_event;
-pub use super::transitions::{ClaimChanges, events, illegal, set_payer_claim_number, transition};
+pub use super::transitions::{
+    ClaimChanges, events, illegal, lock, set_payer_claim_number, transition, transition_many,
+};
 use crate::audit::{self, AuditCtx};
 use crate::db::{
     ChargeId, ClaimEventId, ClaimId, ClaimLineId, CoverageId, DbConn, OrgId, PatientId, PayerId,

@@ -389,3 +389,43 @@ fn update_claims(conn: &mut DbConn, org: OrgId, changed: &[&Tracked]) -> Result<
         }
     }
 }
+
+/// The organization's claims with these ids, in id order (duplicates once). On PostgreSQL they
+/// are locked (`SELECT … FOR UPDATE`) in that order, in one statement, so two requests over
+/// overlapping claims queue instead of deadlocking; on SQLite the write transaction (`BEGIN
+/// IMMEDIATE`) already holds the database. Ids of no claim of the organization are left out.
+pub fn lock(conn: &mut DbConn, org: OrgId, ids: &[ClaimId]) -> Result<Vec<Claim>, AppError> {
+    let mut ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(crate::db::id_chunk(conn)) {
+        let q = c::claims
+            .filter(c::org_id.eq(org.to_string()))
+            .filter(c::id.eq_any(chunk))
+            .order(c::id.asc());
+        out.extend(match conn {
+            DbConn::Postgresql(pg) => q.for_update().load::<Claim>(pg)?,
+            DbConn::Sqlite(lite) => q.load::<Claim>(lite)?,
+        });
+    }
+    Ok(out)
+}
+
+/// [`transition`] for many claims at once (a batch of thousands): locks them, moves each to `to`
+/// with its event and audit row, and writes it all in a few statements. `404` if one is not the
+/// organization's, `409` (nothing written) if one cannot move.
+pub fn transition_many(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    ids: &[ClaimId],
+    to: ClaimStatus,
+    reason: &str,
+) -> Result<(), AppError> {
+    let found = lock(conn, ctx.org, ids)?;
+    let mut changes = ClaimChanges::new(found);
+    for id in ids {
+        changes.transition(*id, to, reason)?;
+    }
+    changes.flush(conn, ctx)
+}

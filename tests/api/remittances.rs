@@ -698,3 +698,76 @@ async fn gathered_claim_changes_never_overwrite_a_change_made_meanwhile() {
     );
     assert!(fresh.is_ok(), "{fresh:?}");
 }
+
+/// The posting reads and writes its CLPs a chunk at a time: the same file posts the same whatever
+/// the chunk size, including a claim paid in one chunk and reversed and repaid in the next ones.
+#[tokio::test]
+async fn the_posting_does_not_depend_on_its_chunk_size() {
+    use officina::billing::remittances::repo;
+    use officina::billing::x12::reader::remit835;
+    let app = TestApp::spawn().await;
+    let (fx, ids) = two_submitted_claims(&app).await;
+    let file = remit(&[
+        "BPR*I*230.00*C*ACH************20261201",
+        "TRN*1*CHUNKS1*1999999999",
+        "LX*1",
+        "CLP*C0000001*1*100.00*50.00**12*PAYER-CN-1",
+        "CAS*CO*45*50.00",
+        "CLP*C0000002*1*200.00*120.00**12*PAYER-CN-2",
+        "CAS*CO*45*80.00",
+        "CLP*C0000001*22*-100.00*-50.00**12*PAYER-CN-1",
+        "CAS*CO*45*-50.00",
+        "CLP*C9999999*1*50.00*50.00**12*PAYER-CN-9",
+        "CLP*C0000001*1*140.00*110.00**12*PAYER-CN-1",
+        "CAS*CO*45*30.00",
+    ]);
+    let rem = remit835::read_remittances(file.as_bytes())
+        .unwrap()
+        .remove(0);
+    let db = app.db.clone();
+    let ctx = officina::audit::AuditCtx::cli(fx.org.id);
+    let claims: Vec<ClaimId> = ids.iter().map(|c| c.parse().unwrap()).collect();
+    let runs = tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        let mut runs = Vec::new();
+        for chunk in [1, 2, 3, 1000] {
+            // Each run is rolled back, so each starts from the same claims.
+            let mut seen = None;
+            let _ = db::write_tx(&mut conn, |c| {
+                let (v, _) = repo::import_in_chunks(c, &ctx, "hash", &rem, chunk)?;
+                let balances: Vec<(String, i64)> = claims
+                    .iter()
+                    .map(|id| {
+                        let l = repo::claim_ledger(c, ctx.org, *id).unwrap();
+                        let status = officina::claims::repo::require_claim(c, ctx.org, *id)
+                            .unwrap()
+                            .status;
+                        (status.to_string(), l.balance_cents)
+                    })
+                    .collect();
+                let summary: Vec<(usize, String, i64)> = v
+                    .claims
+                    .iter()
+                    .map(|p| (p.lines.len(), p.status.to_string(), p.balance_cents))
+                    .collect();
+                let unmatched: Vec<usize> = v.claims_unmatched.iter().map(|u| u.n).collect();
+                seen = Some((balances, summary, unmatched, v.skipped.len()));
+                Err::<(), _>(officina::error::AppError::conflict("roll back"))
+            });
+            runs.push((chunk, seen.unwrap()));
+        }
+        runs
+    })
+    .await
+    .unwrap();
+    let (_, first) = &runs[0];
+    assert_eq!(
+        first.0,
+        [("paid".to_owned(), 0), ("paid".to_owned(), 0)],
+        "{first:?}"
+    );
+    assert_eq!(first.2, [4], "the unmatched CLP keeps its position");
+    for (chunk, seen) in &runs {
+        assert_eq!(seen, first, "chunk size {chunk}");
+    }
+}
