@@ -444,16 +444,28 @@ pub fn duplicate_candidates(
         .filter(c::service_from.le(claim.service_to))
         .filter(c::service_to.ge(claim.service_from))
         .load(conn)?;
-    let mut out = Vec::new();
-    for o in others.into_iter().filter(|o| o.status.is_live()) {
-        let lines = lines_of(conn, org, o.id)?
-            .into_iter()
-            .map(|l| (l.service_date, l.procedure_code))
-            .collect();
-        out.push(Candidate {
-            patient_control_number: o.patient_control_number,
-            lines,
-        });
+    let live: Vec<Claim> = others.into_iter().filter(|o| o.status.is_live()).collect();
+    // The candidates' lines in one statement (chunked on SQLite), not one per candidate: a
+    // patient seen often has hundreds of claims over the same dates.
+    let ids: Vec<String> = live.iter().map(|o| o.id.to_string()).collect();
+    let mut lines: std::collections::HashMap<String, Vec<(NaiveDate, String)>> =
+        std::collections::HashMap::new();
+    for chunk in ids.chunks(crate::db::id_chunk(conn)) {
+        let rows: Vec<(String, NaiveDate, String)> = crate::on_inner!(conn, |db| cl::claim_lines
+            .filter(cl::org_id.eq(org.to_string()))
+            .filter(cl::claim_id.eq_any(chunk))
+            .order((cl::claim_id.asc(), cl::line_number.asc()))
+            .select((cl::claim_id, cl::service_date, cl::procedure_code))
+            .load(db))?;
+        for (claim, date, code) in rows {
+            lines.entry(claim).or_default().push((date, code));
+        }
     }
-    Ok(out)
+    Ok(live
+        .into_iter()
+        .map(|o| Candidate {
+            lines: lines.remove(&o.id.to_string()).unwrap_or_default(),
+            patient_control_number: o.patient_control_number,
+        })
+        .collect())
 }
