@@ -112,11 +112,19 @@ impl PasswordHasher for Pooled {
             .output_len()
             .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
         let argon = Argon2::new(self.algorithm, self.version, self.params.clone());
-        let mut area = lease(self.params.block_count());
-        let output = Output::init_with(output_len, |out| {
-            Ok(argon.hash_password_into_with_memory(password, salt_bytes, out, &mut area.0)?)
-        })?;
-        drop(area);
+        let blocks = self.params.block_count();
+        let output = if blocks > Params::default().block_count() {
+            // A stored hash with a bigger work area than ours (imported from elsewhere): its own
+            // area for this call only, so the pool never grows past the default size.
+            Output::init_with(output_len, |out| {
+                Ok(argon.hash_password_into(password, salt_bytes, out)?)
+            })?
+        } else {
+            let mut area = lease(blocks);
+            Output::init_with(output_len, |out| {
+                Ok(argon.hash_password_into_with_memory(password, salt_bytes, out, &mut area.0)?)
+            })?
+        };
         Ok(PasswordHash {
             algorithm: self.algorithm.ident(),
             version: Some(self.version.into()),
@@ -194,6 +202,22 @@ mod tests {
         let h = PasswordHash::new(&small).unwrap();
         assert!(Pooled::default().verify_password(b"pw", &h).is_ok());
         assert!(Pooled::default().verify_password(b"pX", &h).is_err());
+    }
+
+    #[test]
+    fn a_hash_with_a_bigger_area_verifies_without_growing_the_pool() {
+        let salt = SaltString::from_b64("c29tZXNhbHRzb21lc2FsdA").unwrap();
+        let default_blocks = Params::default().block_count();
+        let big = Params::new(Params::DEFAULT_M_COST + 1024, 1, 1, None).unwrap();
+        let stored = Argon2::new(Algorithm::Argon2id, Version::V0x13, big)
+            .hash_password(b"pw", &salt)
+            .unwrap()
+            .to_string();
+        let h = PasswordHash::new(&stored).unwrap();
+        assert!(Pooled::default().verify_password(b"pw", &h).is_ok());
+        assert!(Pooled::default().verify_password(b"px", &h).is_err());
+        let st = AREAS.state.lock().unwrap();
+        assert!(st.0.iter().all(|a| a.len() <= default_blocks));
     }
 
     #[test]

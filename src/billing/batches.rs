@@ -328,14 +328,11 @@ pub fn create(
     // on from the version read: `409` listing those.
     let ids: Vec<ClaimId> = claim_list.iter().map(|c| c.id).collect();
     let current = claims::lock(conn, ctx.org, &ids)?;
+    let versions: std::collections::HashMap<ClaimId, i32> =
+        current.iter().map(|c| (c.id, c.version)).collect();
     let taken: Vec<ClaimId> = claim_list
         .iter()
-        .filter(|c| {
-            current
-                .iter()
-                .find(|x| x.id == c.id)
-                .is_none_or(|x| x.version != c.version)
-        })
+        .filter(|c| versions.get(&c.id) != Some(&c.version))
         .map(|c| c.id)
         .collect();
     if !taken.is_empty() {

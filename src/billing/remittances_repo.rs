@@ -748,9 +748,11 @@ pub fn match_claim(
                 .map(|s| s.reason.clone())
                 .collect::<Vec<_>>()
                 .join("; ");
+            // The status the decision was made on: the claim as read under its lock.
+            let status = v.skipped.get(skipped).map_or(claim.status, |s| s.status);
             return Err(AppError::conflict(format!(
-                "claim {} ({}) cannot take this posting: {why}",
-                claim.patient_control_number, claim.status
+                "claim {} ({status}) cannot take this posting: {why}",
+                claim.patient_control_number
             )));
         }
         _ => {}

@@ -165,10 +165,11 @@ pub fn events(conn: &mut DbConn, org: OrgId, id: ClaimId) -> Result<Vec<ClaimEve
 /// claims (an 835): the same rules, events and audit rows as [`transition`], [`note`] and
 /// [`set_payer_claim_number`], but a few statements in all instead of 3–5 per claim.
 ///
-/// The claims must be locked for the whole gathering (`SELECT … FOR UPDATE` on PostgreSQL; the
-/// write transaction on SQLite). [`ClaimChanges::flush`] still writes each claim only where its
-/// version is the one read, and fails with `409` (rolling the caller's transaction back) if any
-/// was changed meanwhile.
+/// The claims must be locked for the whole gathering (`SELECT … FOR UPDATE` on PostgreSQL, e.g.
+/// [`lock`]; the write transaction on SQLite): what callers decide from a tracked claim that they
+/// do not change (a ledger entry, a note) is only as fresh as that lock. [`ClaimChanges::flush`]
+/// still writes each *changed* claim only where its version is the one read, and fails with
+/// `409` (rolling the caller's transaction back) if any was changed meanwhile.
 #[derive(Debug, Default)]
 pub struct ClaimChanges {
     claims: HashMap<ClaimId, Tracked>,
