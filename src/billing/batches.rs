@@ -363,7 +363,7 @@ pub fn create(
     }
     let mut changes = claims::ClaimChanges::new(current);
     for c in &ids {
-        changes.transition(*c, ClaimStatus::Batched, &why)?;
+        changes.transition(*c, ClaimStatus::Batched, Some(&why))?;
     }
     match changes.flush(conn, ctx) {
         Err(AppError::Conflict { .. }) => return Err(already_batched(&ids)),

@@ -20,7 +20,7 @@ use super::repo::{
 use crate::audit::AuditCtx;
 use crate::billing::x12::reader::remit835::{self, ClaimPayment};
 use crate::claims::domain::ClaimStatus;
-use crate::claims::repo::{Claim, ClaimChanges, ClaimLine};
+use crate::claims::repo::{self as claims, Claim, ClaimChanges, ClaimLine};
 use crate::claims::schema::{claim_lines::dsl as cl, claims::dsl as c};
 use crate::db::{ClaimId, DbConn, INSERT_CHUNK, LedgerEntryId, OrgId, RemittanceId, id_chunk};
 use crate::error::AppError;
@@ -154,15 +154,11 @@ impl Book {
         at: NaiveDateTime,
         claim: ClaimId,
     ) -> Result<Self, AppError> {
-        let q = c::claims
-            .filter(c::org_id.eq(org.to_string()))
-            .filter(c::id.eq(claim.to_string()));
-        let found = match conn {
-            DbConn::Postgresql(pg) => q.for_update().first::<Claim>(pg).optional()?,
-            DbConn::Sqlite(lite) => q.first::<Claim>(lite).optional()?,
+        let found = claims::lock(conn, org, &[claim])?;
+        if found.is_empty() {
+            return Err(AppError::not_found("claim"));
         }
-        .ok_or_else(|| AppError::not_found("claim"))?;
-        Self::with_claims(conn, org, remittance, at, vec![found])
+        Self::with_claims(conn, org, remittance, at, found)
     }
 
     fn with_claims(
@@ -598,13 +594,13 @@ pub fn post_to(
     let mut status = claim.status;
     match to {
         Some(to) if to != claim.status => {
-            status = book.claims.transition(claim_id, to, &why)?.status;
+            status = book.claims.transition(claim_id, to, Some(&why))?.status;
         }
         Some(_) => {}
         None => {
             let to = ClaimStatus::Accepted;
             if claim.status.can_go_to(to) {
-                status = book.claims.transition(claim_id, to, &why)?.status;
+                status = book.claims.transition(claim_id, to, Some(&why))?.status;
             } else {
                 skip(
                     v,

@@ -72,54 +72,14 @@ pub fn transition(
     {
         return Err(stale("claim", v, cur.version));
     }
-    if !cur.status.can_go_to(to) {
-        return Err(illegal(cur.status, &format!("move to {to}")));
+    let read = cur.version;
+    let mut changes = ClaimChanges::new([cur]);
+    changes.transition(id, to, reason)?;
+    match changes.flush(conn, ctx) {
+        Err(AppError::Conflict { .. }) => return Err(stale("claim", read, read + 1)),
+        other => other?,
     }
-    let mut frequency_code = cur.frequency_code.clone();
-    if to == ClaimStatus::Void {
-        frequency_code = frequency::VOID.to_owned();
-    }
-    let n = diesel::update(
-        c::claims
-            .filter(c::org_id.eq(ctx.org.to_string()))
-            .filter(c::id.eq(id.to_string()))
-            .filter(c::version.eq(cur.version)),
-    )
-    .set((
-        c::status.eq(to.as_str()),
-        c::frequency_code.eq(frequency_code),
-        c::version.eq(cur.version + 1),
-        c::updated_at.eq(crate::db::now()),
-    ))
-    .execute(conn)?;
-    if n == 0 {
-        return Err(stale("claim", cur.version, cur.version + 1));
-    }
-    append_event(conn, ctx, id, Some(cur.status), to, reason)?;
-    audit::record(
-        conn,
-        ctx,
-        "claim.transition",
-        "claim",
-        Some(&id.to_string()),
-        Some(serde_json::json!({ "from": cur.status.as_str(), "to": to.as_str() })),
-    )?;
     require_claim(conn, ctx.org, id)
-}
-
-/// Records a note in the claim's history without a status change (an 835 forwarding the claim
-/// to another payer), with its audit row.
-pub fn note(conn: &mut DbConn, ctx: &AuditCtx, id: ClaimId, reason: &str) -> Result<(), AppError> {
-    let cur = require_claim(conn, ctx.org, id)?;
-    append_event(conn, ctx, id, Some(cur.status), cur.status, Some(reason))?;
-    audit::record(
-        conn,
-        ctx,
-        "claim.note",
-        "claim",
-        Some(&id.to_string()),
-        Some(serde_json::json!({ "status": cur.status.as_str() })),
-    )
 }
 
 /// Records the payer's claim control number (from a 277CA or an 835, CLP07).
@@ -162,7 +122,7 @@ pub fn events(conn: &mut DbConn, org: OrgId, id: ClaimId) -> Result<Vec<ClaimEve
 }
 
 /// Claim changes gathered in memory and written together, for a posting that moves thousands of
-/// claims (an 835): the same rules, events and audit rows as [`transition`], [`note`] and
+/// claims (an 835): the same rules, events and audit rows as [`transition`] and
 /// [`set_payer_claim_number`], but a few statements in all instead of 3–5 per claim.
 ///
 /// The claims must be locked for the whole gathering (`SELECT … FOR UPDATE` on PostgreSQL, e.g.
@@ -189,7 +149,7 @@ struct PendingEvent {
     claim: ClaimId,
     from: ClaimStatus,
     to: ClaimStatus,
-    reason: String,
+    reason: Option<String>,
     at: NaiveDateTime,
 }
 
@@ -233,7 +193,7 @@ impl ClaimChanges {
         &mut self,
         id: ClaimId,
         to: ClaimStatus,
-        reason: &str,
+        reason: Option<&str>,
     ) -> Result<&Claim, AppError> {
         let now = crate::db::now();
         let claim = self.tracked(id)?;
@@ -251,7 +211,7 @@ impl ClaimChanges {
             claim: id,
             from,
             to,
-            reason: reason.to_owned(),
+            reason: reason.map(str::to_owned),
             at: now,
         });
         self.audits.push(audit::PendingAudit::now(
@@ -263,7 +223,8 @@ impl ClaimChanges {
         self.get(id)
     }
 
-    /// [`note`], gathered.
+    /// A note in the claim's history without a status change (an 835 forwarding the claim to
+    /// another payer), with its audit row.
     pub fn note(&mut self, id: ClaimId, reason: &str) -> Result<(), AppError> {
         let status = self.get(id)?.status;
         self.events.push(PendingEvent {
@@ -271,7 +232,7 @@ impl ClaimChanges {
             claim: id,
             from: status,
             to: status,
-            reason: reason.to_owned(),
+            reason: Some(reason.to_owned()),
             at: crate::db::now(),
         });
         self.audits.push(audit::PendingAudit::now(
@@ -326,7 +287,7 @@ impl ClaimChanges {
                         ev::to_status.eq(e.to.as_str()),
                         ev::actor_id.eq(actor.clone()),
                         ev::at.eq(e.at),
-                        ev::reason.eq(Some(e.reason.as_str())),
+                        ev::reason.eq(e.reason.as_deref()),
                     )
                 })
                 .collect();
@@ -426,7 +387,7 @@ pub fn transition_many(
     let found = lock(conn, ctx.org, ids)?;
     let mut changes = ClaimChanges::new(found);
     for id in ids {
-        changes.transition(*id, to, reason)?;
+        changes.transition(*id, to, Some(reason))?;
     }
     changes.flush(conn, ctx)
 }

@@ -672,7 +672,7 @@ async fn gathered_claim_changes_never_overwrite_a_change_made_meanwhile() {
         // Read, changed by someone else, then written: refused, nothing written.
         let mut changes = ClaimChanges::new([read.clone()]);
         changes
-            .transition(id, ClaimStatus::Accepted, "test")
+            .transition(id, ClaimStatus::Accepted, Some("test"))
             .unwrap();
         claims::set_payer_claim_number(&mut conn, &ctx, id, "OTHER-1").unwrap();
         let stale = db::write_tx(&mut conn, |c| changes.flush(c, &ctx));
@@ -682,7 +682,7 @@ async fn gathered_claim_changes_never_overwrite_a_change_made_meanwhile() {
         // Read again: written, the version moved by one.
         let mut changes = ClaimChanges::new([after.clone()]);
         changes
-            .transition(id, ClaimStatus::Accepted, "test")
+            .transition(id, ClaimStatus::Accepted, Some("test"))
             .unwrap();
         let fresh = db::write_tx(&mut conn, |c| changes.flush(c, &ctx));
         let last = claims::require_claim(&mut conn, ctx.org, id).unwrap();
