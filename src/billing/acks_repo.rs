@@ -68,19 +68,8 @@ pub struct AckRow {
 impl AckRow {
     /// The stored summary (what the import answered).
     pub fn view(&self, duplicate: bool) -> Result<AcknowledgementView, AppError> {
-        let unreadable = |e: serde_json::Error| {
-            AppError::internal(format!("unreadable acknowledgement summary: {e}"))
-        };
-        let mut raw: serde_json::Value = serde_json::from_str(&self.summary).map_err(unreadable)?;
-        // The column is the truth for the time (summaries stored before it was an RFC 3339
-        // instant had no offset).
-        if let Some(o) = raw.as_object_mut() {
-            o.insert(
-                "received_at".into(),
-                serde_json::to_value(self.received_at.and_utc()).map_err(unreadable)?,
-            );
-        }
-        let mut v: AcknowledgementView = serde_json::from_value(raw).map_err(unreadable)?;
+        let mut v: AcknowledgementView =
+            crate::billing::stored_summary(&self.summary, self.received_at, "acknowledgement")?;
         v.duplicate = duplicate;
         Ok(v)
     }

@@ -115,19 +115,8 @@ pub struct RemittanceRow {
 
 impl RemittanceRow {
     pub fn view(&self, duplicate: bool) -> Result<RemittanceView, AppError> {
-        let unreadable = |e: serde_json::Error| {
-            AppError::internal(format!("unreadable remittance summary: {e}"))
-        };
-        let mut raw: serde_json::Value = serde_json::from_str(&self.summary).map_err(unreadable)?;
-        // The column is the truth for the time (summaries stored before it was an RFC 3339
-        // instant had no offset).
-        if let Some(o) = raw.as_object_mut() {
-            o.insert(
-                "received_at".into(),
-                serde_json::to_value(self.received_at.and_utc()).map_err(unreadable)?,
-            );
-        }
-        let mut v: RemittanceView = serde_json::from_value(raw).map_err(unreadable)?;
+        let mut v: RemittanceView =
+            crate::billing::stored_summary(&self.summary, self.received_at, "remittance")?;
         v.duplicate = duplicate;
         Ok(v)
     }
