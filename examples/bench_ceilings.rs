@@ -1,7 +1,7 @@
 //! Ceilings for `bench/run` (bench-only: an example, never part of the `officina` binary).
 //!
 //! * `insert`: the rows `POST /specimens` writes (a specimen and its custody event, one write
-//!   transaction) inserted through the application's own pool (`db::connect`, `db::write_tx`)
+//!   transaction) inserted through the application's own pool (`db::connect`, `PoolConn::write`)
 //!   from N threads, without HTTP: the SQLite ceiling (PostgreSQL's is `pgbench`).
 //! * `bare`: an actix-web server with one route, `GET /bench/bare`, that only runs the
 //!   application's bearer-token extractor (`AuthUser`: JWT verification and the user lookup) and
@@ -219,7 +219,7 @@ fn insert(url: &str, ids: Ids, claim: bool, clients: usize, secs: f64) -> anyhow
                 while !stop.load(Ordering::Relaxed) {
                     let sql = statements(&ids, claim);
                     let ok = db.conn().ok().and_then(|mut conn| {
-                        db::write_tx(&mut conn, |c: &mut DbConn| {
+                        conn.write(|c: &mut DbConn| {
                             for s in &sql {
                                 diesel::sql_query(s).execute(c)?;
                             }
@@ -330,9 +330,9 @@ fn select_batch(url: &str, org: &str, batch: &str, repeat: usize) -> anyhow::Res
     for _ in 0..repeat.max(1) {
         let t = Instant::now();
         let a: Vec<Row> =
-            officina::on_inner!(&mut *conn, |c| diesel::sql_query(&claims_q).load::<Row>(c))?;
+            officina::on_inner!(&mut **conn, |c| diesel::sql_query(&claims_q).load::<Row>(c))?;
         let b: Vec<Row> =
-            officina::on_inner!(&mut *conn, |c| diesel::sql_query(&lines_q).load::<Row>(c))?;
+            officina::on_inner!(&mut **conn, |c| diesel::sql_query(&lines_q).load::<Row>(c))?;
         best = best.min(t.elapsed().as_secs_f64());
         claims = a.len();
         lines = b.len();

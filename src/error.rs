@@ -241,6 +241,12 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::conflict("the record was changed concurrently; retry")
             }
+            // The server went away (restart, network). A write may or may not have committed;
+            // an Idempotency-Key makes the retry safe.
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => Self::Unavailable("the database connection was lost; retry".into()),
             other => Self::Internal(format!("database: {other}")),
         }
     }

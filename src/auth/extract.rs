@@ -11,7 +11,7 @@ use super::domain::Role;
 use super::repo;
 use crate::app::AppState;
 use crate::audit::AuditCtx;
-use crate::db::{OrgId, UserId};
+use crate::db::{Db, DbConn, OrgId, UserId};
 use crate::error::AppError;
 
 #[derive(Debug, Clone)]
@@ -49,48 +49,117 @@ fn unauthorized() -> AppError {
     AppError::Unauthorized("a valid bearer token is required".into())
 }
 
-impl FromRequest for AuthUser {
-    type Error = AppError;
-    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+/// A bearer token whose signature, issuer, audience and expiry are verified, but whose user is
+/// not looked up yet. Handlers on hot paths take it instead of [`AuthUser`] and run their unit of
+/// work through [`Bearer::read`] or [`Bearer::write`]: the user lookup (revocation, active flag,
+/// current role) and the role check run on the same pooled connection, in the same trip to the
+/// blocking pool, before the work; the work only ever sees a checked [`AuthUser`].
+#[derive(Debug, Clone)]
+pub struct Bearer {
+    user_id: UserId,
+    org_id: OrgId,
+    jti: String,
+    exp: i64,
+    request_id: String,
+}
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+impl Bearer {
+    /// Verifies the `Authorization: Bearer` token of `req` (no database access).
+    fn from_http(req: &HttpRequest) -> Result<Self, AppError> {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .ok_or_else(|| AppError::internal("application state missing"))?;
         let token = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
                 let (scheme, rest) = v.split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then(|| rest.trim().to_owned())
-            });
-        let request_id = crate::http::request_id(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
-            let token = token.ok_or_else(unauthorized)?;
-            let claims = state.keys.verify(&token).map_err(|_| unauthorized())?;
-            let user_id: UserId = claims.sub.parse().map_err(|_| unauthorized())?;
-            let org_id: OrgId = claims.org.parse().map_err(|_| unauthorized())?;
-            let jti = claims.jti.clone();
-            let jti_check = jti.clone();
-            let user = state
-                .db
-                .read(move |conn| repo::find_token_user(conn, org_id, user_id, &jti_check))
-                .await?
-                .ok_or_else(unauthorized)?;
-            if !user.active {
-                return Err(unauthorized());
-            }
-            // The role is read from the database, so a demotion takes effect at once.
-            Ok(AuthUser {
-                user_id,
-                org_id,
-                role: user.role,
-                jti,
-                exp: claims.exp,
-                request_id,
+                scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
             })
+            .ok_or_else(unauthorized)?;
+        let claims = state.keys.verify(token).map_err(|_| unauthorized())?;
+        Ok(Self {
+            user_id: claims.sub.parse().map_err(|_| unauthorized())?,
+            org_id: claims.org.parse().map_err(|_| unauthorized())?,
+            jti: claims.jti,
+            exp: claims.exp,
+            request_id: crate::http::request_id(req),
+        })
+    }
+
+    /// Looks the token's user up: `401` when the token was revoked or the user is gone or
+    /// inactive. The role is read from the database, so a demotion takes effect at once.
+    pub fn check(self, conn: &mut DbConn) -> Result<AuthUser, AppError> {
+        let user = repo::find_token_user(conn, self.org_id, self.user_id, &self.jti)?
+            .filter(|u| u.active)
+            .ok_or_else(unauthorized)?;
+        Ok(AuthUser {
+            user_id: self.user_id,
+            org_id: self.org_id,
+            role: user.role,
+            jti: self.jti,
+            exp: self.exp,
+            request_id: self.request_id,
+        })
+    }
+
+    /// Checks the caller (`401`), then its role against `roles` (`403`), then runs `f`, all in one
+    /// trip on one pooled connection.
+    pub async fn read<T, F>(self, db: &Db, roles: &'static [Role], f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConn, &AuthUser) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        db.read(move |conn| {
+            let user = self.check(conn)?;
+            user.require(roles)?;
+            f(conn, &user)
+        })
+        .await
+    }
+
+    /// As [`Bearer::read`], with `f` in one write transaction ([`Db::write_after`]); the caller
+    /// is checked before the transaction begins, so a refused request never takes the write lock.
+    pub async fn write<T, F>(self, db: &Db, roles: &'static [Role], f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConn, &AuthUser) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        db.write_after(
+            move |conn| {
+                let user = self.check(conn)?;
+                user.require(roles)?;
+                Ok(user)
+            },
+            move |conn, user| f(conn, &user),
+        )
+        .await
+    }
+}
+
+impl FromRequest for Bearer {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Self::from_http(req))
+    }
+}
+
+impl FromRequest for AuthUser {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let bearer = Bearer::from_http(req);
+        let db = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.db.clone());
+        Box::pin(async move {
+            let bearer = bearer?;
+            let db = db.ok_or_else(|| AppError::internal("application state missing"))?;
+            db.read(move |conn| bearer.check(conn)).await
         })
     }
 }

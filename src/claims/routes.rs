@@ -10,7 +10,7 @@ use super::repo::{self, Origin};
 use crate::app::AppState;
 use crate::audit;
 use crate::auth::routes::path_id;
-use crate::auth::{AuthUser, Role};
+use crate::auth::{AuthUser, Bearer, Role};
 use crate::db::{ClaimId, DbConn, OrgId, PatientId};
 use crate::directory::routes::expected_version;
 use crate::error::{AppError, FieldErrors, Problem};
@@ -95,19 +95,17 @@ pub fn raw_json(status: u16, json: String) -> HttpResponse {
 #[post("/claims")]
 async fn create_claim(
     state: web::Data<AppState>,
-    user: AuthUser,
+    bearer: Bearer,
     req: HttpRequest,
     body: Json<ClaimRequest>,
 ) -> Result<HttpResponse, AppError> {
-    user.require(&CREATORS)?;
-    let key = idempotency::key(&req)?;
+    let key = idempotency::key(&req);
     let body = body.into_inner();
     let hash = idempotency::fingerprint("POST /claims", &body);
-    let ctx = user.audit();
-    let user_id = user.user_id;
-    let (status, json) = state
-        .db
-        .write(move |c| {
+    let (status, json) = bearer
+        .write(&state.db, &CREATORS, move |c, user| {
+            let key = key?;
+            let ctx = user.audit();
             if let Some(k) = &key
                 && let Some(stored) = idempotency::lookup(c, ctx.org, k, &hash)?
             {
@@ -119,7 +117,16 @@ async fn create_claim(
             let json =
                 serde_json::to_string(&view).map_err(|e| AppError::internal(e.to_string()))?;
             if let Some(k) = &key {
-                idempotency::store(c, ctx.org, user_id, k, "POST /claims", &hash, 201, &json)?;
+                idempotency::store(
+                    c,
+                    ctx.org,
+                    user.user_id,
+                    k,
+                    "POST /claims",
+                    &hash,
+                    201,
+                    &json,
+                )?;
             }
             Ok((201, json))
         })

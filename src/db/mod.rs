@@ -6,7 +6,8 @@
 pub mod ids;
 pub mod schema;
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -82,19 +83,87 @@ pub enum ConnError {
 #[derive(Debug)]
 pub struct ConnManager {
     url: DatabaseUrl,
+    /// SQLite only: one write transaction at a time per pool (see [`PoolConn::write`]).
+    writer: Option<Arc<Mutex<()>>>,
+}
+
+impl ConnManager {
+    fn new(url: &DatabaseUrl) -> Self {
+        let writer = match url {
+            DatabaseUrl::Sqlite(_) => Some(Arc::new(Mutex::new(()))),
+            DatabaseUrl::Postgres(_) => None,
+        };
+        Self {
+            url: url.clone(),
+            writer,
+        }
+    }
+}
+
+/// How long a connection may sit idle in the pool and still be handed out without a liveness
+/// check. A connection used again within this window was working a moment ago; one idle longer
+/// (for instance across a database restart) is checked with `SELECT 1` first.
+const TRUST_IDLE: Duration = Duration::from_secs(2);
+
+/// A pooled connection and when it last went back to the pool. Derefs to [`DbConn`].
+pub struct PoolConn {
+    conn: DbConn,
+    returned: Instant,
+    writer: Option<Arc<Mutex<()>>>,
+}
+
+impl std::ops::Deref for PoolConn {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PoolConn {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.conn
+    }
+}
+
+impl PoolConn {
+    /// Runs `f` in one write transaction ([`write_tx`]). On SQLite the pool's writers queue on an
+    /// in-process lock first: SQLite has one writer at a time anyway, and a writer that finds the
+    /// database locked waits in SQLite's busy handler, which sleeps 1, 2, 5, 10… ms between
+    /// tries while the lock sits free; the in-process lock hands over at once. Writers from other
+    /// processes (the CLI) still meet `busy_timeout`.
+    pub fn write<T, E>(&mut self, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<diesel::result::Error>,
+    {
+        let gate = self.writer.clone();
+        let _turn = gate
+            .as_ref()
+            .map(|g| g.lock().unwrap_or_else(PoisonError::into_inner));
+        write_tx(&mut self.conn, f)
+    }
+
+    /// Marks the connection broken after an error that says the server is gone, so the pool
+    /// drops it instead of handing it out again.
+    fn discard_if_lost(&mut self, error: &AppError) {
+        if matches!(error, AppError::Unavailable(_)) {
+            on_inner!(&mut self.conn, |c| {
+                AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error()
+            });
+        }
+    }
 }
 
 impl r2d2::ManageConnection for ConnManager {
-    type Connection = DbConn;
+    type Connection = PoolConn;
     type Error = ConnError;
 
-    fn connect(&self) -> Result<DbConn, ConnError> {
-        match &self.url {
+    fn connect(&self) -> Result<PoolConn, ConnError> {
+        let conn = match &self.url {
             DatabaseUrl::Postgres(url) => {
                 let mut c = diesel::PgConnection::establish(url)?;
                 // Timestamps are stored as UTC in TIMESTAMP columns.
                 c.batch_execute("SET TIME ZONE 'UTC'")?;
-                Ok(DbConn::Postgresql(c))
+                DbConn::Postgresql(c)
             }
             DatabaseUrl::Sqlite(path) => {
                 let mut c = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
@@ -103,17 +172,34 @@ impl r2d2::ManageConnection for ConnManager {
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )?;
-                Ok(DbConn::Sqlite(c))
+                DbConn::Sqlite(c)
             }
+        };
+        Ok(PoolConn {
+            conn,
+            returned: Instant::now(),
+            writer: self.writer.clone(),
+        })
+    }
+
+    /// Checks out without a round trip when the connection was in use a moment ago (the busy
+    /// case); otherwise `SELECT 1`, so a connection a database restart killed is replaced.
+    fn is_valid(&self, conn: &mut PoolConn) -> Result<(), ConnError> {
+        if conn.returned.elapsed() < TRUST_IDLE {
+            return Ok(());
         }
+        conn.conn
+            .batch_execute("SELECT 1")
+            .map_err(ConnError::Setup)
     }
 
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnError> {
-        conn.batch_execute("SELECT 1").map_err(ConnError::Setup)
-    }
-
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// Called when a connection goes back to the pool: a connection left in a transaction, in a
+    /// failed transaction state, or marked lost ([`PoolConn::discard_if_lost`]) is dropped.
+    fn has_broken(&self, conn: &mut PoolConn) -> bool {
+        conn.returned = Instant::now();
+        on_inner!(&mut conn.conn, |c| {
+            AnsiTransactionManager::is_broken_transaction_manager(c)
+        })
     }
 }
 
@@ -122,7 +208,7 @@ pub type Pool = r2d2::Pool<ConnManager>;
 /// One connection outside any pool, for one-shot commands: no background thread is left opening
 /// connections while the process exits.
 pub fn connect_once(url: &DatabaseUrl) -> Result<DbConn, ConnError> {
-    r2d2::ManageConnection::connect(&ConnManager { url: url.clone() })
+    r2d2::ManageConnection::connect(&ConnManager::new(url)).map(|c| c.conn)
 }
 
 /// Builds the pool. SQLite gets a small pool (one writer at a time anyway).
@@ -131,7 +217,7 @@ pub fn connect(url: &DatabaseUrl) -> Result<Pool, ConnError> {
         DatabaseUrl::Sqlite(_) => 8,
         DatabaseUrl::Postgres(_) => 16,
     };
-    let manager = ConnManager { url: url.clone() };
+    let manager = ConnManager::new(url);
     // Open one connection eagerly so a wrong URL fails here with the backend's own message.
     let first = r2d2::ManageConnection::connect(&manager)?;
     drop(first);
@@ -213,28 +299,58 @@ impl Db {
         self.pool.get().map_err(AppError::from)
     }
 
+    /// Runs `f` on a pooled connection in the blocking pool (one trip). A connection that lost
+    /// its server is dropped instead of going back to the pool.
+    async fn run<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut PoolConn) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            let result = f(&mut conn);
+            if let Err(e) = &result {
+                conn.discard_if_lost(e);
+            }
+            result
+        })
+        .await
+        .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?
+    }
+
     /// Runs a read (or a self-contained statement) off the async executor.
     pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        actix_web::web::block(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?
+        self.run(move |conn| f(conn)).await
     }
 
-    /// Runs `f` in one write transaction (see [`write_tx`]) off the async executor.
+    /// Runs `f` in one write transaction ([`PoolConn::write`]) off the async executor.
     pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        self.read(move |conn| write_tx(conn, f)).await
+        self.run(move |conn| conn.write(f)).await
+    }
+
+    /// Runs `first` outside any transaction (a check, say), then `f` with its result in one write
+    /// transaction, on the same connection in the same trip. A `first` that fails ends the work
+    /// before the transaction begins (on SQLite, before the write lock is taken).
+    pub async fn write_after<A, T, F, G>(&self, first: G, f: F) -> Result<T, AppError>
+    where
+        G: FnOnce(&mut DbConn) -> Result<A, AppError> + Send + 'static,
+        F: FnOnce(&mut DbConn, A) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| {
+            let a = first(conn)?;
+            conn.write(|c| f(c, a))
+        })
+        .await
     }
 }
 
@@ -247,23 +363,19 @@ pub fn now() -> NaiveDateTime {
 
 use chrono::Timelike;
 
-/// Increments and returns a per-organization counter inside the caller's transaction
-/// (`UPDATE … RETURNING`), creating it at 1. Gapless and unique under concurrency on both
-/// backends: the row is created with `ON CONFLICT DO NOTHING`, then locked by the update.
+/// Increments and returns a per-organization counter inside the caller's transaction, creating it
+/// at 1: one `INSERT … ON CONFLICT DO UPDATE … RETURNING` statement. Gapless and unique under
+/// concurrency on both backends: the upsert locks the counter's row until the caller's
+/// transaction ends (PostgreSQL), or runs under the write lock (SQLite).
 pub fn next_counter(conn: &mut DbConn, org: OrgId, name: &str) -> Result<i64, AppError> {
     use schema::counters::dsl as c;
     let org = org.to_string();
-    on_inner!(conn, |inner| diesel::insert_into(c::counters)
-        .values((c::org_id.eq(&org), c::name.eq(name), c::value.eq(0_i64)))
-        .on_conflict_do_nothing()
-        .execute(inner))?;
-    let value = diesel::update(
-        c::counters
-            .filter(c::org_id.eq(&org))
-            .filter(c::name.eq(name)),
-    )
-    .set(c::value.eq(c::value + 1))
-    .returning(c::value)
-    .get_result(conn)?;
+    let value = on_inner!(conn, |inner| diesel::insert_into(c::counters)
+        .values((c::org_id.eq(&org), c::name.eq(name), c::value.eq(1_i64)))
+        .on_conflict((c::org_id, c::name))
+        .do_update()
+        .set(c::value.eq(c::value + 1))
+        .returning(c::value)
+        .get_result(inner))?;
     Ok(value)
 }

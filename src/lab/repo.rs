@@ -301,9 +301,11 @@ pub fn register(conn: &mut DbConn, ctx: &AuditCtx, new: NewSpecimen) -> Result<S
             ),
         ))
         .execute(conn)?;
-    for t in &new.tests {
-        diesel::insert_into(st::specimen_tests)
-            .values((
+    let tests: Vec<_> = new
+        .tests
+        .iter()
+        .map(|t| {
+            (
                 st::id.eq(SpecimenTestId::new().to_string()),
                 st::org_id.eq(ctx.org.to_string()),
                 st::specimen_id.eq(id.to_string()),
@@ -312,9 +314,14 @@ pub fn register(conn: &mut DbConn, ctx: &AuditCtx, new: NewSpecimen) -> Result<S
                 st::name.eq(&t.name),
                 st::billing_code.eq(&t.billing_code),
                 st::created_at.eq(now),
-            ))
-            .execute(conn)?;
-    }
+            )
+        })
+        .collect();
+    // One multi-row statement (a registration carries a handful of tests, far below the bind
+    // limit); multi-row inserts run on the inner connection.
+    crate::on_inner!(conn, |c| diesel::insert_into(st::specimen_tests)
+        .values(&tests)
+        .execute(c))?;
     append_event(
         conn, ctx, id, None, status, "register", None, None, None, None,
     )?;

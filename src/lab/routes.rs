@@ -12,7 +12,7 @@ use super::domain::{Accession, SpecimenStatus};
 use super::repo::{self, SpecimenFilter};
 use crate::app::AppState;
 use crate::auth::routes::path_id;
-use crate::auth::{AuthUser, Role};
+use crate::auth::{AuthUser, Bearer, Role};
 use crate::db::{DbConn, OrgId, SpecimenId, SpecimenTestId};
 use crate::error::{AppError, FieldErrors, Problem};
 use crate::http::pagination::Paged;
@@ -108,19 +108,17 @@ fn parse_status(raw: &str) -> Result<SpecimenStatus, crate::error::FieldIssue> {
 #[post("/specimens")]
 async fn register_specimen(
     state: web::Data<AppState>,
-    user: AuthUser,
+    bearer: Bearer,
     req: HttpRequest,
     body: Json<SpecimenRequest>,
 ) -> Result<HttpResponse, AppError> {
-    user.require(&REGISTRARS)?;
-    let key = idempotency::key(&req)?;
+    let key = idempotency::key(&req);
     let body = body.into_inner();
     let hash = idempotency::fingerprint("POST /specimens", &body);
-    let ctx = user.audit();
-    let user_id = user.user_id;
-    let (status, json) = state
-        .db
-        .write(move |c| {
+    let (status, json) = bearer
+        .write(&state.db, &REGISTRARS, move |c, user| {
+            let key = key?;
+            let ctx = user.audit();
             if let Some(k) = &key
                 && let Some(stored) = idempotency::lookup(c, ctx.org, k, &hash)?
             {
@@ -140,6 +138,7 @@ async fn register_specimen(
             let json =
                 serde_json::to_string(&view).map_err(|e| AppError::internal(e.to_string()))?;
             if let Some(k) = &key {
+                let user_id = user.user_id;
                 idempotency::store(c, ctx.org, user_id, k, "POST /specimens", &hash, 201, &json)?;
             }
             Ok((201, json))
@@ -204,7 +203,7 @@ async fn by_accession(
 #[get("/specimens")]
 async fn list_specimens(
     state: web::Data<AppState>,
-    user: AuthUser,
+    bearer: Bearer,
     q: web::Query<SpecimenQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
@@ -234,11 +233,10 @@ async fn list_specimens(
     };
     let page = page.parse(&mut errs);
     errs.into_result()?;
-    let org = user.org_id;
     let limit = page.limit;
-    let views = state
-        .db
-        .read(move |c| {
+    let views = bearer
+        .read(&state.db, &Role::ALL, move |c, user| {
+            let org = user.org_id;
             let rows = repo::list(c, org, &filter, &page)?;
             let page = Paged::from_rows(rows, limit, |s| s.id.to_string());
             Ok::<_, AppError>(Paged {
@@ -265,16 +263,14 @@ async fn list_specimens(
 #[get("/specimens/{id}")]
 async fn get_specimen(
     state: web::Data<AppState>,
-    user: AuthUser,
+    bearer: Bearer,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id: SpecimenId = path_id(&id, "specimen")?;
-    let org = user.org_id;
-    let view = state
-        .db
-        .read(move |c| {
-            let s = repo::require_specimen(c, org, id)?;
-            load_view(c, org, s)
+    let view = bearer
+        .read(&state.db, &Role::ALL, move |c, user| {
+            let s = repo::require_specimen(c, user.org_id, id)?;
+            load_view(c, user.org_id, s)
         })
         .await?;
     Ok(HttpResponse::Ok()

@@ -225,3 +225,87 @@ async fn a_role_change_takes_effect_without_a_new_token() {
         .await
         .assert_problem(403);
 }
+
+/// The hot handlers check the caller on the connection that then does their work (one trip):
+/// a revoked token, a disabled user and a demoted user are refused there at once, before any
+/// work, and a refused registration writes nothing.
+#[tokio::test]
+async fn one_trip_handlers_refuse_revoked_disabled_and_demoted_callers_before_any_work() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let patient = crate::patients::create_patient(&app, &org, "Ana", "Ruiz", "1980-01-02").await;
+    let pid = patient["id"].as_str().unwrap();
+    let specimen = crate::lab::register(&app, &org, pid, true).await;
+    let sid = specimen["id"].as_str().unwrap();
+    let body = crate::lab::specimen_body(pid, true);
+    let list = format!("/api/v1/specimens?patient_id={pid}");
+    let manager = org.token(Role::Manager).to_owned();
+
+    // Demoted from lab to biller: the registration is now 403, and nothing was written.
+    let lab = org.user(Role::Lab);
+    let res = app
+        .patch(
+            &format!("/api/v1/users/{lab}"),
+            org.token(Role::Admin),
+            &json!({"role": "biller"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    app.post("/api/v1/specimens", org.token(Role::Lab), &body)
+        .await
+        .assert_problem(403);
+    assert_eq!(
+        app.get(&list, &manager).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Disabled: reads and writes are 401.
+    let clinician = org.user(Role::Clinician);
+    let res = app
+        .patch(
+            &format!("/api/v1/users/{clinician}"),
+            org.token(Role::Admin),
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let token = org.token(Role::Clinician);
+    app.get(&format!("/api/v1/specimens/{sid}"), token)
+        .await
+        .assert_problem(401);
+    app.post("/api/v1/specimens", token, &body)
+        .await
+        .assert_problem(401);
+    assert_eq!(
+        app.get(&list, &manager).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Revoked (logged out): 401 on the single read, the list and a claim.
+    let token = org.token(Role::Biller);
+    assert_eq!(
+        app.get(&format!("/api/v1/specimens/{sid}"), token)
+            .await
+            .status,
+        200
+    );
+    let res = app
+        .request(Method::POST, "/api/v1/auth/logout", Some(token), None)
+        .await;
+    assert_eq!(res.status, 204);
+    app.get(&format!("/api/v1/specimens/{sid}"), token)
+        .await
+        .assert_problem(401);
+    app.get(&format!("/api/v1/specimens?patient_id={pid}"), token)
+        .await
+        .assert_problem(401);
+    app.post("/api/v1/claims", token, &json!({}))
+        .await
+        .assert_problem(401);
+}

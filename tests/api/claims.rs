@@ -709,7 +709,7 @@ async fn add_charge(app: &TestApp, org: &Org, patient: &str, amount: Option<i64>
                 ch::status.eq("unbilled"),
                 ch::created_at.eq(officina::db::now()),
             ))
-            .execute(&mut conn)
+            .execute(&mut **conn)
             .unwrap();
     })
     .await
@@ -726,7 +726,7 @@ async fn charge_status(app: &TestApp, id: &str) -> String {
         ch::lab_charges
             .filter(ch::id.eq(id))
             .select(ch::status)
-            .first::<String>(&mut conn)
+            .first::<String>(&mut **conn)
             .unwrap()
     })
     .await

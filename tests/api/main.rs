@@ -26,6 +26,7 @@ mod lab_turnaround;
 mod openapi;
 mod organization;
 mod patients;
+mod pool;
 mod remittance_matching;
 mod remittances;
 mod reports;

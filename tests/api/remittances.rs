@@ -28,7 +28,7 @@ pub async fn set_payee(app: &TestApp, org: &Org, npi: Option<&str>, ein: Option<
         let mut conn = db.conn().unwrap();
         diesel::update(o::organizations.filter(o::id.eq(id)))
             .set((o::npi.eq(npi), o::tax_id.eq(ein)))
-            .execute(&mut conn)
+            .execute(&mut **conn)
             .unwrap();
     })
     .await

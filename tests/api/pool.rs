@@ -1,0 +1,85 @@
+//! The connection pool after the database server dropped its sessions (a restart, a failover,
+//! an administrator's `pg_terminate_backend`). PostgreSQL only: a SQLite connection has no
+//! server to lose.
+
+use diesel::{Connection, RunQueryDsl};
+use officina::auth::Role;
+use officina::config::DatabaseUrl;
+
+use crate::helpers::TestApp;
+
+/// Ends every other session on the app's database, as a server restart would.
+fn terminate_app_sessions(url: &str) {
+    let mut admin = diesel::PgConnection::establish(url).unwrap();
+    diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut admin)
+    .unwrap();
+}
+
+fn postgres_url(app: &TestApp) -> Option<String> {
+    match &app.test_db.url {
+        DatabaseUrl::Postgres(url) => Some(url.clone()),
+        DatabaseUrl::Sqlite(_) => {
+            eprintln!("skipped: PostgreSQL only (a SQLite connection has no server to lose)");
+            None
+        }
+    }
+}
+
+/// Busy connections are handed out without a `SELECT 1`; one whose server went away answers
+/// its request with a 503 problem (retry), never a 500, and is dropped instead of going back to
+/// the pool, so the app recovers by itself within one request per pooled connection.
+#[tokio::test]
+async fn a_connection_the_server_closed_answers_503_once_and_is_replaced() {
+    let app = TestApp::spawn().await;
+    let Some(url) = postgres_url(&app) else {
+        return;
+    };
+    let org = app.seed_org("Pool").await;
+    let token = org.token(Role::Lab);
+    for _ in 0..4 {
+        assert_eq!(app.get("/api/v1/specimens", token).await.status, 200);
+    }
+    terminate_app_sessions(&url);
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let res = app.get("/api/v1/specimens", token).await;
+        if res.status == 503 {
+            res.assert_problem(503);
+        }
+        statuses.push(res.status.as_u16());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "only 200 or 503: {statuses:?}"
+    );
+    // At most one failure per connection the pool held (16), then only successes.
+    let failures = statuses.iter().filter(|s| **s == 503).count();
+    assert!(failures <= 16, "{failures} failures: {statuses:?}");
+    assert!(
+        statuses[statuses.len() - 20..].iter().all(|s| *s == 200),
+        "recovered: {statuses:?}"
+    );
+}
+
+/// A connection idle for more than two seconds is checked (`SELECT 1`) before it is handed out,
+/// so after a quiet spell a dead connection is replaced before any request sees it.
+#[tokio::test]
+async fn an_idle_connection_is_checked_before_use() {
+    let app = TestApp::spawn().await;
+    let Some(url) = postgres_url(&app) else {
+        return;
+    };
+    let org = app.seed_org("Pool").await;
+    let token = org.token(Role::Lab);
+    assert_eq!(app.get("/api/v1/specimens", token).await.status, 200);
+    terminate_app_sessions(&url);
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    for _ in 0..5 {
+        let res = app.get("/api/v1/specimens", token).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+    }
+}
