@@ -80,17 +80,33 @@ pub enum ConnError {
 }
 
 /// r2d2 manager that opens the backend named by the configured URL.
-#[derive(Debug)]
 pub struct ConnManager {
     url: DatabaseUrl,
-    /// SQLite only: one write transaction at a time per pool (see [`PoolConn::write`]).
-    writer: Option<Arc<Mutex<()>>>,
+    /// SQLite only: the pool's one writer connection (see [`PoolConn::write`]); opened on first
+    /// use, reopened after it broke.
+    writer: Option<Writer>,
+}
+
+/// The connection every write transaction of a SQLite pool runs on, one at a time.
+type Writer = Arc<Mutex<Option<DbConn>>>;
+
+impl std::fmt::Debug for ConnManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the URL: a PostgreSQL URL may carry a password.
+        let backend = match self.url {
+            DatabaseUrl::Postgres(_) => "postgres",
+            DatabaseUrl::Sqlite(_) => "sqlite",
+        };
+        f.debug_struct("ConnManager")
+            .field("backend", &backend)
+            .finish()
+    }
 }
 
 impl ConnManager {
     fn new(url: &DatabaseUrl) -> Self {
         let writer = match url {
-            DatabaseUrl::Sqlite(_) => Some(Arc::new(Mutex::new(()))),
+            DatabaseUrl::Sqlite(_) => Some(Arc::new(Mutex::new(None))),
             DatabaseUrl::Postgres(_) => None,
         };
         Self {
@@ -98,6 +114,27 @@ impl ConnManager {
             writer,
         }
     }
+}
+
+/// Opens one connection to the backend `url` names, set up as the application needs it.
+fn open(url: &DatabaseUrl) -> Result<DbConn, ConnError> {
+    Ok(match url {
+        DatabaseUrl::Postgres(url) => {
+            let mut c = diesel::PgConnection::establish(url)?;
+            // Timestamps are stored as UTC in TIMESTAMP columns.
+            c.batch_execute("SET TIME ZONE 'UTC'")?;
+            DbConn::Postgresql(c)
+        }
+        DatabaseUrl::Sqlite(path) => {
+            let mut c = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
+            // busy_timeout first: the journal_mode switch itself may need to wait for a lock.
+            c.batch_execute(
+                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )?;
+            DbConn::Sqlite(c)
+        }
+    })
 }
 
 /// How long a connection may sit idle in the pool and still be handed out without a liveness
@@ -109,7 +146,7 @@ const TRUST_IDLE: Duration = Duration::from_secs(2);
 pub struct PoolConn {
     conn: DbConn,
     returned: Instant,
-    writer: Option<Arc<Mutex<()>>>,
+    writer: Option<(Writer, DatabaseUrl)>,
 }
 
 impl std::ops::Deref for PoolConn {
@@ -126,20 +163,34 @@ impl std::ops::DerefMut for PoolConn {
 }
 
 impl PoolConn {
-    /// Runs `f` in one write transaction ([`write_tx`]). On SQLite the pool's writers queue on an
-    /// in-process lock first: SQLite has one writer at a time anyway, and a writer that finds the
-    /// database locked waits in SQLite's busy handler, which sleeps 1, 2, 5, 10… ms between
-    /// tries while the lock sits free; the in-process lock hands over at once. Writers from other
-    /// processes (the CLI) still meet `busy_timeout`.
+    /// Runs `f` in one write transaction ([`write_tx`]). On SQLite every write transaction of
+    /// the pool runs on the pool's one writer connection, one at a time, queued on an in-process
+    /// lock: SQLite has one writer anyway; a writer that finds the database locked would wait in
+    /// SQLite's busy handler, which sleeps 1, 2, 5, 10… ms between tries while the lock sits
+    /// free; and a connection whose cache another connection's commit invalidated re-reads every
+    /// page it touches, while the writer's cache stays warm. Writers from other processes (the
+    /// CLI) still meet `busy_timeout`.
     pub fn write<T, E>(&mut self, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
     where
         E: From<diesel::result::Error>,
     {
-        let gate = self.writer.clone();
-        let _turn = gate
-            .as_ref()
-            .map(|g| g.lock().unwrap_or_else(PoisonError::into_inner));
-        write_tx(&mut self.conn, f)
+        let Some((writer, url)) = &self.writer else {
+            return write_tx(&mut self.conn, f);
+        };
+        let mut slot = writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = match &mut *slot {
+            Some(conn) => conn,
+            empty => empty.insert(
+                open(url).map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?,
+            ),
+        };
+        let result = write_tx(conn, f);
+        if on_inner!(conn, |c| {
+            AnsiTransactionManager::is_broken_transaction_manager(c)
+        }) {
+            *slot = None;
+        }
+        result
     }
 
     /// Marks the connection broken after an error that says the server is gone, so the pool
@@ -158,27 +209,10 @@ impl r2d2::ManageConnection for ConnManager {
     type Error = ConnError;
 
     fn connect(&self) -> Result<PoolConn, ConnError> {
-        let conn = match &self.url {
-            DatabaseUrl::Postgres(url) => {
-                let mut c = diesel::PgConnection::establish(url)?;
-                // Timestamps are stored as UTC in TIMESTAMP columns.
-                c.batch_execute("SET TIME ZONE 'UTC'")?;
-                DbConn::Postgresql(c)
-            }
-            DatabaseUrl::Sqlite(path) => {
-                let mut c = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
-                // busy_timeout first: the journal_mode switch itself may need to wait for a lock.
-                c.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                )?;
-                DbConn::Sqlite(c)
-            }
-        };
         Ok(PoolConn {
-            conn,
+            conn: open(&self.url)?,
             returned: Instant::now(),
-            writer: self.writer.clone(),
+            writer: self.writer.clone().map(|w| (w, self.url.clone())),
         })
     }
 
