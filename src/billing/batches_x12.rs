@@ -19,7 +19,7 @@ use crate::claims::domain::ClaimStatus;
 use crate::claims::repo as claims;
 use crate::claims::schema::{claim_lines::dsl as cl, claims::dsl as cs};
 use crate::db::schema::{coverages::dsl as cv, patients::dsl as pa};
-use crate::db::{ClaimId, DbConn, OrgId, ProviderId, parse_id};
+use crate::db::{ClaimId, DbConn, OrgId, ProviderId, load_by_ids, parse_id};
 use crate::directory::domain::ProviderKind;
 use crate::directory::repo as directory;
 use crate::error::AppError;
@@ -29,18 +29,6 @@ use diesel::prelude::*;
 
 /// Claims read, converted and written at a time.
 pub const CHUNK: usize = 500;
-
-/// Loads rows by id in chunks (bound-parameter limits), concatenated.
-fn load_chunked<I: ToString, T>(
-    ids: &[I],
-    mut load: impl FnMut(Vec<String>) -> Result<Vec<T>, AppError>,
-) -> Result<Vec<T>, AppError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(1000) {
-        out.extend(load(chunk.iter().map(ToString::to_string).collect())?);
-    }
-    Ok(out)
-}
 
 fn address(a: crate::values::Address) -> Address {
     Address {
@@ -116,7 +104,7 @@ pub fn prepare(conn: &mut DbConn, org_id: OrgId, batch: &Batch) -> Result<Prepar
     }
 
     let ids = batches::claim_ids(conn, org_id, batch.id)?;
-    let mut heads = load_chunked(&ids, |chunk| {
+    let mut heads = load_by_ids(conn, &ids, |conn, chunk| {
         Ok(cs::claims
             .filter(cs::org_id.eq(org_id.to_string()))
             .filter(cs::id.eq_any(chunk))
@@ -284,7 +272,7 @@ fn load_chunk(
     let position: HashMap<ClaimId, usize> =
         ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let mut slots: Vec<Option<claims::Claim>> = ids.iter().map(|_| None).collect();
-    for c in load_chunked(ids, |chunk| {
+    for c in load_by_ids(conn, ids, |conn, chunk| {
         Ok(cs::claims
             .filter(cs::org_id.eq(org_id.to_string()))
             .filter(cs::id.eq_any(chunk))
@@ -302,7 +290,7 @@ fn load_chunk(
     let mut patient_ids: Vec<String> = rows.iter().map(|c| c.patient_id.to_string()).collect();
     patient_ids.sort();
     patient_ids.dedup();
-    let patients_by: HashMap<_, _> = load_chunked(&patient_ids, |chunk| {
+    let patients_by: HashMap<_, _> = load_by_ids(conn, &patient_ids, |conn, chunk| {
         Ok(pa::patients
             .filter(pa::org_id.eq(org_id.to_string()))
             .filter(pa::id.eq_any(chunk))
@@ -314,7 +302,7 @@ fn load_chunk(
     let mut coverage_ids: Vec<String> = rows.iter().map(|c| c.coverage_id.to_string()).collect();
     coverage_ids.sort();
     coverage_ids.dedup();
-    let coverages_by: HashMap<_, _> = load_chunked(&coverage_ids, |chunk| {
+    let coverages_by: HashMap<_, _> = load_by_ids(conn, &coverage_ids, |conn, chunk| {
         Ok(cv::coverages
             .filter(cv::org_id.eq(org_id.to_string()))
             .filter(cv::id.eq_any(chunk))
@@ -324,7 +312,7 @@ fn load_chunk(
     .map(|c| (c.id, c))
     .collect();
     let mut lines_by: HashMap<ClaimId, Vec<claims::ClaimLine>> = HashMap::new();
-    for l in load_chunked(ids, |chunk| {
+    for l in load_by_ids(conn, ids, |conn, chunk| {
         Ok(cl::claim_lines
             .filter(cl::org_id.eq(org_id.to_string()))
             .filter(cl::claim_id.eq_any(chunk))

@@ -22,7 +22,7 @@ use crate::billing::x12::reader::remit835::{self, ClaimPayment};
 use crate::claims::domain::ClaimStatus;
 use crate::claims::repo::{self as claims, Claim, ClaimChanges, ClaimLine};
 use crate::claims::schema::{claim_lines::dsl as cl, claims::dsl as c};
-use crate::db::{ClaimId, DbConn, INSERT_CHUNK, LedgerEntryId, OrgId, RemittanceId, id_chunk};
+use crate::db::{ClaimId, DbConn, INSERT_CHUNK, LedgerEntryId, OrgId, RemittanceId, load_by_ids};
 use crate::error::AppError;
 
 /// CLPs posted per [`Book`]: what the posting holds in memory at once, whatever the file's size.
@@ -134,14 +134,13 @@ impl Book {
     ) -> Result<Self, AppError> {
         pcns.sort_unstable();
         pcns.dedup();
-        let mut found: Vec<Claim> = Vec::with_capacity(pcns.len());
-        for chunk in pcns.chunks(id_chunk(conn)) {
-            found.extend(crate::on_inner!(conn, |db| c::claims
+        let found = load_by_ids(conn, &pcns, |conn, chunk| {
+            Ok(crate::on_inner!(conn, |db| c::claims
                 .filter(c::org_id.eq(org.to_string()))
                 .filter(c::patient_control_number.eq_any(chunk))
                 .order(c::id.asc())
-                .load::<Claim>(db))?);
-        }
+                .load::<Claim>(db))?)
+        })?;
         Self::with_claims(conn, org, remittance, at, found)
     }
 
@@ -168,36 +167,38 @@ impl Book {
         at: NaiveDateTime,
         found: Vec<Claim>,
     ) -> Result<Self, AppError> {
-        let ids: Vec<String> = found.iter().map(|c| c.id.to_string()).collect();
+        let ids: Vec<ClaimId> = found.iter().map(|c| c.id).collect();
         let mut entries: HashMap<ClaimId, Vec<(String, i64)>> = HashMap::new();
-        let mut lines: HashMap<ClaimId, Vec<ClaimLine>> = HashMap::new();
-        for chunk in ids.chunks(id_chunk(conn)) {
-            let rows: Vec<(Option<String>, String, i64)> = crate::on_inner!(conn, |db| {
+        let rows: Vec<(Option<String>, String, i64)> = load_by_ids(conn, &ids, |conn, chunk| {
+            Ok(crate::on_inner!(conn, |db| {
                 l::ledger_entries
                     .filter(l::org_id.eq(org.to_string()))
                     .filter(l::claim_id.eq_any(chunk))
                     .order((l::created_at.asc(), l::id.asc()))
                     .select((l::claim_id, l::kind, l::amount_cents))
                     .load(db)
-            })?;
-            for (claim, kind, amount) in rows {
-                if let Some(claim) = claim {
-                    entries
-                        .entry(crate::db::parse_id(&claim)?)
-                        .or_default()
-                        .push((kind, amount));
-                }
+            })?)
+        })?;
+        for (claim, kind, amount) in rows {
+            if let Some(claim) = claim {
+                entries
+                    .entry(crate::db::parse_id(&claim)?)
+                    .or_default()
+                    .push((kind, amount));
             }
-            let rows: Vec<ClaimLine> = crate::on_inner!(conn, |db| {
+        }
+        let mut lines: HashMap<ClaimId, Vec<ClaimLine>> = HashMap::new();
+        let rows: Vec<ClaimLine> = load_by_ids(conn, &ids, |conn, chunk| {
+            Ok(crate::on_inner!(conn, |db| {
                 cl::claim_lines
                     .filter(cl::org_id.eq(org.to_string()))
                     .filter(cl::claim_id.eq_any(chunk))
                     .order((cl::claim_id.asc(), cl::line_number.asc()))
                     .load(db)
-            })?;
-            for line in rows {
-                lines.entry(line.claim_id).or_default().push(line);
-            }
+            })?)
+        })?;
+        for line in rows {
+            lines.entry(line.claim_id).or_default().push(line);
         }
         Ok(Self {
             remittance,

@@ -447,19 +447,20 @@ pub fn duplicate_candidates(
     let live: Vec<Claim> = others.into_iter().filter(|o| o.status.is_live()).collect();
     // The candidates' lines in one statement (chunked on SQLite), not one per candidate: a
     // patient seen often has hundreds of claims over the same dates.
-    let ids: Vec<String> = live.iter().map(|o| o.id.to_string()).collect();
+    let ids: Vec<ClaimId> = live.iter().map(|o| o.id).collect();
+    let rows: Vec<(String, NaiveDate, String)> =
+        crate::db::load_by_ids(conn, &ids, |conn, chunk| {
+            Ok(crate::on_inner!(conn, |db| cl::claim_lines
+                .filter(cl::org_id.eq(org.to_string()))
+                .filter(cl::claim_id.eq_any(chunk))
+                .order((cl::claim_id.asc(), cl::line_number.asc()))
+                .select((cl::claim_id, cl::service_date, cl::procedure_code))
+                .load(db))?)
+        })?;
     let mut lines: std::collections::HashMap<String, Vec<(NaiveDate, String)>> =
         std::collections::HashMap::new();
-    for chunk in ids.chunks(crate::db::id_chunk(conn)) {
-        let rows: Vec<(String, NaiveDate, String)> = crate::on_inner!(conn, |db| cl::claim_lines
-            .filter(cl::org_id.eq(org.to_string()))
-            .filter(cl::claim_id.eq_any(chunk))
-            .order((cl::claim_id.asc(), cl::line_number.asc()))
-            .select((cl::claim_id, cl::service_date, cl::procedure_code))
-            .load(db))?;
-        for (claim, date, code) in rows {
-            lines.entry(claim).or_default().push((date, code));
-        }
+    for (claim, date, code) in rows {
+        lines.entry(claim).or_default().push((date, code));
     }
     Ok(live
         .into_iter()

@@ -360,18 +360,16 @@ pub fn lock(conn: &mut DbConn, org: OrgId, ids: &[ClaimId]) -> Result<Vec<Claim>
     let mut ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(crate::db::id_chunk(conn)) {
+    crate::db::load_by_ids(conn, &ids, |conn, chunk| {
         let q = c::claims
             .filter(c::org_id.eq(org.to_string()))
             .filter(c::id.eq_any(chunk))
             .order(c::id.asc());
-        out.extend(match conn {
+        Ok(match conn {
             DbConn::Postgresql(pg) => q.for_update().load::<Claim>(pg)?,
             DbConn::Sqlite(lite) => q.load::<Claim>(lite)?,
-        });
-    }
-    Ok(out)
+        })
+    })
 }
 
 /// [`transition`] for many claims at once (a batch of thousands): locks them, moves each to `to`

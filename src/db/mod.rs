@@ -35,6 +35,23 @@ pub fn id_chunk(conn: &DbConn) -> usize {
     }
 }
 
+/// Runs `load` over `ids` a chunk at a time, at most [`id_chunk`] ids per statement, and
+/// concatenates the rows: every "these rows by id" read of thousands of ids goes through here, so
+/// the bind-parameter limits are respected in one place. `load` gets the chunk as strings, ready
+/// for `eq_any`.
+pub fn load_by_ids<I: ToString, T>(
+    conn: &mut DbConn,
+    ids: &[I],
+    mut load: impl FnMut(&mut DbConn, &[String]) -> Result<Vec<T>, AppError>,
+) -> Result<Vec<T>, AppError> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(id_chunk(conn)) {
+        let chunk: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+        out.extend(load(conn, &chunk)?);
+    }
+    Ok(out)
+}
+
 /// A connection to either backend.
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {

@@ -15,9 +15,6 @@ use crate::db::schema::{patients, payers};
 use crate::db::{DbConn, OrgId};
 use crate::error::AppError;
 
-/// Bound on the ids in one `IN (…)` list (SQLite allows 32 766 variables).
-const CHUNK: usize = 500;
-
 /// Claim statuses that were sent to a payer and can still owe money.
 pub const BILLED: [ClaimStatus; 7] = [
     ClaimStatus::Submitted,
@@ -131,9 +128,8 @@ pub fn claims_by_id(
     ids: &[String],
 ) -> Result<HashMap<String, ClaimRow>, AppError> {
     use claims::dsl as c;
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(CHUNK) {
-        let rows: Vec<ClaimRow> = c::claims
+    let rows: Vec<ClaimRow> = crate::db::load_by_ids(conn, ids, |conn, chunk| {
+        Ok(c::claims
             .filter(c::org_id.eq(org.to_string()))
             .filter(c::id.eq_any(chunk))
             .select((
@@ -145,10 +141,9 @@ pub fn claims_by_id(
                 c::total_charge_cents,
                 c::service_from,
             ))
-            .load(conn)?;
-        out.extend(rows.into_iter().map(|r| (r.id.clone(), r)));
-    }
-    Ok(out)
+            .load(conn)?)
+    })?;
+    Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
 }
 
 /// Every ledger entry of the organization posted on or before `until` (all when `None`).
@@ -282,24 +277,21 @@ pub fn patient_names(
     ids: &[String],
 ) -> Result<HashMap<String, PatientName>, AppError> {
     use patients::dsl as p;
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(CHUNK) {
-        let rows: Vec<(String, String, String, String)> = p::patients
-            .filter(p::org_id.eq(org.to_string()))
-            .filter(p::id.eq_any(chunk))
-            .select((p::id, p::mrn, p::last_name, p::first_name))
-            .load(conn)?;
-        out.extend(rows.into_iter().map(|(id, mrn, last, first)| {
-            (
-                id,
-                PatientName {
-                    mrn,
-                    name: format!("{last}, {first}"),
-                },
-            )
-        }));
-    }
-    Ok(out)
+    let rows: Vec<(String, String, String, String)> =
+        crate::db::load_by_ids(conn, ids, |conn, chunk| {
+            Ok(p::patients
+                .filter(p::org_id.eq(org.to_string()))
+                .filter(p::id.eq_any(chunk))
+                .select((p::id, p::mrn, p::last_name, p::first_name))
+                .load(conn)?)
+        })?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, mrn, last, first)| {
+            let name = format!("{last}, {first}");
+            (id, PatientName { mrn, name })
+        })
+        .collect())
 }
 
 /// Descriptions of the claim adjustment reason codes the organization imported (none shipped:
