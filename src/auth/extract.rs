@@ -126,11 +126,43 @@ impl Bearer {
         F: FnOnce(&mut DbConn, &AuthUser) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
+        self.write_inner(db, roles, None, f).await
+    }
+
+    /// As [`Bearer::write`] for a transaction that takes the organization's gapless `counter`
+    /// (accession numbers, patient control numbers): it queues for it in this instance first.
+    pub async fn write_taking<T, F>(
+        self,
+        db: &Db,
+        roles: &'static [Role],
+        counter: &'static str,
+        f: F,
+    ) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConn, &AuthUser) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.write_inner(db, roles, Some(counter), f).await
+    }
+
+    async fn write_inner<T, F>(
+        self,
+        db: &Db,
+        roles: &'static [Role],
+        counter: Option<&'static str>,
+        f: F,
+    ) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConn, &AuthUser) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
         db.write_after(
+            counter,
             move |conn| {
                 let user = self.check(conn)?;
                 user.require(roles)?;
-                Ok(user)
+                let org = user.org_id;
+                Ok((user, org))
             },
             move |conn, user| f(conn, &user),
         )

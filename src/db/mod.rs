@@ -6,6 +6,7 @@
 pub mod ids;
 pub mod schema;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -334,11 +335,32 @@ where
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    queues: CounterQueues,
+}
+
+/// In-process queues, one per organization and gapless counter (PostgreSQL): the write
+/// transactions that take the same counter row run one at a time per instance. They serialize on
+/// the row lock anyway (the number is gapless); queued here they wait on a mutex instead of
+/// piling up on the row lock, where every commit wakes all waiters to fight for it again.
+#[derive(Clone, Default)]
+struct CounterQueues(Arc<Mutex<HashMap<CounterKey, Arc<Mutex<()>>>>>);
+
+/// An organization and the name of one of its counters.
+type CounterKey = (OrgId, &'static str);
+
+impl CounterQueues {
+    fn get(&self, org: OrgId, counter: &'static str) -> Arc<Mutex<()>> {
+        let mut queues = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        queues.entry((org, counter)).or_default().clone()
+    }
 }
 
 impl Db {
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            queues: CounterQueues::default(),
+        }
     }
 
     pub fn pool(&self) -> &Pool {
@@ -390,15 +412,31 @@ impl Db {
 
     /// Runs `first` outside any transaction (a check, say), then `f` with its result in one write
     /// transaction, on the same connection in the same trip. A `first` that fails ends the work
-    /// before the transaction begins (on SQLite, before the write lock is taken).
-    pub async fn write_after<A, T, F, G>(&self, first: G, f: F) -> Result<T, AppError>
+    /// before the transaction begins (on SQLite, before the write lock is taken). With `counter`,
+    /// the transaction takes that gapless counter of the organization `first` names, and waits
+    /// for its turn in this instance's queue for it first (see `CounterQueues`; SQLite's one
+    /// writer already queues every write).
+    pub async fn write_after<A, T, F, G>(
+        &self,
+        counter: Option<&'static str>,
+        first: G,
+        f: F,
+    ) -> Result<T, AppError>
     where
-        G: FnOnce(&mut DbConn) -> Result<A, AppError> + Send + 'static,
+        G: FnOnce(&mut DbConn) -> Result<(A, OrgId), AppError> + Send + 'static,
         F: FnOnce(&mut DbConn, A) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
+        let queues = self.queues.clone();
         self.run(move |conn| {
-            let a = first(conn)?;
+            let (a, org) = first(conn)?;
+            let queue = match (counter, conn.backend()) {
+                (Some(name), Backend::Postgres) => Some(queues.get(org, name)),
+                _ => None,
+            };
+            let _turn = queue
+                .as_ref()
+                .map(|q| q.lock().unwrap_or_else(PoisonError::into_inner));
             conn.write(|c| f(c, a))
         })
         .await

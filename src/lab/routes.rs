@@ -116,7 +116,7 @@ async fn register_specimen(
     let body = body.into_inner();
     let hash = idempotency::fingerprint("POST /specimens", &body);
     let (status, json) = bearer
-        .write(&state.db, &REGISTRARS, move |c, user| {
+        .write_taking(&state.db, &REGISTRARS, "accession", move |c, user| {
             let key = key?;
             let ctx = user.audit();
             if let Some(k) = &key
