@@ -52,8 +52,9 @@ fn unauthorized() -> AppError {
 /// A bearer token whose signature, issuer, audience and expiry are verified, but whose user is
 /// not looked up yet. Handlers on hot paths take it instead of [`AuthUser`] and run their unit of
 /// work through [`Bearer::read`] or [`Bearer::write`]: the user lookup (revocation, active flag,
-/// current role) and the role check run on the same pooled connection, in the same trip to the
-/// blocking pool, before the work; the work only ever sees a checked [`AuthUser`].
+/// current role) and the role check run in the same trip to the blocking pool, before the work
+/// (on the pooled connection the work then uses; a SQLite write then moves to the pool's writer
+/// connection); the work only ever sees a checked [`AuthUser`].
 #[derive(Debug, Clone)]
 pub struct Bearer {
     user_id: UserId,
@@ -104,6 +105,13 @@ impl Bearer {
         })
     }
 
+    /// The caller checked (`401`), then its role against `roles` (`403`).
+    fn authorize(self, conn: &mut DbConn, roles: &[Role]) -> Result<AuthUser, AppError> {
+        let user = self.check(conn)?;
+        user.require(roles)?;
+        Ok(user)
+    }
+
     /// Checks the caller (`401`), then its role against `roles` (`403`), then runs `f`, all in one
     /// trip on one pooled connection.
     pub async fn read<T, F>(self, db: &Db, roles: &'static [Role], f: F) -> Result<T, AppError>
@@ -112,8 +120,7 @@ impl Bearer {
         T: Send + 'static,
     {
         db.read(move |conn| {
-            let user = self.check(conn)?;
-            user.require(roles)?;
+            let user = self.authorize(conn, roles)?;
             f(conn, &user)
         })
         .await
@@ -129,20 +136,23 @@ impl Bearer {
         self.write_inner(db, roles, None, f).await
     }
 
-    /// As [`Bearer::write`] for a transaction that takes the organization's gapless `counter`
-    /// (accession numbers, patient control numbers): it queues for it in this instance first.
+    /// As [`Bearer::write`] for a transaction that takes one of the organization's gapless
+    /// counters (accession numbers): on PostgreSQL it first queues, in this instance, behind the
+    /// other transactions of the same organization and `queue` (a label naming the counter, not
+    /// its row key). Only for transactions whose reads before the counter are cheap: the whole
+    /// transaction runs in the queue.
     pub async fn write_taking<T, F>(
         self,
         db: &Db,
         roles: &'static [Role],
-        counter: &'static str,
+        queue: &'static str,
         f: F,
     ) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConn, &AuthUser) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        self.write_inner(db, roles, Some(counter), f).await
+        self.write_inner(db, roles, Some(queue), f).await
     }
 
     async fn write_inner<T, F>(
@@ -159,8 +169,7 @@ impl Bearer {
         db.write_after(
             counter,
             move |conn| {
-                let user = self.check(conn)?;
-                user.require(roles)?;
+                let user = self.authorize(conn, roles)?;
                 let org = user.org_id;
                 Ok((user, org))
             },

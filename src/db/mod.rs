@@ -160,10 +160,12 @@ fn open(url: &DatabaseUrl) -> Result<DbConn, ConnError> {
 /// (for instance across a database restart) is checked with `SELECT 1` first.
 const TRUST_IDLE: Duration = Duration::from_secs(2);
 
-/// A pooled connection and when it last went back to the pool. Derefs to [`DbConn`].
+/// A pooled connection, when it last went back to the pool, and whether its last unit of work
+/// failed (then its next checkout checks it, however recent). Derefs to [`DbConn`].
 pub struct PoolConn {
     conn: DbConn,
     returned: Instant,
+    suspect: bool,
     writer: Option<(Writer, DatabaseUrl)>,
 }
 
@@ -195,7 +197,21 @@ impl PoolConn {
         let Some((writer, url)) = &self.writer else {
             return write_tx(&mut self.conn, f);
         };
-        let mut slot = writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = writer.lock().unwrap_or_else(|poisoned| {
+            // A write panicked while it held the writer: its transaction may still be open, so
+            // the connection is closed (SQLite rolls back) and a fresh one opened below.
+            let mut slot = poisoned.into_inner();
+            *slot = None;
+            slot
+        });
+        let broken = slot.as_mut().is_some_and(|conn| {
+            on_inner!(conn, |c| {
+                AnsiTransactionManager::is_broken_transaction_manager(c)
+            })
+        });
+        if broken {
+            *slot = None;
+        }
         let conn = match &mut *slot {
             Some(conn) => conn,
             empty => empty.insert(
@@ -211,13 +227,15 @@ impl PoolConn {
         result
     }
 
-    /// Marks the connection broken after an error that says the server is gone, so the pool
-    /// drops it instead of handing it out again.
-    fn discard_if_lost(&mut self, error: &AppError) {
+    /// After a failed unit of work: an error that says the server is gone marks the connection
+    /// broken, so the pool drops it; any other error makes its next checkout check it first.
+    fn after_error(&mut self, error: &AppError) {
         if matches!(error, AppError::Unavailable(_)) {
             on_inner!(&mut self.conn, |c| {
                 AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error()
             });
+        } else {
+            self.suspect = true;
         }
     }
 }
@@ -230,23 +248,27 @@ impl r2d2::ManageConnection for ConnManager {
         Ok(PoolConn {
             conn: open(&self.url)?,
             returned: Instant::now(),
+            suspect: false,
             writer: self.writer.clone().map(|w| (w, self.url.clone())),
         })
     }
 
-    /// Checks out without a round trip when the connection was in use a moment ago (the busy
-    /// case); otherwise `SELECT 1`, so a connection a database restart killed is replaced.
+    /// Checks out without a round trip when the connection was in use a moment ago and its last
+    /// work succeeded (the busy case); otherwise `SELECT 1`, so a connection a database restart
+    /// killed is replaced.
     fn is_valid(&self, conn: &mut PoolConn) -> Result<(), ConnError> {
-        if conn.returned.elapsed() < TRUST_IDLE {
+        if !conn.suspect && conn.returned.elapsed() < TRUST_IDLE {
             return Ok(());
         }
         conn.conn
             .batch_execute("SELECT 1")
-            .map_err(ConnError::Setup)
+            .map_err(ConnError::Setup)?;
+        conn.suspect = false;
+        Ok(())
     }
 
     /// Called when a connection goes back to the pool: a connection left in a transaction, in a
-    /// failed transaction state, or marked lost ([`PoolConn::discard_if_lost`]) is dropped.
+    /// failed transaction state, or marked lost ([`PoolConn::after_error`]) is dropped.
     fn has_broken(&self, conn: &mut PoolConn) -> bool {
         conn.returned = Instant::now();
         on_inner!(&mut conn.conn, |c| {
@@ -384,7 +406,7 @@ impl Db {
             let mut conn = pool.get()?;
             let result = f(&mut conn);
             if let Err(e) = &result {
-                conn.discard_if_lost(e);
+                conn.after_error(e);
             }
             result
         })

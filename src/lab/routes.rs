@@ -232,10 +232,12 @@ async fn list_specimens(
         }),
     };
     let page = page.parse(&mut errs);
-    errs.into_result()?;
+    // Bad filters are answered after the caller is checked (401 first, as everywhere).
+    let valid = errs.into_result();
     let limit = page.limit;
     let views = bearer
         .read(&state.db, &Role::ALL, move |c, user| {
+            valid?;
             let org = user.org_id;
             let rows = repo::list(c, org, &filter, &page)?;
             let page = Paged::from_rows(rows, limit, |s| s.id.to_string());
@@ -266,10 +268,11 @@ async fn get_specimen(
     bearer: Bearer,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id: SpecimenId = path_id(&id, "specimen")?;
+    // A malformed id is answered after the caller is checked (401 first, as everywhere).
+    let id: Result<SpecimenId, AppError> = path_id(&id, "specimen");
     let view = bearer
         .read(&state.db, &Role::ALL, move |c, user| {
-            let s = repo::require_specimen(c, user.org_id, id)?;
+            let s = repo::require_specimen(c, user.org_id, id?)?;
             load_view(c, user.org_id, s)
         })
         .await?;

@@ -305,6 +305,13 @@ async fn one_trip_handlers_refuse_revoked_disabled_and_demoted_callers_before_an
     app.get(&format!("/api/v1/specimens?patient_id={pid}"), token)
         .await
         .assert_problem(401);
+    // The caller is refused before its input is judged: 401, not 404 or 422.
+    app.get("/api/v1/specimens/not-an-id", token)
+        .await
+        .assert_problem(401);
+    app.get("/api/v1/specimens?status=wizard&limit=0", token)
+        .await
+        .assert_problem(401);
     app.post("/api/v1/claims", token, &json!({}))
         .await
         .assert_problem(401);

@@ -2,6 +2,7 @@
 //! an administrator's `pg_terminate_backend`). PostgreSQL only: a SQLite connection has no
 //! server to lose.
 
+use diesel::connection::SimpleConnection;
 use diesel::{Connection, RunQueryDsl};
 use officina::auth::Role;
 use officina::config::DatabaseUrl;
@@ -82,4 +83,38 @@ async fn an_idle_connection_is_checked_before_use() {
         let res = app.get("/api/v1/specimens", token).await;
         assert_eq!(res.status, 200, "{}", res.text);
     }
+}
+
+/// A write that panicked while it held SQLite's writer connection leaves neither an open
+/// transaction nor a locked database behind: the next write gets a fresh writer.
+#[tokio::test]
+async fn a_write_that_panicked_leaves_the_sqlite_writer_usable() {
+    let app = TestApp::spawn().await;
+    let url = match &app.test_db.url {
+        DatabaseUrl::Sqlite(_) => app.test_db.url.clone(),
+        DatabaseUrl::Postgres(_) => {
+            eprintln!("skipped: SQLite only (one writer connection per pool)");
+            return;
+        }
+    };
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = conn.write(|c| -> Result<(), diesel::result::Error> {
+                diesel::sql_query("SELECT 1").execute(c)?;
+                panic!("a bug in the middle of a write");
+            });
+        }));
+        assert!(panicked.is_err());
+        conn.write(|c| diesel::sql_query("SELECT 1").execute(c))
+            .expect("the next write runs");
+        // Nothing holds the write lock: another connection takes it without waiting.
+        let mut other = officina::db::connect_once(&url).unwrap();
+        other
+            .batch_execute("PRAGMA busy_timeout = 0; BEGIN IMMEDIATE; COMMIT;")
+            .expect("the database is not left locked");
+    })
+    .await
+    .unwrap();
 }
