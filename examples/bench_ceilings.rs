@@ -261,10 +261,10 @@ async fn bare_handler(user: AuthUser) -> HttpResponse {
 }
 
 fn bare(url: &str, bind: &str, secret: &str) -> anyhow::Result<()> {
-    let state = web::Data::new(AppState {
-        db: open(url)?,
-        keys: TokenKeys::new(secret.as_bytes(), 3600),
-    });
+    let state = web::Data::new(AppState::new(
+        open(url)?,
+        TokenKeys::new(secret.as_bytes(), 3600),
+    ));
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
             App::new()

@@ -12,13 +12,27 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::domain::TokenKeys;
 use crate::db::Db;
+use crate::db::combine::Combiner;
 use crate::error::AppError;
 use crate::http::middleware::{RouteTable, fallback, request_context};
+use crate::lab::repo::{Registered, Registration};
 
 /// What every handler can reach.
 pub struct AppState {
     pub db: Db,
     pub keys: TokenKeys,
+    /// Specimen registrations queued per organization, written in shared transactions.
+    pub registrations: Combiner<Registration, Registered>,
+}
+
+impl AppState {
+    pub fn new(db: Db, keys: TokenKeys) -> Self {
+        Self {
+            db,
+            keys,
+            registrations: Combiner::new(crate::lab::repo::write_registrations),
+        }
+    }
 }
 
 /// Every documented route. Each bounded context contributes its `configure`.

@@ -252,10 +252,7 @@ fn serve(config: &Config, db: Db, addr: std::net::SocketAddr) -> Result<(), CliE
     })?;
     tracing::info!(%addr, database = %config.database.redacted(), "officina listening; API docs at /docs/");
     let _ = std::io::stdout().flush();
-    let state = AppState {
-        db,
-        keys: TokenKeys::new(&secret, config.token_ttl_secs),
-    };
+    let state = AppState::new(db, TokenKeys::new(&secret, config.token_ttl_secs));
     actix_web::rt::System::new().block_on(async move {
         let server = app::serve(listener, state, None).map_err(CliError::from)?;
         server

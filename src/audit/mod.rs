@@ -4,4 +4,4 @@ pub mod api;
 pub mod repo;
 pub mod routes;
 
-pub use repo::{AuditCtx, PendingAudit, record, record_many};
+pub use repo::{AuditCtx, PendingAudit, record, record_each, record_many};

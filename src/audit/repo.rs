@@ -88,16 +88,21 @@ pub fn record_many(
     ctx: &AuditCtx,
     rows: &[PendingAudit],
 ) -> Result<(), AppError> {
-    let org = ctx.org.to_string();
-    let actor = ctx.actor.map(|u| u.to_string());
+    let rows: Vec<_> = rows.iter().map(|p| (ctx, p)).collect();
+    record_each(conn, &rows)
+}
+
+/// As [`record_many`], each row with its own actor and request (the registrations of several
+/// requests written in one transaction).
+pub fn record_each(conn: &mut DbConn, rows: &[(&AuditCtx, &PendingAudit)]) -> Result<(), AppError> {
     for chunk in rows.chunks(crate::db::INSERT_CHUNK) {
         let values: Vec<_> = chunk
             .iter()
-            .map(|p| {
+            .map(|(ctx, p)| {
                 (
                     a::id.eq(AuditEventId::new().to_string()),
-                    a::org_id.eq(org.clone()),
-                    a::actor_id.eq(actor.clone()),
+                    a::org_id.eq(ctx.org.to_string()),
+                    a::actor_id.eq(ctx.actor.map(|u| u.to_string())),
                     a::action.eq(p.action),
                     a::entity.eq(p.entity),
                     a::entity_id.eq(p.entity_id.clone()),

@@ -133,46 +133,8 @@ impl Bearer {
         F: FnOnce(&mut DbConn, &AuthUser) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        self.write_inner(db, roles, None, f).await
-    }
-
-    /// As [`Bearer::write`] for a transaction that takes one of the organization's gapless
-    /// counters (accession numbers): on PostgreSQL it first queues, in this instance, behind the
-    /// other transactions of the same organization and `queue` (a label naming the counter, not
-    /// its row key). Only for transactions whose reads before the counter are cheap: the whole
-    /// transaction runs in the queue.
-    pub async fn write_taking<T, F>(
-        self,
-        db: &Db,
-        roles: &'static [Role],
-        queue: &'static str,
-        f: F,
-    ) -> Result<T, AppError>
-    where
-        F: FnOnce(&mut DbConn, &AuthUser) -> Result<T, AppError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.write_inner(db, roles, Some(queue), f).await
-    }
-
-    async fn write_inner<T, F>(
-        self,
-        db: &Db,
-        roles: &'static [Role],
-        counter: Option<&'static str>,
-        f: F,
-    ) -> Result<T, AppError>
-    where
-        F: FnOnce(&mut DbConn, &AuthUser) -> Result<T, AppError> + Send + 'static,
-        T: Send + 'static,
-    {
         db.write_after(
-            counter,
-            move |conn| {
-                let user = self.authorize(conn, roles)?;
-                let org = user.org_id;
-                Ok((user, org))
-            },
+            move |conn| self.authorize(conn, roles),
             move |conn, user| f(conn, &user),
         )
         .await

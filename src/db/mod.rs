@@ -3,11 +3,11 @@
 //! per-backend migrations, and the `Db` handle handlers use to run a unit of work off the async
 //! executor (`web::block`), with write transactions that are `BEGIN IMMEDIATE` on SQLite.
 
+pub mod combine;
 pub mod ids;
 pub mod schema;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
@@ -231,12 +231,19 @@ impl PoolConn {
     /// broken, so the pool drops it; any other error makes its next checkout check it first.
     fn after_error(&mut self, error: &AppError) {
         if matches!(error, AppError::Unavailable(_)) {
-            on_inner!(&mut self.conn, |c| {
-                AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error()
-            });
+            self.mark_broken();
         } else {
             self.suspect = true;
         }
+    }
+}
+
+impl PoolConn {
+    /// Makes the pool drop this connection when it comes back.
+    fn mark_broken(&mut self) {
+        on_inner!(&mut self.conn, |c| {
+            AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error()
+        });
     }
 }
 
@@ -357,32 +364,11 @@ where
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
-    queues: CounterQueues,
-}
-
-/// In-process queues, one per organization and gapless counter (PostgreSQL): the write
-/// transactions that take the same counter row run one at a time per instance. They serialize on
-/// the row lock anyway (the number is gapless); queued here they wait on a mutex instead of
-/// piling up on the row lock, where every commit wakes all waiters to fight for it again.
-#[derive(Clone, Default)]
-struct CounterQueues(Arc<Mutex<HashMap<CounterKey, Arc<Mutex<()>>>>>);
-
-/// An organization and the name of one of its counters.
-type CounterKey = (OrgId, &'static str);
-
-impl CounterQueues {
-    fn get(&self, org: OrgId, counter: &'static str) -> Arc<Mutex<()>> {
-        let mut queues = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        queues.entry((org, counter)).or_default().clone()
-    }
 }
 
 impl Db {
     pub fn new(pool: Pool) -> Self {
-        Self {
-            pool,
-            queues: CounterQueues::default(),
-        }
+        Self { pool }
     }
 
     pub fn pool(&self) -> &Pool {
@@ -434,31 +420,15 @@ impl Db {
 
     /// Runs `first` outside any transaction (a check, say), then `f` with its result in one write
     /// transaction, on the same connection in the same trip. A `first` that fails ends the work
-    /// before the transaction begins (on SQLite, before the write lock is taken). With `counter`,
-    /// the transaction takes that gapless counter of the organization `first` names, and waits
-    /// for its turn in this instance's queue for it first (see `CounterQueues`; SQLite's one
-    /// writer already queues every write).
-    pub async fn write_after<A, T, F, G>(
-        &self,
-        counter: Option<&'static str>,
-        first: G,
-        f: F,
-    ) -> Result<T, AppError>
+    /// before the transaction begins (on SQLite, before the write lock is taken).
+    pub async fn write_after<A, T, F, G>(&self, first: G, f: F) -> Result<T, AppError>
     where
-        G: FnOnce(&mut DbConn) -> Result<(A, OrgId), AppError> + Send + 'static,
+        G: FnOnce(&mut DbConn) -> Result<A, AppError> + Send + 'static,
         F: FnOnce(&mut DbConn, A) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let queues = self.queues.clone();
         self.run(move |conn| {
-            let (a, org) = first(conn)?;
-            let queue = match (counter, conn.backend()) {
-                (Some(name), Backend::Postgres) => Some(queues.get(org, name)),
-                _ => None,
-            };
-            let _turn = queue
-                .as_ref()
-                .map(|q| q.lock().unwrap_or_else(PoisonError::into_inner));
+            let a = first(conn)?;
             conn.write(|c| f(c, a))
         })
         .await
@@ -479,13 +449,22 @@ use chrono::Timelike;
 /// concurrency on both backends: the upsert locks the counter's row until the caller's
 /// transaction ends (PostgreSQL), or runs under the write lock (SQLite).
 pub fn next_counter(conn: &mut DbConn, org: OrgId, name: &str) -> Result<i64, AppError> {
+    next_counter_by(conn, org, name, 1)
+}
+
+/// As [`next_counter`], taking `n` numbers at once: returns the last; the caller owns
+/// `last - n + 1 ..= last`.
+pub fn next_counter_by(conn: &mut DbConn, org: OrgId, name: &str, n: i64) -> Result<i64, AppError> {
     use schema::counters::dsl as c;
+    if n < 1 {
+        return Err(AppError::internal("a counter step must be positive"));
+    }
     let org = org.to_string();
     let value = on_inner!(conn, |inner| diesel::insert_into(c::counters)
-        .values((c::org_id.eq(&org), c::name.eq(name), c::value.eq(1_i64)))
+        .values((c::org_id.eq(&org), c::name.eq(name), c::value.eq(n)))
         .on_conflict((c::org_id, c::name))
         .do_update()
-        .set(c::value.eq(c::value + 1))
+        .set(c::value.eq(c::value + n))
         .returning(c::value)
         .get_result(inner))?;
     Ok(value)

@@ -14,8 +14,8 @@ use super::schema::{
 use crate::audit::{self, AuditCtx};
 use crate::auth::Role;
 use crate::db::{
-    ChargeId, CustodyEventId, DbConn, OrgId, PatientId, ProviderId, SpecimenId, SpecimenTestId,
-    TestResultId,
+    ChargeId, CustodyEventId, DbConn, OrgId, PatientId, PoolConn, ProviderId, SpecimenId,
+    SpecimenTestId, TestResultId,
 };
 use crate::directory::repo::stale;
 use crate::error::AppError;
@@ -265,75 +265,226 @@ fn append_event(
 /// year, from the counters table inside this transaction), status `collected` or `ordered`, and
 /// the first custody event.
 pub fn register(conn: &mut DbConn, ctx: &AuditCtx, new: NewSpecimen) -> Result<Specimen, AppError> {
-    let org = crate::orgs::repo::get_org(conn, ctx.org)?
+    let one = [Registration {
+        ctx: ctx.clone(),
+        new,
+    }];
+    register_all(conn, &one)?
+        .pop()
+        .map(|r| r.specimen)
+        .ok_or_else(|| AppError::internal("registration wrote nothing"))
+}
+
+/// A checked registration of one request, waiting for its number.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub ctx: AuditCtx,
+    pub new: NewSpecimen,
+}
+
+/// A specimen as its registration wrote it, with its tests (it has no results yet).
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub specimen: Specimen,
+    pub tests: Vec<SpecimenTest>,
+}
+
+/// Registers specimens of one organization in the caller's transaction, numbered in order
+/// (gapless: one counter step of `regs.len()`), with a few multi-row statements whatever their
+/// number: the counter, the specimens, their tests, their first custody events, their audit rows.
+/// Returns them as written, in order, without reading them back.
+pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Registered>, AppError> {
+    let Some(first) = regs.first() else {
+        return Ok(Vec::new());
+    };
+    let org_id = first.ctx.org;
+    if regs.iter().any(|r| r.ctx.org != org_id) {
+        return Err(AppError::internal("registrations of several organizations"));
+    }
+    let org = crate::orgs::repo::get_org(conn, org_id)?
         .ok_or_else(|| AppError::not_found("organization"))?;
     let now = crate::db::now();
     let year = now.year();
-    let seq = crate::db::next_counter(conn, ctx.org, &format!("accession:{year}"))?;
-    let number = Accession::new(&org.accession_prefix, year, seq).base();
-    let status = if new.collected_at.is_some() {
-        SpecimenStatus::Collected
-    } else {
-        SpecimenStatus::Ordered
-    };
-    let id = SpecimenId::new();
-    diesel::insert_into(sp::specimens)
-        .values((
-            (
-                sp::id.eq(id.to_string()),
-                sp::org_id.eq(ctx.org.to_string()),
-                sp::accession_number.eq(&number),
-                sp::aliquot_count.eq(0),
-                sp::patient_id.eq(new.patient_id.to_string()),
-                sp::specimen_type.eq(new.specimen_type.as_str()),
-                sp::container.eq(&new.container),
-                sp::ordering_provider_id.eq(new.ordering_provider_id.map(|p| p.to_string())),
-                sp::priority.eq(new.priority.as_str()),
-                sp::status.eq(status.as_str()),
-            ),
-            (
-                sp::collected_at.eq(new.collected_at),
-                sp::collected_by.eq(&new.collected_by),
-                sp::version.eq(1),
-                sp::created_by.eq(who(ctx)),
-                sp::created_at.eq(now),
-                sp::updated_at.eq(now),
-            ),
-        ))
-        .execute(conn)?;
-    let tests: Vec<_> = new
-        .tests
+    let count = i64::try_from(regs.len()).map_err(|e| AppError::internal(e.to_string()))?;
+    let last = crate::db::next_counter_by(conn, org_id, &format!("accession:{year}"), count)?;
+    let done: Vec<Registered> = regs
         .iter()
+        .zip(last - count + 1..)
+        .map(|(r, seq)| {
+            let specimen = Specimen {
+                id: SpecimenId::new(),
+                org_id,
+                accession_number: Accession::new(&org.accession_prefix, year, seq).base(),
+                parent_id: None,
+                aliquot_count: 0,
+                patient_id: r.new.patient_id,
+                specimen_type: r.new.specimen_type,
+                container: r.new.container.clone(),
+                volume_ul: None,
+                ordering_provider_id: r.new.ordering_provider_id.map(|p| p.to_string()),
+                priority: r.new.priority,
+                status: if r.new.collected_at.is_some() {
+                    SpecimenStatus::Collected
+                } else {
+                    SpecimenStatus::Ordered
+                },
+                collected_at: r.new.collected_at,
+                collected_by: r.new.collected_by.clone(),
+                received_at: None,
+                location: None,
+                rejection_reasons: None,
+                version: 1,
+                created_by: who(&r.ctx),
+                created_at: now,
+                updated_at: now,
+            };
+            let tests = r
+                .new
+                .tests
+                .iter()
+                .map(|t| SpecimenTest {
+                    id: SpecimenTestId::new(),
+                    org_id,
+                    specimen_id: specimen.id,
+                    code_system: t.code_system,
+                    code: t.code.clone(),
+                    name: t.name.clone(),
+                    billing_code: t.billing_code.clone(),
+                    created_at: now,
+                })
+                .collect();
+            Registered { specimen, tests }
+        })
+        .collect();
+    let org_s = org_id.to_string();
+    let specimens: Vec<_> = done
+        .iter()
+        .map(|r| {
+            let s = &r.specimen;
+            (
+                (
+                    sp::id.eq(s.id.to_string()),
+                    sp::org_id.eq(&org_s),
+                    sp::accession_number.eq(&s.accession_number),
+                    sp::aliquot_count.eq(s.aliquot_count),
+                    sp::patient_id.eq(s.patient_id.to_string()),
+                    sp::specimen_type.eq(s.specimen_type.as_str()),
+                    sp::container.eq(&s.container),
+                    sp::ordering_provider_id.eq(&s.ordering_provider_id),
+                    sp::priority.eq(s.priority.as_str()),
+                    sp::status.eq(s.status.as_str()),
+                ),
+                (
+                    sp::collected_at.eq(s.collected_at),
+                    sp::collected_by.eq(&s.collected_by),
+                    sp::version.eq(s.version),
+                    sp::created_by.eq(&s.created_by),
+                    sp::created_at.eq(s.created_at),
+                    sp::updated_at.eq(s.updated_at),
+                ),
+            )
+        })
+        .collect();
+    let tests: Vec<_> = done
+        .iter()
+        .flat_map(|r| &r.tests)
         .map(|t| {
             (
-                st::id.eq(SpecimenTestId::new().to_string()),
-                st::org_id.eq(ctx.org.to_string()),
-                st::specimen_id.eq(id.to_string()),
+                st::id.eq(t.id.to_string()),
+                st::org_id.eq(&org_s),
+                st::specimen_id.eq(t.specimen_id.to_string()),
                 st::code_system.eq(t.code_system.as_str()),
                 st::code.eq(&t.code),
                 st::name.eq(&t.name),
                 st::billing_code.eq(&t.billing_code),
-                st::created_at.eq(now),
+                st::created_at.eq(t.created_at),
             )
         })
         .collect();
-    // One multi-row statement (a registration carries a handful of tests, far below the bind
-    // limit); multi-row inserts run on the inner connection.
-    crate::on_inner!(conn, |c| diesel::insert_into(st::specimen_tests)
-        .values(&tests)
-        .execute(c))?;
-    append_event(
-        conn, ctx, id, None, status, "register", None, None, None, None,
-    )?;
-    audit::record(
-        conn,
-        ctx,
-        "specimen.create",
-        "specimen",
-        Some(&id.to_string()),
-        Some(serde_json::json!({ "accession_number": number, "tests": new.tests.len() })),
-    )?;
-    require_specimen(conn, ctx.org, id)
+    let events: Vec<_> = done
+        .iter()
+        .map(|r| {
+            let s = &r.specimen;
+            (
+                ev::id.eq(CustodyEventId::new().to_string()),
+                ev::org_id.eq(&org_s),
+                ev::specimen_id.eq(s.id.to_string()),
+                ev::from_status.eq(None::<&str>),
+                ev::to_status.eq(s.status.as_str()),
+                ev::kind.eq("register"),
+                ev::actor_id.eq(&s.created_by),
+                ev::at.eq(now),
+            )
+        })
+        .collect();
+    // Multi-row statements run on the inner connection; chunks keep them under the bind limits.
+    for chunk in specimens.chunks(crate::db::INSERT_CHUNK) {
+        crate::on_inner!(conn, |c| diesel::insert_into(sp::specimens)
+            .values(chunk)
+            .execute(c))?;
+    }
+    for chunk in tests.chunks(crate::db::INSERT_CHUNK) {
+        crate::on_inner!(conn, |c| diesel::insert_into(st::specimen_tests)
+            .values(chunk)
+            .execute(c))?;
+    }
+    for chunk in events.chunks(crate::db::INSERT_CHUNK) {
+        crate::on_inner!(conn, |c| diesel::insert_into(ev::custody_events)
+            .values(chunk)
+            .execute(c))?;
+    }
+    let audits: Vec<(audit::PendingAudit, &AuditCtx)> = done
+        .iter()
+        .zip(regs)
+        .map(|(d, r)| {
+            let detail = serde_json::json!({
+                "accession_number": d.specimen.accession_number,
+                "tests": d.tests.len(),
+            });
+            let row = audit::PendingAudit {
+                action: "specimen.create",
+                entity: "specimen",
+                entity_id: Some(d.specimen.id.to_string()),
+                detail: Some(detail),
+                at: now,
+            };
+            (row, &r.ctx)
+        })
+        .collect();
+    let audits: Vec<(&AuditCtx, &audit::PendingAudit)> =
+        audits.iter().map(|(row, ctx)| (*ctx, row)).collect();
+    audit::record_each(conn, &audits)?;
+    Ok(done)
+}
+
+/// The registration combiner's batch ([`crate::db::combine`]): the batch in one write
+/// transaction; if it fails (an item met a constraint no check caught, say a patient merged
+/// meanwhile), each item alone, so only the failing one answers an error and the numbers stay
+/// gapless (a failed transaction takes none).
+pub fn write_registrations(
+    conn: &mut PoolConn,
+    regs: Vec<Registration>,
+) -> Vec<Result<Registered, AppError>> {
+    let error = match conn.write(|c| register_all(c, &regs)) {
+        Ok(done) => return done.into_iter().map(Ok).collect(),
+        Err(e) => e,
+    };
+    if regs.len() == 1 {
+        return vec![Err(error)];
+    }
+    if let AppError::Unavailable(msg) = &error {
+        return regs
+            .iter()
+            .map(|_| Err(AppError::Unavailable(msg.clone())))
+            .collect();
+    }
+    regs.iter()
+        .map(|r| {
+            conn.write(|c| register_all(c, std::slice::from_ref(r)))?
+                .pop()
+                .ok_or_else(|| AppError::internal("registration wrote nothing"))
+        })
+        .collect()
 }
 
 /// A requested custody change.

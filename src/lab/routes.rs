@@ -114,42 +114,86 @@ async fn register_specimen(
 ) -> Result<HttpResponse, AppError> {
     let key = idempotency::key(&req);
     let body = body.into_inner();
-    let hash = idempotency::fingerprint("POST /specimens", &body);
-    let (status, json) = bearer
-        .write_taking(&state.db, &REGISTRARS, "accession", move |c, user| {
-            let key = key?;
-            let ctx = user.audit();
-            if let Some(k) = &key
-                && let Some(stored) = idempotency::lookup(c, ctx.org, k, &hash)?
-            {
-                return Ok((stored.status, stored.body));
-            }
-            let patient_found = match body.patient_id() {
-                Some(p) => crate::patients::repo::get_patient(c, ctx.org, p)?.is_some(),
-                None => false,
-            };
-            let provider_found = match body.provider_id() {
-                Some(p) => crate::directory::repo::get_provider(c, ctx.org, p)?.is_some(),
-                None => false,
-            };
-            let new = body.validate(patient_found, provider_found, chrono::Utc::now())?;
-            let s = repo::register(c, &ctx, new)?;
-            let view = load_view(c, ctx.org, s)?;
+    let (status, json) = match key {
+        // Without a key: checked here, then numbered and written with the organization's other
+        // registrations of the moment in one transaction (`AppState::registrations`).
+        Ok(None) => {
+            let (ctx, new) = bearer
+                .read(&state.db, &REGISTRARS, move |c, user| {
+                    let ctx = user.audit();
+                    let new = check_registration(c, ctx.org, &body)?;
+                    Ok((ctx, new))
+                })
+                .await?;
+            let org = ctx.org;
+            let done = state
+                .registrations
+                .submit(&state.db, org, repo::Registration { ctx, new })
+                .await?;
+            let view = SpecimenView::new(done.specimen, done.tests, Vec::new());
             let json =
                 serde_json::to_string(&view).map_err(|e| AppError::internal(e.to_string()))?;
-            if let Some(k) = &key {
-                let user_id = user.user_id;
-                idempotency::store(c, ctx.org, user_id, k, "POST /specimens", &hash, 201, &json)?;
-            }
-            Ok((201, json))
-        })
-        .await?;
+            (201, json)
+        }
+        // With a key (or a malformed one, refused after the caller check): the replay check,
+        // the registration and the stored response in one transaction of its own.
+        key => {
+            let hash = idempotency::fingerprint("POST /specimens", &body);
+            bearer
+                .write(&state.db, &REGISTRARS, move |c, user| {
+                    let key = key?;
+                    let ctx = user.audit();
+                    if let Some(k) = &key
+                        && let Some(stored) = idempotency::lookup(c, ctx.org, k, &hash)?
+                    {
+                        return Ok((stored.status, stored.body));
+                    }
+                    let new = check_registration(c, ctx.org, &body)?;
+                    let s = repo::register(c, &ctx, new)?;
+                    let view = load_view(c, ctx.org, s)?;
+                    let json = serde_json::to_string(&view)
+                        .map_err(|e| AppError::internal(e.to_string()))?;
+                    if let Some(k) = &key {
+                        let user_id = user.user_id;
+                        idempotency::store(
+                            c,
+                            ctx.org,
+                            user_id,
+                            k,
+                            "POST /specimens",
+                            &hash,
+                            201,
+                            &json,
+                        )?;
+                    }
+                    Ok((201, json))
+                })
+                .await?
+        }
+    };
     Ok(HttpResponse::build(
         actix_web::http::StatusCode::from_u16(status)
             .unwrap_or(actix_web::http::StatusCode::CREATED),
     )
     .content_type("application/json")
     .body(json))
+}
+
+/// A registration request checked against the organization's patients and providers.
+fn check_registration(
+    c: &mut DbConn,
+    org: OrgId,
+    body: &SpecimenRequest,
+) -> Result<repo::NewSpecimen, AppError> {
+    let patient_found = match body.patient_id() {
+        Some(p) => crate::patients::repo::get_patient(c, org, p)?.is_some(),
+        None => false,
+    };
+    let provider_found = match body.provider_id() {
+        Some(p) => crate::directory::repo::get_provider(c, org, p)?.is_some(),
+        None => false,
+    };
+    body.validate(patient_found, provider_found, chrono::Utc::now())
 }
 
 /// Find a specimen by its scanned accession number (a mistyped number is refused).

@@ -166,10 +166,7 @@ impl TestApp {
         let keys = TokenKeys::new(&secret, 3600);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState {
-            db: db.clone(),
-            keys: keys.clone(),
-        };
+        let state = AppState::new(db.clone(), keys.clone());
         let server = app::serve(listener, state, Some(2)).unwrap();
         tokio::spawn(server);
         let client = reqwest::Client::builder()

@@ -768,3 +768,114 @@ async fn concurrent_registrations_get_distinct_gapless_numbers() {
     }
     assert_eq!(seqs, (1..=200).collect::<BTreeSet<u64>>());
 }
+
+#[tokio::test]
+async fn registrations_written_together_answer_what_a_read_returns_each_with_its_own_audit_row() {
+    use crate::concurrency::{count, race, req};
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let q = create_patient(&app, &org, "Ana", "Ruiz", "1990-01-02").await;
+    // Thirty at once from two users, with different shapes, so that the organization's lane
+    // writes several of them in one transaction.
+    let mut requests = Vec::new();
+    let mut senders = Vec::new();
+    for i in 0..30 {
+        let patient = if i % 2 == 0 { &p } else { &q };
+        let mut body = specimen_body(patient["id"].as_str().unwrap(), i % 3 == 0);
+        if i % 5 == 0 {
+            body["tests"] =
+                json!([{"code_system": "loinc", "code": "718-7", "name": "Hemoglobin"}]);
+            body["priority"] = json!("stat");
+        }
+        let role = if i % 4 == 0 {
+            Role::Clinician
+        } else {
+            Role::Lab
+        };
+        senders.push(role);
+        requests.push(req(&app, Method::POST, "/api/v1/specimens", org.token(role)).json(&body));
+    }
+    let results = race(requests).await;
+    for (res, role) in results.iter().zip(&senders) {
+        assert_eq!(res.status, 201, "{}", res.text);
+        let id = res.body["id"].as_str().unwrap();
+        let read = app
+            .get(&format!("/api/v1/specimens/{id}"), org.token(Role::Auditor))
+            .await;
+        assert_eq!(read.status, 200, "{}", read.text);
+        assert_eq!(res.body, read.body, "the answer is what was stored");
+        let events = app
+            .get(
+                &format!("/api/v1/specimens/{id}/events"),
+                org.token(Role::Auditor),
+            )
+            .await;
+        let events = events.body["items"].as_array().unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0]["kind"], "register");
+        assert_eq!(events[0]["to"], res.body["status"]);
+        assert_eq!(events[0]["actor_id"], org.user(*role).to_string());
+        let request_id = res.headers["x-request-id"].to_str().unwrap();
+        let user = org.user(*role);
+        assert_eq!(
+            count(
+                &app.db,
+                format!(
+                    "SELECT COUNT(*) AS n FROM audit_events WHERE entity_id = '{id}' AND \
+                     action = 'specimen.create' AND actor_id = '{user}' AND request_id = '{request_id}'"
+                )
+            )
+            .await,
+            1,
+            "one audit row, with the sender and the request"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_registration_that_fails_in_a_shared_transaction_fails_alone_and_takes_no_number() {
+    use officina::audit::AuditCtx;
+    use officina::db::PatientId;
+    use officina::lab::domain::{LabPriority, SpecimenType};
+    use officina::lab::repo::{self, NewSpecimen, Registration};
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let patient: PatientId = p["id"].as_str().unwrap().parse().unwrap();
+    let reg = |patient: PatientId| Registration {
+        ctx: AuditCtx::cli(org.id),
+        new: NewSpecimen {
+            patient_id: patient,
+            specimen_type: SpecimenType::Serum,
+            container: None,
+            ordering_provider_id: None,
+            priority: LabPriority::Routine,
+            collected_at: None,
+            collected_by: None,
+            tests: Vec::new(),
+        },
+    };
+    // The middle one names a patient no check saw (the database refuses it): the batch fails,
+    // and its items are written one by one.
+    let regs = vec![reg(patient), reg(PatientId::new()), reg(patient)];
+    let db = app.db.clone();
+    let answers = tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        repo::write_registrations(&mut conn, regs)
+    })
+    .await
+    .unwrap();
+    let seqs: Vec<Option<u64>> = answers
+        .iter()
+        .map(|a| {
+            a.as_ref()
+                .ok()
+                .map(|r| Accession::parse(&r.specimen.accession_number).unwrap().seq)
+        })
+        .collect();
+    assert_eq!(seqs, [Some(1), None, Some(2)]);
+    let next = register(&app, &org, p["id"].as_str().unwrap(), false).await;
+    let next = Accession::parse(next["accession_number"].as_str().unwrap()).unwrap();
+    assert_eq!(next.seq, 3, "no number was lost to the failed item");
+}
