@@ -11,6 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::domain::TokenKeys;
+use crate::claims::repo::{ClaimCreation, CreatedClaim};
 use crate::db::Db;
 use crate::db::combine::Combiner;
 use crate::error::AppError;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub keys: TokenKeys,
     /// Specimen registrations queued per organization, written in shared transactions.
     pub registrations: Combiner<Registration, Registered>,
+    /// Claim creations, likewise.
+    pub claim_creations: Combiner<ClaimCreation, CreatedClaim>,
 }
 
 impl AppState {
@@ -30,7 +33,8 @@ impl AppState {
         Self {
             db,
             keys,
-            registrations: Combiner::new(crate::lab::repo::write_registrations),
+            registrations: Combiner::new(crate::lab::repo::register_all),
+            claim_creations: Combiner::new(crate::claims::repo::create_claims),
         }
     }
 }

@@ -8,10 +8,10 @@ use diesel::prelude::*;
 use super::domain::{self, ClaimStatus, frequency};
 use super::schema::{claim_lines::dsl as cl, claims::dsl as c};
 use super::scrubber::Candidate;
-use super::transitions::append_event;
 pub use super::transitions::{
     ClaimChanges, events, illegal, lock, set_payer_claim_number, transition, transition_many,
 };
+use super::transitions::{NewEvent, append_created_events};
 use crate::audit::{self, AuditCtx};
 use crate::db::{
     ChargeId, ClaimEventId, ClaimId, ClaimLineId, CoverageId, DbConn, OrgId, PatientId, PayerId,
@@ -209,40 +209,74 @@ pub fn lines_of(conn: &mut DbConn, org: OrgId, id: ClaimId) -> Result<Vec<ClaimL
         .load::<ClaimLine>(conn)?)
 }
 
-fn insert_lines(
-    conn: &mut DbConn,
+/// The lines of claim `claim` as they will be stored, numbered from 1.
+fn line_rows(
     org: OrgId,
     claim: ClaimId,
     pcn: &str,
     lines: &[LineFields],
+    now: NaiveDateTime,
+) -> Vec<ClaimLine> {
+    lines
+        .iter()
+        .zip(1..)
+        .map(|(l, n)| ClaimLine {
+            id: ClaimLineId::new(),
+            org_id: org,
+            claim_id: claim,
+            line_number: n,
+            procedure_code: l.procedure_code.clone(),
+            modifiers: json(&l.modifiers),
+            diagnosis_pointers: json(&l.pointers),
+            units: l.units,
+            charge_cents: l.charge_cents,
+            service_date: l.service_date,
+            tooth: l.tooth.clone(),
+            surfaces: json(&l.surfaces),
+            oral_cavity_area: l.oral_cavity_area.clone(),
+            line_control_number: domain::line_control_number(pcn, n),
+            charge_id: l.charge_id.map(|c| c.to_string()),
+            created_at: now,
+        })
+        .collect()
+}
+
+/// Inserts claim lines in multi-row statements (chunks under the bind limits).
+fn insert_line_rows<'a>(
+    conn: &mut DbConn,
+    lines: impl IntoIterator<Item = &'a ClaimLine>,
 ) -> Result<(), AppError> {
-    let now = crate::db::now();
-    for (i, l) in lines.iter().enumerate() {
-        let n = i as i32 + 1;
-        diesel::insert_into(cl::claim_lines)
-            .values((
+    let rows: Vec<_> = lines
+        .into_iter()
+        .map(|l| {
+            (
                 (
-                    cl::id.eq(ClaimLineId::new().to_string()),
-                    cl::org_id.eq(org.to_string()),
-                    cl::claim_id.eq(claim.to_string()),
-                    cl::line_number.eq(n),
+                    cl::id.eq(l.id.to_string()),
+                    cl::org_id.eq(l.org_id.to_string()),
+                    cl::claim_id.eq(l.claim_id.to_string()),
+                    cl::line_number.eq(l.line_number),
                     cl::procedure_code.eq(&l.procedure_code),
-                    cl::modifiers.eq(json(&l.modifiers)),
-                    cl::diagnosis_pointers.eq(json(&l.pointers)),
+                    cl::modifiers.eq(&l.modifiers),
+                    cl::diagnosis_pointers.eq(&l.diagnosis_pointers),
                     cl::units.eq(l.units),
                 ),
                 (
                     cl::charge_cents.eq(l.charge_cents),
                     cl::service_date.eq(l.service_date),
                     cl::tooth.eq(&l.tooth),
-                    cl::surfaces.eq(json(&l.surfaces)),
+                    cl::surfaces.eq(&l.surfaces),
                     cl::oral_cavity_area.eq(&l.oral_cavity_area),
-                    cl::line_control_number.eq(domain::line_control_number(pcn, n)),
-                    cl::charge_id.eq(l.charge_id.map(|c| c.to_string())),
-                    cl::created_at.eq(now),
+                    cl::line_control_number.eq(&l.line_control_number),
+                    cl::charge_id.eq(&l.charge_id),
+                    cl::created_at.eq(l.created_at),
                 ),
-            ))
-            .execute(conn)?;
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(crate::db::INSERT_CHUNK) {
+        crate::on_inner!(conn, |x| diesel::insert_into(cl::claim_lines)
+            .values(chunk)
+            .execute(x))?;
     }
     Ok(())
 }
@@ -254,60 +288,161 @@ pub fn create_claim(
     f: &ClaimFields,
     origin: Origin,
 ) -> Result<Claim, AppError> {
-    let id = ClaimId::new();
-    let pcn = domain::patient_control_number(crate::db::next_counter(
-        conn,
-        ctx.org,
-        "patient_control_number",
-    )?);
-    let now = crate::db::now();
-    let (from, to) = f.service_range();
-    diesel::insert_into(c::claims)
-        .values((
-            (
-                c::id.eq(id.to_string()),
-                c::org_id.eq(ctx.org.to_string()),
-                c::kind.eq(f.kind.as_str()),
-                c::status.eq(ClaimStatus::Draft.as_str()),
-                c::patient_id.eq(f.patient_id.to_string()),
-                c::coverage_id.eq(f.coverage_id.to_string()),
-                c::payer_id.eq(f.payer_id.to_string()),
-                c::rendering_provider_id.eq(f.rendering_provider_id.map(|p| p.to_string())),
-                c::place_of_service.eq(&f.place_of_service),
-                c::diagnoses.eq(json(&f.diagnoses)),
-                c::prior_authorization.eq(&f.prior_authorization),
-                c::notes.eq(&f.notes),
-            ),
-            (
-                c::patient_control_number.eq(&pcn),
-                c::frequency_code.eq(origin.frequency_code),
-                c::original_claim_id.eq(origin.original_claim_id.map(|o| o.to_string())),
-                c::original_reference.eq(&origin.original_reference),
-                c::total_charge_cents.eq(f.total_charge_cents()),
-                c::service_from.eq(from),
-                c::service_to.eq(to),
-                c::version.eq(1),
-                c::created_by.eq(actor(ctx)),
-                c::created_at.eq(now),
-                c::updated_at.eq(now),
-            ),
-        ))
-        .execute(conn)?;
-    insert_lines(conn, ctx.org, id, &pcn, &f.lines)?;
-    let reason = match origin.original_claim_id {
-        Some(o) => format!("replacement of claim {o}"),
-        None => "created".to_owned(),
+    let one = [ClaimCreation {
+        ctx: ctx.clone(),
+        fields: f.clone(),
+        origin,
+    }];
+    create_claims(conn, &one)?
+        .pop()
+        .map(|c| c.claim)
+        .ok_or_else(|| AppError::internal("claim creation wrote nothing"))
+}
+
+/// A checked claim of one request, waiting for its patient control number.
+#[derive(Debug, Clone)]
+pub struct ClaimCreation {
+    pub ctx: AuditCtx,
+    pub fields: ClaimFields,
+    pub origin: Origin,
+}
+
+/// A draft as its creation wrote it, with its lines.
+#[derive(Debug, Clone)]
+pub struct CreatedClaim {
+    pub claim: Claim,
+    pub lines: Vec<ClaimLine>,
+}
+
+/// Creates drafts of one organization in the caller's transaction, their patient control numbers
+/// in order (one counter step of `items.len()`, gapless), with a few multi-row statements
+/// whatever their number: the counter, the claims, their lines, their first events, their audit
+/// rows. Returns them as written, without reading them back.
+pub fn create_claims(
+    conn: &mut DbConn,
+    items: &[ClaimCreation],
+) -> Result<Vec<CreatedClaim>, AppError> {
+    let Some(first) = items.first() else {
+        return Ok(Vec::new());
     };
-    append_event(conn, ctx, id, None, ClaimStatus::Draft, Some(&reason))?;
-    audit::record(
-        conn,
-        ctx,
-        "claim.create",
-        "claim",
-        Some(&id.to_string()),
-        Some(serde_json::json!({ "patient_id": f.patient_id.to_string(), "lines": f.lines.len() })),
-    )?;
-    require_claim(conn, ctx.org, id)
+    let org = first.ctx.org;
+    if items.iter().any(|i| i.ctx.org != org) {
+        return Err(AppError::internal("claims of several organizations"));
+    }
+    let count = i64::try_from(items.len()).map_err(|e| AppError::internal(e.to_string()))?;
+    let last = crate::db::next_counter_by(conn, org, "patient_control_number", count)?;
+    let now = crate::db::now();
+    let created: Vec<CreatedClaim> = items
+        .iter()
+        .zip(last - count + 1..)
+        .map(|(item, seq)| {
+            let f = &item.fields;
+            let id = ClaimId::new();
+            let pcn = domain::patient_control_number(seq);
+            let (from, to) = f.service_range();
+            let lines = line_rows(org, id, &pcn, &f.lines, now);
+            let claim = Claim {
+                id,
+                org_id: org,
+                kind: f.kind.as_str().to_owned(),
+                status: ClaimStatus::Draft,
+                patient_id: f.patient_id,
+                coverage_id: f.coverage_id,
+                payer_id: f.payer_id,
+                rendering_provider_id: f.rendering_provider_id.map(|p| p.to_string()),
+                place_of_service: f.place_of_service.clone(),
+                diagnoses: json(&f.diagnoses),
+                prior_authorization: f.prior_authorization.clone(),
+                notes: f.notes.clone(),
+                patient_control_number: pcn,
+                frequency_code: item.origin.frequency_code.to_owned(),
+                original_claim_id: item.origin.original_claim_id.map(|o| o.to_string()),
+                original_reference: item.origin.original_reference.clone(),
+                payer_claim_number: None,
+                total_charge_cents: f.total_charge_cents(),
+                service_from: from,
+                service_to: to,
+                version: 1,
+                created_by: actor(&item.ctx),
+                created_at: now,
+                updated_at: now,
+            };
+            CreatedClaim { claim, lines }
+        })
+        .collect();
+    let org_s = org.to_string();
+    let claims: Vec<_> = created
+        .iter()
+        .map(|cc| {
+            let k = &cc.claim;
+            (
+                (
+                    c::id.eq(k.id.to_string()),
+                    c::org_id.eq(&org_s),
+                    c::kind.eq(&k.kind),
+                    c::status.eq(k.status.as_str()),
+                    c::patient_id.eq(k.patient_id.to_string()),
+                    c::coverage_id.eq(k.coverage_id.to_string()),
+                    c::payer_id.eq(k.payer_id.to_string()),
+                    c::rendering_provider_id.eq(&k.rendering_provider_id),
+                    c::place_of_service.eq(&k.place_of_service),
+                    c::diagnoses.eq(&k.diagnoses),
+                    c::prior_authorization.eq(&k.prior_authorization),
+                    c::notes.eq(&k.notes),
+                ),
+                (
+                    c::patient_control_number.eq(&k.patient_control_number),
+                    c::frequency_code.eq(&k.frequency_code),
+                    c::original_claim_id.eq(&k.original_claim_id),
+                    c::original_reference.eq(&k.original_reference),
+                    c::total_charge_cents.eq(k.total_charge_cents),
+                    c::service_from.eq(k.service_from),
+                    c::service_to.eq(k.service_to),
+                    c::version.eq(k.version),
+                    c::created_by.eq(&k.created_by),
+                    c::created_at.eq(k.created_at),
+                    c::updated_at.eq(k.updated_at),
+                ),
+            )
+        })
+        .collect();
+    // Multi-row statements run on the inner connection; chunks keep them under the bind limits.
+    for chunk in claims.chunks(crate::db::INSERT_CHUNK) {
+        crate::on_inner!(conn, |x| diesel::insert_into(c::claims)
+            .values(chunk)
+            .execute(x))?;
+    }
+    insert_line_rows(conn, created.iter().flat_map(|cc| &cc.lines))?;
+    let events: Vec<NewEvent> = created
+        .iter()
+        .zip(items)
+        .map(|(cc, item)| NewEvent {
+            claim: cc.claim.id,
+            actor: cc.claim.created_by.clone(),
+            reason: match item.origin.original_claim_id {
+                Some(o) => format!("replacement of claim {o}"),
+                None => "created".to_owned(),
+            },
+        })
+        .collect();
+    append_created_events(conn, org, &events, now)?;
+    let audits: Vec<audit::PendingAudit> = created
+        .iter()
+        .map(|cc| audit::PendingAudit {
+            action: "claim.create",
+            entity: "claim",
+            entity_id: Some(cc.claim.id.to_string()),
+            detail: Some(serde_json::json!({
+                "patient_id": cc.claim.patient_id.to_string(),
+                "lines": cc.lines.len(),
+            })),
+            at: now,
+        })
+        .collect();
+    let audits: Vec<(&AuditCtx, &audit::PendingAudit)> =
+        items.iter().map(|i| &i.ctx).zip(&audits).collect();
+    audit::record_each(conn, &audits)?;
+    Ok(created)
 }
 
 /// Replaces a draft's fields and lines (drafts only).
@@ -361,7 +496,14 @@ pub fn update_draft(
             .filter(cl::claim_id.eq(id.to_string())),
     )
     .execute(conn)?;
-    insert_lines(conn, ctx.org, id, &cur.patient_control_number, &f.lines)?;
+    let lines = line_rows(
+        ctx.org,
+        id,
+        &cur.patient_control_number,
+        &f.lines,
+        crate::db::now(),
+    );
+    insert_line_rows(conn, &lines)?;
     audit::record(
         conn,
         ctx,

@@ -101,36 +101,65 @@ async fn create_claim(
 ) -> Result<HttpResponse, AppError> {
     let key = idempotency::key(&req);
     let body = body.into_inner();
-    let hash = idempotency::fingerprint("POST /claims", &body);
-    let (status, json) = bearer
-        .write(&state.db, &CREATORS, move |c, user| {
-            let key = key?;
-            let ctx = user.audit();
-            if let Some(k) = &key
-                && let Some(stored) = idempotency::lookup(c, ctx.org, k, &hash)?
-            {
-                return Ok((stored.status, stored.body));
-            }
-            let fields = body.resolve(c, ctx.org)?;
-            let claim = repo::create_claim(c, &ctx, &fields, Origin::original())?;
-            let view = load_view(c, ctx.org, claim)?;
+    let (status, json) = match key {
+        // Without a key: checked here, then numbered and written with the organization's other
+        // creations of the moment in one transaction (`AppState::claim_creations`).
+        Ok(None) => {
+            let (ctx, fields) = bearer
+                .read(&state.db, &CREATORS, move |c, user| {
+                    let ctx = user.audit();
+                    let fields = body.resolve(c, ctx.org)?;
+                    Ok((ctx, fields))
+                })
+                .await?;
+            let org = ctx.org;
+            let item = repo::ClaimCreation {
+                ctx,
+                fields,
+                origin: Origin::original(),
+            };
+            let done = state.claim_creations.submit(&state.db, org, item).await?;
+            // A new draft has nothing posted: its view needs no ledger read.
+            let view = ClaimView::new(done.claim, done.lines)?;
             let json =
                 serde_json::to_string(&view).map_err(|e| AppError::internal(e.to_string()))?;
-            if let Some(k) = &key {
-                idempotency::store(
-                    c,
-                    ctx.org,
-                    user.user_id,
-                    k,
-                    "POST /claims",
-                    &hash,
-                    201,
-                    &json,
-                )?;
-            }
-            Ok((201, json))
-        })
-        .await?;
+            (201, json)
+        }
+        // With a key (or a malformed one, refused after the caller check): the replay check,
+        // the creation and the stored response in one transaction of its own.
+        key => {
+            let hash = idempotency::fingerprint("POST /claims", &body);
+            bearer
+                .write(&state.db, &CREATORS, move |c, user| {
+                    let key = key?;
+                    let ctx = user.audit();
+                    if let Some(k) = &key
+                        && let Some(stored) = idempotency::lookup(c, ctx.org, k, &hash)?
+                    {
+                        return Ok((stored.status, stored.body));
+                    }
+                    let fields = body.resolve(c, ctx.org)?;
+                    let claim = repo::create_claim(c, &ctx, &fields, Origin::original())?;
+                    let view = load_view(c, ctx.org, claim)?;
+                    let json = serde_json::to_string(&view)
+                        .map_err(|e| AppError::internal(e.to_string()))?;
+                    if let Some(k) = &key {
+                        idempotency::store(
+                            c,
+                            ctx.org,
+                            user.user_id,
+                            k,
+                            "POST /claims",
+                            &hash,
+                            201,
+                            &json,
+                        )?;
+                    }
+                    Ok((201, json))
+                })
+                .await?
+        }
+    };
     Ok(raw_json(status, json))
 }
 

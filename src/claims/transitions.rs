@@ -14,26 +14,41 @@ use crate::db::{ClaimEventId, ClaimId, DbConn, OrgId};
 use crate::directory::repo::stale;
 use crate::error::AppError;
 
-pub(super) fn append_event(
+/// The first event of a new claim, for [`append_created_events`].
+pub(super) struct NewEvent {
+    pub claim: ClaimId,
+    pub actor: Option<String>,
+    pub reason: String,
+}
+
+/// The `draft` events of new claims, in multi-row statements.
+pub(super) fn append_created_events(
     conn: &mut DbConn,
-    ctx: &AuditCtx,
-    claim: ClaimId,
-    from: Option<ClaimStatus>,
-    to: ClaimStatus,
-    reason: Option<&str>,
+    org: crate::db::OrgId,
+    events: &[NewEvent],
+    at: chrono::NaiveDateTime,
 ) -> Result<(), AppError> {
-    diesel::insert_into(ev::claim_events)
-        .values((
-            ev::id.eq(ClaimEventId::new().to_string()),
-            ev::org_id.eq(ctx.org.to_string()),
-            ev::claim_id.eq(claim.to_string()),
-            ev::from_status.eq(from.map(|s| s.as_str())),
-            ev::to_status.eq(to.as_str()),
-            ev::actor_id.eq(actor(ctx)),
-            ev::at.eq(crate::db::now()),
-            ev::reason.eq(reason),
-        ))
-        .execute(conn)?;
+    let org = org.to_string();
+    for chunk in events.chunks(crate::db::INSERT_CHUNK) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|e| {
+                (
+                    ev::id.eq(ClaimEventId::new().to_string()),
+                    ev::org_id.eq(&org),
+                    ev::claim_id.eq(e.claim.to_string()),
+                    ev::from_status.eq(None::<&str>),
+                    ev::to_status.eq(ClaimStatus::Draft.as_str()),
+                    ev::actor_id.eq(&e.actor),
+                    ev::at.eq(at),
+                    ev::reason.eq(Some(e.reason.as_str())),
+                )
+            })
+            .collect();
+        crate::on_inner!(conn, |c| diesel::insert_into(ev::claim_events)
+            .values(&rows)
+            .execute(c))?;
+    }
     Ok(())
 }
 

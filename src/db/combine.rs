@@ -20,21 +20,21 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
-use super::{Db, OrgId, Pool, PoolConn};
+use super::{Db, DbConn, OrgId, Pool, PoolConn};
 use crate::error::AppError;
 
 /// Most items one transaction carries: enough to amortize the commit, few enough that the first
 /// request of a batch does not wait long for the last.
 pub const MAX_BATCH: usize = 64;
 
-/// Writes a batch: one answer per item, in the items' order. It owns the transaction (or
-/// transactions, when it falls back to one per item).
-pub type RunBatch<I, O> = fn(&mut PoolConn, Vec<I>) -> Vec<Result<O, AppError>>;
+/// Writes items in the caller's transaction: one result per item, in the items' order, or an
+/// error for them all.
+pub type WriteAll<I, O> = fn(&mut DbConn, &[I]) -> Result<Vec<O>, AppError>;
 
 /// Per-organization lanes of queued items and the function that writes them.
 pub struct Combiner<I, O> {
     lanes: Arc<Mutex<HashMap<OrgId, Lane<I, O>>>>,
-    run: RunBatch<I, O>,
+    run: WriteAll<I, O>,
 }
 
 impl<I, O> Clone for Combiner<I, O> {
@@ -64,7 +64,7 @@ impl<I, O> Default for Lane<I, O> {
 }
 
 impl<I: Send + 'static, O: Send + 'static> Combiner<I, O> {
-    pub fn new(run: RunBatch<I, O>) -> Self {
+    pub fn new(run: WriteAll<I, O>) -> Self {
         Self {
             lanes: Arc::default(),
             run,
@@ -148,7 +148,9 @@ impl<I: Send + 'static, O: Send + 'static> Combiner<I, O> {
     /// a transaction, is then dropped by the caller's error path) instead of the lane.
     fn write(&self, conn: &mut PoolConn, items: Vec<I>) -> Vec<Result<O, AppError>> {
         let n = items.len();
-        match catch_unwind(AssertUnwindSafe(|| (self.run)(conn, items))) {
+        match catch_unwind(AssertUnwindSafe(|| {
+            write_all_or_each(conn, items, self.run)
+        })) {
             Ok(answers) => answers,
             Err(_) => {
                 conn.mark_broken();
@@ -158,4 +160,36 @@ impl<I: Send + 'static, O: Send + 'static> Combiner<I, O> {
             }
         }
     }
+}
+
+/// `items` in one write transaction; if it fails (an item met a constraint no check caught),
+/// each item in a transaction of its own, so only the failing one answers an error, and a gapless
+/// counter loses no number (a failed transaction takes none).
+pub fn write_all_or_each<I, O>(
+    conn: &mut PoolConn,
+    items: Vec<I>,
+    write: WriteAll<I, O>,
+) -> Vec<Result<O, AppError>> {
+    let error = match conn.write(|c| write(c, &items)) {
+        Ok(done) if done.len() == items.len() => return done.into_iter().map(Ok).collect(),
+        Ok(_) => AppError::internal("a batch gave too few answers"),
+        Err(e) => e,
+    };
+    if items.len() == 1 {
+        return vec![Err(error)];
+    }
+    if let AppError::Unavailable(msg) = &error {
+        return items
+            .iter()
+            .map(|_| Err(AppError::Unavailable(msg.clone())))
+            .collect();
+    }
+    items
+        .iter()
+        .map(|item| {
+            conn.write(|c| write(c, std::slice::from_ref(item)))?
+                .pop()
+                .ok_or_else(|| AppError::internal("a write gave no answer"))
+        })
+        .collect()
 }

@@ -14,8 +14,8 @@ use super::schema::{
 use crate::audit::{self, AuditCtx};
 use crate::auth::Role;
 use crate::db::{
-    ChargeId, CustodyEventId, DbConn, OrgId, PatientId, PoolConn, ProviderId, SpecimenId,
-    SpecimenTestId, TestResultId,
+    ChargeId, CustodyEventId, DbConn, OrgId, PatientId, ProviderId, SpecimenId, SpecimenTestId,
+    TestResultId,
 };
 use crate::directory::repo::stale;
 use crate::error::AppError;
@@ -198,35 +198,80 @@ pub fn tests_of(
         .load(conn)?)
 }
 
-/// The tests of many specimens in one query, each specimen's in id order.
-pub fn tests_of_many(
+/// The tests of many specimens with every result version of each, in one query (tests left
+/// joined to their results): each specimen's tests in id order, each test's results oldest first.
+pub fn tests_with_results(
     conn: &mut DbConn,
     org: OrgId,
     specimens: &[SpecimenId],
-) -> Result<Vec<SpecimenTest>, AppError> {
+) -> Result<(Vec<SpecimenTest>, Vec<TestResult>), AppError> {
     if specimens.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let ids: Vec<String> = specimens.iter().map(ToString::to_string).collect();
-    Ok(st::specimen_tests
+    let rows: Vec<(SpecimenTest, Option<TestResult>)> = st::specimen_tests
+        .left_join(tr::test_results.on(tr::org_id.eq(st::org_id).and(tr::test_id.eq(st::id))))
         .filter(st::org_id.eq(org.to_string()))
         .filter(st::specimen_id.eq_any(ids))
-        .order((st::specimen_id.asc(), st::id.asc()))
-        .load(conn)?)
+        .order((
+            st::specimen_id.asc(),
+            st::id.asc(),
+            tr::result_version.asc(),
+        ))
+        .select((
+            st::specimen_tests::all_columns(),
+            tr::test_results::all_columns().nullable(),
+        ))
+        .load(conn)?;
+    Ok(split_tests(rows))
 }
 
-/// Every result version of the given tests, oldest first.
-pub fn results_of(
+/// A specimen, its tests, and their results.
+pub type SpecimenWithTests = (Specimen, Vec<SpecimenTest>, Vec<TestResult>);
+
+/// One specimen with its tests and their results, in one query (the specimen left joined to its
+/// tests and their results): what `GET /specimens/{id}` shows.
+pub fn specimen_with_tests(
     conn: &mut DbConn,
     org: OrgId,
-    tests: &[SpecimenTestId],
-) -> Result<Vec<TestResult>, AppError> {
-    let ids: Vec<String> = tests.iter().map(ToString::to_string).collect();
-    Ok(tr::test_results
-        .filter(tr::org_id.eq(org.to_string()))
-        .filter(tr::test_id.eq_any(ids))
-        .order((tr::test_id.asc(), tr::result_version.asc()))
-        .load(conn)?)
+    id: SpecimenId,
+) -> Result<Option<SpecimenWithTests>, AppError> {
+    let org = org.to_string();
+    let rows: Vec<(Specimen, Option<SpecimenTest>, Option<TestResult>)> = sp::specimens
+        .left_join(st::specimen_tests.on(st::org_id.eq(sp::org_id).and(st::specimen_id.eq(sp::id))))
+        .left_join(tr::test_results.on(tr::org_id.eq(st::org_id).and(tr::test_id.eq(st::id))))
+        .filter(sp::org_id.eq(&org))
+        .filter(sp::id.eq(id.to_string()))
+        .order((st::id.asc(), tr::result_version.asc()))
+        .select((
+            sp::specimens::all_columns(),
+            st::specimen_tests::all_columns().nullable(),
+            tr::test_results::all_columns().nullable(),
+        ))
+        .load(conn)?;
+    let mut rows = rows.into_iter().peekable();
+    let Some((specimen, _, _)) = rows.peek().cloned() else {
+        return Ok(None);
+    };
+    let pairs = rows.filter_map(|(_, t, r)| t.map(|t| (t, r))).collect();
+    let (tests, results) = split_tests(pairs);
+    Ok(Some((specimen, tests, results)))
+}
+
+/// Rows of tests left joined to results (a test repeated once per result version) split into
+/// the tests, once each, and the results.
+fn split_tests(
+    rows: Vec<(SpecimenTest, Option<TestResult>)>,
+) -> (Vec<SpecimenTest>, Vec<TestResult>) {
+    let mut tests: Vec<SpecimenTest> = Vec::new();
+    let mut results = Vec::new();
+    for (t, r) in rows {
+        if tests.last().is_none_or(|last| last.id != t.id) {
+            tests.push(t);
+        }
+        results.extend(r);
+    }
+    (tests, results)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -455,36 +500,6 @@ pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Regi
         audits.iter().map(|(row, ctx)| (*ctx, row)).collect();
     audit::record_each(conn, &audits)?;
     Ok(done)
-}
-
-/// The registration combiner's batch ([`crate::db::combine`]): the batch in one write
-/// transaction; if it fails (an item met a constraint no check caught, say a patient merged
-/// meanwhile), each item alone, so only the failing one answers an error and the numbers stay
-/// gapless (a failed transaction takes none).
-pub fn write_registrations(
-    conn: &mut PoolConn,
-    regs: Vec<Registration>,
-) -> Vec<Result<Registered, AppError>> {
-    let error = match conn.write(|c| register_all(c, &regs)) {
-        Ok(done) => return done.into_iter().map(Ok).collect(),
-        Err(e) => e,
-    };
-    if regs.len() == 1 {
-        return vec![Err(error)];
-    }
-    if let AppError::Unavailable(msg) = &error {
-        return regs
-            .iter()
-            .map(|_| Err(AppError::Unavailable(msg.clone())))
-            .collect();
-    }
-    regs.iter()
-        .map(|r| {
-            conn.write(|c| register_all(c, std::slice::from_ref(r)))?
-                .pop()
-                .ok_or_else(|| AppError::internal("registration wrote nothing"))
-        })
-        .collect()
 }
 
 /// A requested custody change.

@@ -912,3 +912,65 @@ async fn concurrent_creations_get_unique_gapless_control_numbers() {
     let expected: Vec<String> = (1..=12).map(|n| format!("C{n:07}")).collect();
     assert_eq!(pcns, expected);
 }
+
+#[tokio::test]
+async fn claims_created_together_answer_what_a_read_returns_each_with_its_own_event_and_audit_row()
+{
+    use crate::concurrency::{count, race, req};
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    // Twenty at once from two users, with different lines, so that several share a transaction.
+    let mut requests = Vec::new();
+    let mut senders = Vec::new();
+    for i in 0..20 {
+        let mut body = claim_body(&fx);
+        body["lines"][1]["charge_cents"] = json!(1000 + i);
+        if i % 3 == 0 {
+            body["lines"]
+                .as_array_mut()
+                .unwrap()
+                .push(line("85025", "2026-09-16", 2200));
+        }
+        let role = if i % 4 == 0 {
+            Role::Manager
+        } else {
+            Role::Biller
+        };
+        senders.push(role);
+        requests.push(req(&app, Method::POST, "/api/v1/claims", fx.org.token(role)).json(&body));
+    }
+    let results = race(requests).await;
+    for (res, role) in results.iter().zip(&senders) {
+        assert_eq!(res.status, 201, "{}", res.text);
+        let id = res.body["id"].as_str().unwrap();
+        let read = app
+            .get(&format!("/api/v1/claims/{id}"), fx.org.token(Role::Auditor))
+            .await;
+        assert_eq!(read.status, 200, "{}", read.text);
+        assert_eq!(res.body, read.body, "the answer is what was stored");
+        let events = app
+            .get(
+                &format!("/api/v1/claims/{id}/events"),
+                fx.org.token(Role::Auditor),
+            )
+            .await;
+        let events = events.body["items"].as_array().unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0]["to"], "draft");
+        assert_eq!(events[0]["actor_id"], fx.org.user(*role).to_string());
+        let request_id = res.headers["x-request-id"].to_str().unwrap();
+        let user = fx.org.user(*role);
+        assert_eq!(
+            count(
+                &app.db,
+                format!(
+                    "SELECT COUNT(*) AS n FROM audit_events WHERE entity_id = '{id}' AND \
+                     action = 'claim.create' AND actor_id = '{user}' AND request_id = '{request_id}'"
+                )
+            )
+            .await,
+            1,
+            "one audit row, with the sender and the request"
+        );
+    }
+}

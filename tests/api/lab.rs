@@ -862,7 +862,7 @@ async fn a_registration_that_fails_in_a_shared_transaction_fails_alone_and_takes
     let db = app.db.clone();
     let answers = tokio::task::spawn_blocking(move || {
         let mut conn = db.conn().unwrap();
-        repo::write_registrations(&mut conn, regs)
+        officina::db::combine::write_all_or_each(&mut conn, regs, repo::register_all)
     })
     .await
     .unwrap();
