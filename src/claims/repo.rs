@@ -406,8 +406,9 @@ pub fn create_claims(
             )
         })
         .collect();
-    // Multi-row statements run on the inner connection; chunks keep them under the bind limits.
-    for chunk in claims.chunks(crate::db::INSERT_CHUNK) {
+    // Multi-row statements run on the inner connection. A claim row binds 23 values, so half an
+    // `INSERT_CHUNK` of them stays under SQLite's bind limit.
+    for chunk in claims.chunks(crate::db::INSERT_CHUNK / 2) {
         crate::on_inner!(conn, |x| diesel::insert_into(c::claims)
             .values(chunk)
             .execute(x))?;

@@ -6,18 +6,19 @@
 //! flush per number, whatever the hardware. A [`Combiner`] lets concurrent requests of one
 //! organization share a transaction instead: each request prepares its item outside (checks and
 //! reads, in parallel), then hands it to the organization's lane and waits; one blocking task at a
-//! time, the lane's leader, takes everything queued (up to [`MAX_BATCH`]) and runs it through the
-//! caller's `run` function, which writes the batch in one transaction and returns one answer per
-//! item, in order. Numbers stay gapless and in arrival order; each request still gets its own
-//! response, after the commit that made it durable.
+//! time, the lane's leader, takes everything queued (up to [`MAX_BATCH`]), opens one write
+//! transaction and runs the combiner's [`WriteAll`] function in it, which returns one result per
+//! item. Numbers stay gapless and follow the order in which the items were queued; each request
+//! gets its own response, after the commit that made it durable.
 //!
-//! The leader runs in the blocking pool on its own pooled connection; waiting requests hold
-//! neither a thread nor a connection.
+//! The leader runs in the blocking pool and takes a pooled connection per batch; waiting requests
+//! hold neither a thread nor a connection.
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use tokio::sync::oneshot;
 
 use super::{Db, DbConn, OrgId, Pool, PoolConn};
@@ -34,14 +35,14 @@ pub type WriteAll<I, O> = fn(&mut DbConn, &[I]) -> Result<Vec<O>, AppError>;
 /// Per-organization lanes of queued items and the function that writes them.
 pub struct Combiner<I, O> {
     lanes: Arc<Mutex<HashMap<OrgId, Lane<I, O>>>>,
-    run: WriteAll<I, O>,
+    write: WriteAll<I, O>,
 }
 
 impl<I, O> Clone for Combiner<I, O> {
     fn clone(&self) -> Self {
         Self {
             lanes: self.lanes.clone(),
-            run: self.run,
+            write: self.write,
         }
     }
 }
@@ -64,10 +65,10 @@ impl<I, O> Default for Lane<I, O> {
 }
 
 impl<I: Send + 'static, O: Send + 'static> Combiner<I, O> {
-    pub fn new(run: WriteAll<I, O>) -> Self {
+    pub fn new(write: WriteAll<I, O>) -> Self {
         Self {
             lanes: Arc::default(),
-            run,
+            write,
         }
     }
 
@@ -85,26 +86,69 @@ impl<I: Send + 'static, O: Send + 'static> Combiner<I, O> {
             let this = self.clone();
             let pool = db.pool().clone();
             // Detached: the leader drains the lane whoever started it; each request waits for
-            // its own answer below.
+            // its own answer below. Should the task never run (the runtime shutting down), its
+            // guard is dropped with it and the queued requests get an error.
+            let guard = Leading {
+                combiner: this,
+                org,
+                finished: false,
+            };
             drop(actix_web::rt::task::spawn_blocking(move || {
-                this.lead(&pool, org)
+                guard.lead(&pool)
             }));
         }
         rx.await
             .map_err(|_| AppError::internal("the write queue's worker stopped"))?
     }
+}
 
-    /// The leader: takes what is queued, writes it, answers, and again until the lane is empty.
-    fn lead(&self, pool: &Pool, org: OrgId) {
-        let mut conn: Option<r2d2::PooledConnection<super::ConnManager>> = None;
+/// A lane's leadership: whoever holds it writes the lane's batches. Dropped (the lane emptied,
+/// or the leader unwinding), it gives the lane up, so the next request starts a new leader; if
+/// items are still queued then (only when the leader failed), they are answered with an error
+/// instead of waiting for ever.
+struct Leading<I, O> {
+    combiner: Combiner<I, O>,
+    org: OrgId,
+    /// Set when the leader gave the lane up itself (under the lane's lock, having seen it empty).
+    finished: bool,
+}
+
+impl<I, O> Drop for Leading<I, O> {
+    fn drop(&mut self) {
+        if self.finished {
+            // A new leader may own the lane by now.
+            return;
+        }
+        let mut lanes = self
+            .combiner
+            .lanes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(lane) = lanes.get_mut(&self.org) {
+            lane.leading = false;
+            for (_, reply) in lane.queued.drain(..) {
+                let _ = reply.send(Err(AppError::internal("the write queue's worker stopped")));
+            }
+        }
+    }
+}
+
+impl<I, O> Leading<I, O> {
+    /// Takes what is queued, writes it, answers, and again until the lane is empty.
+    fn lead(mut self, pool: &Pool) {
         loop {
             let batch = {
-                let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
-                let Some(lane) = lanes.get_mut(&org) else {
-                    return;
-                };
+                let mut lanes = self
+                    .combiner
+                    .lanes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let lane = lanes.entry(self.org).or_default();
                 if lane.queued.is_empty() {
+                    // Given up under the same lock that saw the lane empty: a request queued
+                    // after this starts a new leader.
                     lane.leading = false;
+                    self.finished = true;
                     return;
                 }
                 let take = lane.queued.len().min(MAX_BATCH);
@@ -112,51 +156,27 @@ impl<I: Send + 'static, O: Send + 'static> Combiner<I, O> {
             };
             let (items, replies): (Vec<I>, Vec<Reply<O>>) = batch.into_iter().unzip();
             tracing::debug!(items = items.len(), "writing a batch of queued items");
-            let answers = match &mut conn {
-                Some(c) => self.write(c, items),
-                empty => match pool.get() {
-                    Ok(c) => self.write(empty.insert(c), items),
-                    Err(e) => {
-                        let msg = format!("database pool: {e}");
-                        items
-                            .iter()
-                            .map(|_| Err(AppError::Unavailable(msg.clone())))
-                            .collect()
+            // A connection per batch, given back between batches (a pooled connection checked
+            // out a moment ago is handed out again without a round trip).
+            let answers = match pool.get() {
+                Ok(mut conn) => {
+                    let answers = write_all_or_each(&mut conn, items, self.combiner.write);
+                    if let Some(Err(e)) = answers.iter().find(|a| a.is_err()) {
+                        conn.after_error(e);
                     }
-                },
+                    answers
+                }
+                Err(e) => {
+                    let msg = format!("database pool: {e}");
+                    items
+                        .iter()
+                        .map(|_| Err(AppError::Unavailable(msg.clone())))
+                        .collect()
+                }
             };
-            // A connection whose work failed is given back (the pool checks or drops it); the
-            // next batch takes a fresh one.
-            if answers.iter().any(Result::is_err)
-                && let Some(mut c) = conn.take()
-                && let Some(Err(e)) = answers.iter().find(|a| a.is_err())
-            {
-                c.after_error(e);
-            }
-            let mut answers = answers.into_iter();
-            for reply in replies {
-                let answer = answers
-                    .next()
-                    .unwrap_or_else(|| Err(AppError::internal("a batch gave too few answers")));
+            for (reply, answer) in replies.into_iter().zip(answers) {
                 // A request that went away meanwhile no longer waits for its answer.
                 let _ = reply.send(answer);
-            }
-        }
-    }
-
-    /// Runs the batch function; a panic in it fails this batch (the connection, possibly inside
-    /// a transaction, is then dropped by the caller's error path) instead of the lane.
-    fn write(&self, conn: &mut PoolConn, items: Vec<I>) -> Vec<Result<O, AppError>> {
-        let n = items.len();
-        match catch_unwind(AssertUnwindSafe(|| {
-            write_all_or_each(conn, items, self.run)
-        })) {
-            Ok(answers) => answers,
-            Err(_) => {
-                conn.mark_broken();
-                (0..n)
-                    .map(|_| Err(AppError::internal("a batched write panicked")))
-                    .collect()
             }
         }
     }
@@ -164,32 +184,84 @@ impl<I: Send + 'static, O: Send + 'static> Combiner<I, O> {
 
 /// `items` in one write transaction; if it fails (an item met a constraint no check caught),
 /// each item in a transaction of its own, so only the failing one answers an error, and a gapless
-/// counter loses no number (a failed transaction takes none).
+/// counter loses no number (a failed transaction takes none). A lost or busy database
+/// (`Unavailable`) is answered to every item not yet written instead of being tried again item by
+/// item. Always one answer per item.
 pub fn write_all_or_each<I, O>(
     conn: &mut PoolConn,
     items: Vec<I>,
     write: WriteAll<I, O>,
 ) -> Vec<Result<O, AppError>> {
-    let error = match conn.write(|c| write(c, &items)) {
-        Ok(done) if done.len() == items.len() => return done.into_iter().map(Ok).collect(),
-        Ok(_) => AppError::internal("a batch gave too few answers"),
+    let error = match write_caught(conn, |c| {
+        let done = write(c, &items)?;
+        if done.len() == items.len() {
+            Ok(done)
+        } else {
+            // Checked inside the transaction, so that it rolls back.
+            Err(AppError::internal(
+                "a batch write gave a wrong number of answers",
+            ))
+        }
+    }) {
+        Ok(done) => return done.into_iter().map(Ok).collect(),
         Err(e) => e,
     };
     if items.len() == 1 {
         return vec![Err(error)];
     }
-    if let AppError::Unavailable(msg) = &error {
-        return items
-            .iter()
-            .map(|_| Err(AppError::Unavailable(msg.clone())))
-            .collect();
-    }
+    let mut stop = match &error {
+        AppError::Unavailable(msg) => Some(msg.clone()),
+        _ => None,
+    };
     items
         .iter()
         .map(|item| {
-            conn.write(|c| write(c, std::slice::from_ref(item)))?
-                .pop()
-                .ok_or_else(|| AppError::internal("a write gave no answer"))
+            if let Some(msg) = &stop {
+                return Err(AppError::Unavailable(msg.clone()));
+            }
+            let answer = write_caught(conn, |c| {
+                let mut done = write(c, std::slice::from_ref(item))?;
+                match (done.pop(), done.is_empty()) {
+                    (Some(one), true) => Ok(one),
+                    _ => Err(AppError::internal("a write gave a wrong number of answers")),
+                }
+            });
+            if let Err(AppError::Unavailable(msg)) = &answer {
+                stop = Some(msg.clone());
+            }
+            answer
         })
         .collect()
+}
+
+/// [`PoolConn::write`], with a panic in `f` turned into this transaction's error: the
+/// transaction is rolled back (on SQLite the writer, whose lock the panic poisoned, is reopened
+/// by the next write), and a connection that cannot roll back is marked broken.
+fn write_caught<T>(
+    conn: &mut PoolConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    match catch_unwind(AssertUnwindSafe(|| conn.write(f))) {
+        Ok(result) => result,
+        Err(_) => {
+            let open = crate::on_inner!(&mut **conn, |c| {
+                AnsiTransactionManager::transaction_manager_status_mut(c)
+                    .transaction_depth()
+                    .ok()
+                    .flatten()
+                    .is_some()
+            });
+            let rolled_back = !open
+                || crate::on_inner!(&mut **conn, |c| {
+                    AnsiTransactionManager::rollback_transaction(c).is_ok()
+                });
+            if !rolled_back {
+                conn.mark_broken();
+                return Err(AppError::Unavailable(
+                    "a write failed and its connection was dropped; retry".into(),
+                ));
+            }
+            Err(AppError::internal("a write panicked"))
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! Lab DTOs.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -87,7 +87,11 @@ pub fn parse_past_instant(raw: &str, now: DateTime<Utc>) -> Result<NaiveDateTime
             "must not be in the future",
         ));
     }
-    Ok(t.naive_utc())
+    // Microseconds, what both backends store: the answer built from the request then shows
+    // what a later read returns.
+    let t = t.naive_utc();
+    Ok(t.with_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t))
 }
 
 impl SpecimenRequest {
