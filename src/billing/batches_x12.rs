@@ -106,7 +106,7 @@ pub fn prepare(conn: &mut DbConn, org_id: OrgId, batch: &Batch) -> Result<Prepar
     let ids = batches::claim_ids(conn, org_id, batch.id)?;
     let mut heads = load_by_ids(conn, &ids, |conn, chunk| {
         Ok(cs::claims
-            .filter(cs::org_id.eq(org_id.to_string()))
+            .filter(crate::same_org!(cs::org_id, org_id.to_string()))
             .filter(cs::id.eq_any(chunk))
             .select((cs::id, cs::patient_control_number, cs::status))
             .load::<(String, String, String)>(conn)?)
@@ -274,7 +274,7 @@ fn load_chunk(
     let mut slots: Vec<Option<claims::Claim>> = ids.iter().map(|_| None).collect();
     for c in load_by_ids(conn, ids, |conn, chunk| {
         Ok(cs::claims
-            .filter(cs::org_id.eq(org_id.to_string()))
+            .filter(crate::same_org!(cs::org_id, org_id.to_string()))
             .filter(cs::id.eq_any(chunk))
             .load::<claims::Claim>(conn)?)
     })? {
@@ -292,7 +292,7 @@ fn load_chunk(
     patient_ids.dedup();
     let patients_by: HashMap<_, _> = load_by_ids(conn, &patient_ids, |conn, chunk| {
         Ok(pa::patients
-            .filter(pa::org_id.eq(org_id.to_string()))
+            .filter(crate::same_org!(pa::org_id, org_id.to_string()))
             .filter(pa::id.eq_any(chunk))
             .load::<patients::Patient>(conn)?)
     })?
@@ -304,7 +304,7 @@ fn load_chunk(
     coverage_ids.dedup();
     let coverages_by: HashMap<_, _> = load_by_ids(conn, &coverage_ids, |conn, chunk| {
         Ok(cv::coverages
-            .filter(cv::org_id.eq(org_id.to_string()))
+            .filter(crate::same_org!(cv::org_id, org_id.to_string()))
             .filter(cv::id.eq_any(chunk))
             .load::<coverage_repo::Coverage>(conn)?)
     })?

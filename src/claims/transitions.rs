@@ -377,7 +377,7 @@ pub fn lock(conn: &mut DbConn, org: OrgId, ids: &[ClaimId]) -> Result<Vec<Claim>
     ids.dedup();
     crate::db::load_by_ids(conn, &ids, |conn, chunk| {
         let q = c::claims
-            .filter(c::org_id.eq(org.to_string()))
+            .filter(crate::same_org!(c::org_id, org.to_string()))
             .filter(c::id.eq_any(chunk))
             .order(c::id.asc());
         Ok(match conn {

@@ -53,6 +53,19 @@ pub fn load_by_ids<I: ToString, T>(
     Ok(out)
 }
 
+/// `column = org` in a form no index on `column` can serve, for "these rows by primary key"
+/// reads (`id IN (…)`, [`load_by_ids`]): SQLite, which keeps no statistics unless told to,
+/// guesses that an equality on an indexed column matches about ten rows, and so scans the
+/// organization's rows in its `(org_id, …)` index rather than looking the ids up (measured: the
+/// 837 of a 10 000-claim batch read every claim, patient and coverage of the practice once per
+/// chunk). The rows stay scoped to the organization; only the index choice changes.
+#[macro_export]
+macro_rules! same_org {
+    ($column:expr, $org:expr) => {
+        diesel::TextExpressionMethods::concat($column, "").eq($org)
+    };
+}
+
 /// A connection to either backend.
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {

@@ -130,7 +130,7 @@ pub fn claims_by_id(
     use claims::dsl as c;
     let rows: Vec<ClaimRow> = crate::db::load_by_ids(conn, ids, |conn, chunk| {
         Ok(c::claims
-            .filter(c::org_id.eq(org.to_string()))
+            .filter(crate::same_org!(c::org_id, org.to_string()))
             .filter(c::id.eq_any(chunk))
             .select((
                 c::id,
@@ -280,7 +280,7 @@ pub fn patient_names(
     let rows: Vec<(String, String, String, String)> =
         crate::db::load_by_ids(conn, ids, |conn, chunk| {
             Ok(p::patients
-                .filter(p::org_id.eq(org.to_string()))
+                .filter(crate::same_org!(p::org_id, org.to_string()))
                 .filter(p::id.eq_any(chunk))
                 .select((p::id, p::mrn, p::last_name, p::first_name))
                 .load(conn)?)
