@@ -16,10 +16,9 @@ use super::x12::writer::{
     Submitter,
 };
 use crate::claims::domain::ClaimStatus;
-use crate::claims::repo as claims;
 use crate::claims::schema::{claim_lines::dsl as cl, claims::dsl as cs};
 use crate::db::schema::{coverages::dsl as cv, patients::dsl as pa};
-use crate::db::{ClaimId, DbConn, OrgId, ProviderId, load_by_ids, parse_id};
+use crate::db::{ClaimId, CoverageId, DbConn, OrgId, PatientId, ProviderId, load_by_ids, parse_id};
 use crate::directory::domain::ProviderKind;
 use crate::directory::repo as directory;
 use crate::error::AppError;
@@ -259,6 +258,51 @@ impl Iterator for Chunked<'_> {
     }
 }
 
+/// The columns of a claim the 837 uses. The gathering reads tens of thousands of claims and
+/// lines; reading only these (not the timestamps, totals and notes) halves what is decoded.
+#[derive(Queryable)]
+struct ClaimRow {
+    #[diesel(deserialize_as = String)]
+    id: ClaimId,
+    #[diesel(deserialize_as = String)]
+    patient_id: PatientId,
+    #[diesel(deserialize_as = String)]
+    coverage_id: CoverageId,
+    rendering_provider_id: Option<String>,
+    place_of_service: String,
+    /// JSON array of ICD-10-CM codes.
+    diagnoses: String,
+    prior_authorization: Option<String>,
+    patient_control_number: String,
+    frequency_code: String,
+    original_reference: Option<String>,
+    payer_claim_number: Option<String>,
+}
+
+/// The columns of a claim line the 837 uses.
+#[derive(Queryable)]
+struct LineRow {
+    #[diesel(deserialize_as = String)]
+    claim_id: ClaimId,
+    procedure_code: String,
+    /// JSON arrays, as stored.
+    modifiers: String,
+    diagnosis_pointers: String,
+    units: i64,
+    charge_cents: i64,
+    service_date: chrono::NaiveDate,
+    tooth: Option<String>,
+    surfaces: String,
+    oral_cavity_area: Option<String>,
+    line_control_number: String,
+}
+
+/// A stored JSON array (modifiers, pointers, surfaces, diagnoses); empty if unreadable, as the
+/// claim views read them.
+fn json_list<T: serde::de::DeserializeOwned>(raw: &str) -> Vec<T> {
+    serde_json::from_str(raw).unwrap_or_default()
+}
+
 /// The `Claim837` values of `ids`, in that order: their claims, patients, coverages and lines in
 /// a few queries (not four per claim).
 fn load_chunk(
@@ -271,12 +315,25 @@ fn load_chunk(
     let (payer_name, payer_id) = (&prepared.payer_name, &prepared.payer_id);
     let position: HashMap<ClaimId, usize> =
         ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    let mut slots: Vec<Option<claims::Claim>> = ids.iter().map(|_| None).collect();
+    let mut slots: Vec<Option<ClaimRow>> = ids.iter().map(|_| None).collect();
     for c in load_by_ids(conn, ids, |conn, chunk| {
         Ok(cs::claims
             .filter(crate::same_org!(cs::org_id, org_id.to_string()))
             .filter(cs::id.eq_any(chunk))
-            .load::<claims::Claim>(conn)?)
+            .select((
+                cs::id,
+                cs::patient_id,
+                cs::coverage_id,
+                cs::rendering_provider_id,
+                cs::place_of_service,
+                cs::diagnoses,
+                cs::prior_authorization,
+                cs::patient_control_number,
+                cs::frequency_code,
+                cs::original_reference,
+                cs::payer_claim_number,
+            ))
+            .load::<ClaimRow>(conn)?)
     })? {
         if let Some(&i) = position.get(&c.id) {
             slots[i] = Some(c);
@@ -311,13 +368,26 @@ fn load_chunk(
     .into_iter()
     .map(|c| (c.id, c))
     .collect();
-    let mut lines_by: HashMap<ClaimId, Vec<claims::ClaimLine>> = HashMap::new();
+    let mut lines_by: HashMap<ClaimId, Vec<LineRow>> = HashMap::new();
     for l in load_by_ids(conn, ids, |conn, chunk| {
         Ok(cl::claim_lines
             .filter(cl::org_id.eq(org_id.to_string()))
             .filter(cl::claim_id.eq_any(chunk))
             .order((cl::claim_id.asc(), cl::line_number.asc()))
-            .load::<claims::ClaimLine>(conn)?)
+            .select((
+                cl::claim_id,
+                cl::procedure_code,
+                cl::modifiers,
+                cl::diagnosis_pointers,
+                cl::units,
+                cl::charge_cents,
+                cl::service_date,
+                cl::tooth,
+                cl::surfaces,
+                cl::oral_cavity_area,
+                cl::line_control_number,
+            ))
+            .load::<LineRow>(conn)?)
     })? {
         lines_by.entry(l.claim_id).or_default().push(l);
     }
@@ -333,7 +403,11 @@ fn load_chunk(
             .cloned()
             .ok_or_else(|| AppError::internal("claim coverage vanished"))?;
         let lines = lines_by.remove(&c.id).unwrap_or_default();
-        let rendering = match c.rendering_provider() {
+        let rendering = match c
+            .rendering_provider_id
+            .as_deref()
+            .and_then(|p| p.parse().ok())
+        {
             None => None,
             Some(pid) => {
                 if let std::collections::hash_map::Entry::Vacant(slot) = providers.entry(pid) {
@@ -391,7 +465,7 @@ fn load_chunk(
                 (sub, Some((patient_person, code.to_owned())))
             }
         };
-        let diagnoses = c.diagnosis_codes();
+        let diagnoses = json_list(&c.diagnoses);
         out.push(Claim837 {
             subscriber,
             member_id: cov.member_id,
@@ -418,9 +492,9 @@ fn load_chunk(
             lines: lines
                 .into_iter()
                 .map(|l| Line837 {
-                    modifiers: l.modifier_list(),
-                    diagnosis_pointers: l.pointer_list(),
-                    surfaces: l.surface_list(),
+                    modifiers: json_list(&l.modifiers),
+                    diagnosis_pointers: json_list(&l.diagnosis_pointers),
+                    surfaces: json_list(&l.surfaces),
                     procedure_code: l.procedure_code,
                     units: l.units,
                     charge_cents: l.charge_cents,
