@@ -247,6 +247,12 @@ impl From<diesel::result::Error> for AppError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 _,
             ) => Self::Unavailable("the database connection was lost; retry".into()),
+            // SQLite's SQLITE_BUSY: another process held the write lock past `busy_timeout`.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message() == "database is locked" =>
+            {
+                Self::Unavailable("the database is busy; retry".into())
+            }
             other => Self::Internal(format!("database: {other}")),
         }
     }

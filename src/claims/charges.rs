@@ -19,7 +19,7 @@ pub fn charges_by_id(
 ) -> Result<Vec<Charge>, AppError> {
     let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
     Ok(ch::lab_charges
-        .filter(ch::org_id.eq(org.to_string()))
+        .filter(crate::same_org!(ch::org_id, org.to_string()))
         .filter(ch::id.eq_any(ids))
         .load::<Charge>(conn)?)
 }

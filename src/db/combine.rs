@@ -161,7 +161,12 @@ impl<I, O> Leading<I, O> {
             let answers = match pool.get() {
                 Ok(mut conn) => {
                     let answers = write_all_or_each(&mut conn, items, self.combiner.write);
-                    if let Some(Err(e)) = answers.iter().find(|a| a.is_err()) {
+                    // The worst error decides: a lost server drops the connection.
+                    let worst = answers
+                        .iter()
+                        .filter_map(|a| a.as_ref().err())
+                        .max_by_key(|e| matches!(e, AppError::Unavailable(_)));
+                    if let Some(e) = worst {
                         conn.after_error(e);
                     }
                     answers
@@ -235,8 +240,8 @@ pub fn write_all_or_each<I, O>(
 }
 
 /// [`PoolConn::write`], with a panic in `f` turned into this transaction's error: the
-/// transaction is rolled back (on SQLite the writer, whose lock the panic poisoned, is reopened
-/// by the next write), and a connection that cannot roll back is marked broken.
+/// transaction is rolled back (on SQLite by closing the writer connection the panic left in it;
+/// the next write opens a fresh one), and a connection that cannot roll back is marked broken.
 fn write_caught<T>(
     conn: &mut PoolConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, AppError>,
@@ -244,6 +249,8 @@ fn write_caught<T>(
     match catch_unwind(AssertUnwindSafe(|| conn.write(f))) {
         Ok(result) => result,
         Err(_) => {
+            // SQLite: the write ran on the pool's writer; close it now if it is mid-transaction.
+            conn.recover_writer();
             let open = crate::on_inner!(&mut **conn, |c| {
                 AnsiTransactionManager::transaction_manager_status_mut(c)
                     .transaction_depth()

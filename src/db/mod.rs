@@ -62,7 +62,7 @@ pub fn load_by_ids<I: ToString, T>(
 #[macro_export]
 macro_rules! same_org {
     ($column:expr, $org:expr) => {
-        diesel::TextExpressionMethods::concat($column, "").eq($org)
+        ::diesel::ExpressionMethods::eq(::diesel::TextExpressionMethods::concat($column, ""), $org)
     };
 }
 
@@ -210,13 +210,7 @@ impl PoolConn {
         let Some((writer, url)) = &self.writer else {
             return write_tx(&mut self.conn, f);
         };
-        let mut slot = writer.lock().unwrap_or_else(|poisoned| {
-            // A write panicked while it held the writer: its transaction may still be open, so
-            // the connection is closed (SQLite rolls back) and a fresh one opened below.
-            let mut slot = poisoned.into_inner();
-            *slot = None;
-            slot
-        });
+        let mut slot = lock_writer(writer);
         let broken = slot.as_mut().is_some_and(|conn| {
             on_inner!(conn, |c| {
                 AnsiTransactionManager::is_broken_transaction_manager(c)
@@ -251,7 +245,27 @@ impl PoolConn {
     }
 }
 
+/// The writer's slot. After a write panicked while it held the writer, its transaction may
+/// still be open: that connection is closed (SQLite rolls back), the slot left empty for a fresh
+/// one, and the lock cleared of its poison, so the writer is one kept connection again.
+fn lock_writer(writer: &Writer) -> std::sync::MutexGuard<'_, Option<DbConn>> {
+    writer.lock().unwrap_or_else(|poisoned| {
+        let mut slot = poisoned.into_inner();
+        *slot = None;
+        writer.clear_poison();
+        slot
+    })
+}
+
 impl PoolConn {
+    /// After a write panicked: closes the SQLite writer at once if that panic left it inside its
+    /// transaction (the write lock is released now, not at the next write). No-op on PostgreSQL.
+    fn recover_writer(&mut self) {
+        if let Some((writer, _)) = &self.writer {
+            drop(lock_writer(writer));
+        }
+    }
+
     /// Makes the pool drop this connection when it comes back.
     fn mark_broken(&mut self) {
         on_inner!(&mut self.conn, |c| {

@@ -1,6 +1,7 @@
-//! The connection pool after the database server dropped its sessions (a restart, a failover,
-//! an administrator's `pg_terminate_backend`). PostgreSQL only: a SQLite connection has no
-//! server to lose.
+//! The connection pool when things go wrong: the database server dropped its sessions (a
+//! restart, a failover, an administrator's `pg_terminate_backend`; PostgreSQL only, a SQLite
+//! connection has no server to lose), a write panicked on SQLite's writer, another process holds
+//! SQLite's write lock.
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, RunQueryDsl};
@@ -117,4 +118,78 @@ async fn a_write_that_panicked_leaves_the_sqlite_writer_usable() {
     })
     .await
     .unwrap();
+}
+
+/// After a write panicked, the pool's writer is one connection again: the write after the
+/// recovery and the one after it share a connection (a TEMP table, which only its connection
+/// sees, survives from one to the next).
+#[tokio::test]
+async fn after_a_panic_the_sqlite_writer_is_kept_again() {
+    let app = TestApp::spawn().await;
+    if let DatabaseUrl::Postgres(_) = &app.test_db.url {
+        eprintln!("skipped: SQLite only (one writer connection per pool)");
+        return;
+    }
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = conn.write(|_| -> Result<(), diesel::result::Error> {
+                panic!("a bug in the middle of a write");
+            });
+        }));
+        assert!(panicked.is_err());
+        conn.write(|c| c.batch_execute("CREATE TEMP TABLE seen_by_this_connection (x INTEGER)"))
+            .expect("the next write runs");
+        conn.write(|c| {
+            diesel::sql_query("SELECT x FROM seen_by_this_connection")
+                .execute(c)
+                .map(|_| ())
+        })
+        .expect("the write after it runs on the same writer connection");
+    })
+    .await
+    .unwrap();
+}
+
+/// A SQLite database another process holds locked past the busy timeout answers `503` (retry
+/// later), not `500`, and the registration is not written.
+#[tokio::test]
+async fn a_sqlite_database_locked_by_another_process_answers_503() {
+    use crate::lab::specimen_body;
+    use crate::patients::create_patient;
+    let app = TestApp::spawn().await;
+    let url = match &app.test_db.url {
+        DatabaseUrl::Sqlite(_) => app.test_db.url.clone(),
+        DatabaseUrl::Postgres(_) => {
+            eprintln!("skipped: SQLite only (a file lock held by another process)");
+            return;
+        }
+    };
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    // Another process (the CLI, say) takes the write lock and keeps it.
+    let mut other = officina::db::connect_once(&url).unwrap();
+    other.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let res = app
+        .post(
+            "/api/v1/specimens",
+            org.token(Role::Lab),
+            &specimen_body(p["id"].as_str().unwrap(), false),
+        )
+        .await;
+    res.assert_problem(503);
+    other.batch_execute("ROLLBACK").unwrap();
+    let list = app
+        .get(
+            &format!("/api/v1/specimens?patient_id={}", p["id"].as_str().unwrap()),
+            org.token(Role::Lab),
+        )
+        .await;
+    assert_eq!(
+        list.body["items"].as_array().unwrap().len(),
+        0,
+        "{}",
+        list.text
+    );
 }
