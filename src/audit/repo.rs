@@ -17,6 +17,21 @@ pub struct AuditCtx {
 }
 
 impl AuditCtx {
+    /// The one organization of several contexts (the requests of one shared transaction); `None`
+    /// when there are none, an error when they name more than one.
+    pub fn common_org<'a>(
+        ctxs: impl IntoIterator<Item = &'a AuditCtx>,
+    ) -> Result<Option<OrgId>, AppError> {
+        let mut ctxs = ctxs.into_iter();
+        let Some(org) = ctxs.next().map(|c| c.org) else {
+            return Ok(None);
+        };
+        if ctxs.any(|c| c.org != org) {
+            return Err(AppError::internal("one write for several organizations"));
+        }
+        Ok(Some(org))
+    }
+
     /// An action taken by the command line (no user, no request).
     pub fn cli(org: OrgId) -> Self {
         Self {

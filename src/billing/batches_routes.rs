@@ -161,45 +161,39 @@ async fn create_batch(
     let (status, json) = state
         .db
         .write(move |conn| {
-            if let Some(k) = &key
-                && let Some(stored) = idempotency::lookup(conn, ctx.org, k, &hash)?
-            {
-                return Ok((stored.status, stored.body));
-            }
-            let mut errs = FieldErrors::new();
-            let Some(input) = body.parse(&mut errs) else {
-                errs.into_result()?;
-                return Err(AppError::internal("batch request parsed without a kind"));
-            };
-            if crate::directory::repo::get_payer(conn, ctx.org, input.payer_id)?.is_none() {
-                errs.add(
-                    "payer_id",
-                    "not_found",
-                    "no such payer in this organization",
-                );
-                return Err(errs
-                    .into_result()
-                    .err()
-                    .unwrap_or_else(|| AppError::internal("payer check")));
-            }
-            let picked = pick_claims(conn, ctx.org, &input, errs)?;
-            let b = batches::create(conn, &ctx, input.kind, input.payer_id, &picked)?;
-            let view = load_view(conn, ctx.org, b)?;
-            let json =
-                serde_json::to_string(&view).map_err(|e| AppError::internal(e.to_string()))?;
-            if let Some(k) = &key {
-                idempotency::store(
-                    conn,
-                    ctx.org,
-                    user_id,
-                    k,
-                    "POST /batches",
-                    &hash,
-                    201,
-                    &json,
-                )?;
-            }
-            Ok((201, json))
+            let scope = "POST /batches";
+            idempotency::once(
+                conn,
+                ctx.org,
+                user_id,
+                key.as_deref(),
+                scope,
+                &hash,
+                |conn| {
+                    let mut errs = FieldErrors::new();
+                    let Some(input) = body.parse(&mut errs) else {
+                        errs.into_result()?;
+                        return Err(AppError::internal("batch request parsed without a kind"));
+                    };
+                    if crate::directory::repo::get_payer(conn, ctx.org, input.payer_id)?.is_none() {
+                        errs.add(
+                            "payer_id",
+                            "not_found",
+                            "no such payer in this organization",
+                        );
+                        return Err(errs
+                            .into_result()
+                            .err()
+                            .unwrap_or_else(|| AppError::internal("payer check")));
+                    }
+                    let picked = pick_claims(conn, ctx.org, &input, errs)?;
+                    let b = batches::create(conn, &ctx, input.kind, input.payer_id, &picked)?;
+                    let view = load_view(conn, ctx.org, b)?;
+                    let json = serde_json::to_string(&view)
+                        .map_err(|e| AppError::internal(e.to_string()))?;
+                    Ok((201, json))
+                },
+            )
         })
         .await?;
     Ok(crate::claims::routes::raw_json(status, json))

@@ -16,6 +16,7 @@ use super::x12::writer::{
     Submitter,
 };
 use crate::claims::domain::ClaimStatus;
+use crate::claims::repo::json_list;
 use crate::claims::schema::{claim_lines::dsl as cl, claims::dsl as cs};
 use crate::db::schema::{coverages::dsl as cv, patients::dsl as pa};
 use crate::db::{ClaimId, CoverageId, DbConn, OrgId, PatientId, ProviderId, load_by_ids, parse_id};
@@ -295,12 +296,6 @@ struct LineRow {
     surfaces: String,
     oral_cavity_area: Option<String>,
     line_control_number: String,
-}
-
-/// A stored JSON array (modifiers, pointers, surfaces, diagnoses); empty if unreadable, as the
-/// claim views read them.
-fn json_list<T: serde::de::DeserializeOwned>(raw: &str) -> Vec<T> {
-    serde_json::from_str(raw).unwrap_or_default()
 }
 
 /// The `Claim837` values of `ids`, in that order: their claims, patients, coverages and lines in

@@ -160,28 +160,22 @@ async fn import_remittance(
         state.db.write(move |c| {
             use crate::http::idempotency;
             let (key, fingerprint) = &*key;
-            if let Some(k) = key
-                && let Some(stored) = idempotency::lookup(c, ctx.org, k, fingerprint)?
-            {
-                return Ok((stored.status, stored.body));
-            }
-            let (view, created) = repo::import(c, &ctx, &hash, &rem)?;
-            let status = if created { 201 } else { 200 };
-            let json =
-                serde_json::to_string(&view).map_err(|e| AppError::internal(e.to_string()))?;
-            if let Some(k) = key {
-                idempotency::store(
-                    c,
-                    ctx.org,
-                    user_id,
-                    k,
-                    "POST /remittances",
-                    fingerprint,
-                    status,
-                    &json,
-                )?;
-            }
-            Ok((status, json))
+            let scope = "POST /remittances";
+            idempotency::once(
+                c,
+                ctx.org,
+                user_id,
+                key.as_deref(),
+                scope,
+                fingerprint,
+                |c| {
+                    let (view, created) = repo::import(c, &ctx, &hash, &rem)?;
+                    let status = if created { 201 } else { 200 };
+                    let json = serde_json::to_string(&view)
+                        .map_err(|e| AppError::internal(e.to_string()))?;
+                    Ok((status, json))
+                },
+            )
         })
     };
     // The same remittance imported concurrently: the second waits on the unique (org, payer,

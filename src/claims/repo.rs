@@ -64,7 +64,7 @@ impl Claim {
             .map_err(|_| AppError::internal("unknown claim kind in database"))
     }
     pub fn diagnosis_codes(&self) -> Vec<String> {
-        serde_json::from_str(&self.diagnoses).unwrap_or_default()
+        json_list(&self.diagnoses)
     }
     pub fn rendering_provider(&self) -> Option<ProviderId> {
         self.rendering_provider_id
@@ -98,13 +98,13 @@ pub struct ClaimLine {
 
 impl ClaimLine {
     pub fn modifier_list(&self) -> Vec<String> {
-        serde_json::from_str(&self.modifiers).unwrap_or_default()
+        json_list(&self.modifiers)
     }
     pub fn pointer_list(&self) -> Vec<i64> {
-        serde_json::from_str(&self.diagnosis_pointers).unwrap_or_default()
+        json_list(&self.diagnosis_pointers)
     }
     pub fn surface_list(&self) -> Vec<String> {
-        serde_json::from_str(&self.surfaces).unwrap_or_default()
+        json_list(&self.surfaces)
     }
 }
 
@@ -183,6 +183,11 @@ impl Origin {
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+/// A stored JSON array (diagnoses, modifiers, pointers, surfaces); empty if unreadable.
+pub fn json_list<T: serde::de::DeserializeOwned>(raw: &str) -> Vec<T> {
+    serde_json::from_str(raw).unwrap_or_default()
 }
 
 pub(super) fn actor(ctx: &AuditCtx) -> Option<String> {
@@ -322,19 +327,14 @@ pub fn create_claims(
     conn: &mut DbConn,
     items: &[ClaimCreation],
 ) -> Result<Vec<CreatedClaim>, AppError> {
-    let Some(first) = items.first() else {
+    let Some(org) = AuditCtx::common_org(items.iter().map(|i| &i.ctx))? else {
         return Ok(Vec::new());
     };
-    let org = first.ctx.org;
-    if items.iter().any(|i| i.ctx.org != org) {
-        return Err(AppError::internal("claims of several organizations"));
-    }
-    let count = i64::try_from(items.len()).map_err(|e| AppError::internal(e.to_string()))?;
-    let last = crate::db::next_counter_by(conn, org, "patient_control_number", count)?;
+    let numbers = crate::db::next_counters(conn, org, "patient_control_number", items.len())?;
     let now = crate::db::now();
     let created: Vec<CreatedClaim> = items
         .iter()
-        .zip(last - count + 1..)
+        .zip(numbers)
         .map(|(item, seq)| {
             let f = &item.fields;
             let id = ClaimId::new();

@@ -133,29 +133,23 @@ async fn create_claim(
                 .write(&state.db, &CREATORS, move |c, user| {
                     let key = key?;
                     let ctx = user.audit();
-                    if let Some(k) = &key
-                        && let Some(stored) = idempotency::lookup(c, ctx.org, k, &hash)?
-                    {
-                        return Ok((stored.status, stored.body));
-                    }
-                    let fields = body.resolve(c, ctx.org)?;
-                    let claim = repo::create_claim(c, &ctx, &fields, Origin::original())?;
-                    let view = load_view(c, ctx.org, claim)?;
-                    let json = serde_json::to_string(&view)
-                        .map_err(|e| AppError::internal(e.to_string()))?;
-                    if let Some(k) = &key {
-                        idempotency::store(
-                            c,
-                            ctx.org,
-                            user.user_id,
-                            k,
-                            "POST /claims",
-                            &hash,
-                            201,
-                            &json,
-                        )?;
-                    }
-                    Ok((201, json))
+                    let scope = "POST /claims";
+                    idempotency::once(
+                        c,
+                        ctx.org,
+                        user.user_id,
+                        key.as_deref(),
+                        scope,
+                        &hash,
+                        |c| {
+                            let fields = body.resolve(c, ctx.org)?;
+                            let claim = repo::create_claim(c, &ctx, &fields, Origin::original())?;
+                            let view = load_view(c, ctx.org, claim)?;
+                            let json = serde_json::to_string(&view)
+                                .map_err(|e| AppError::internal(e.to_string()))?;
+                            Ok((201, json))
+                        },
+                    )
                 })
                 .await?
         }

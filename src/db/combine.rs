@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use tokio::sync::oneshot;
@@ -36,6 +36,14 @@ pub type WriteAll<I, O> = fn(&mut DbConn, &[I]) -> Result<Vec<O>, AppError>;
 pub struct Combiner<I, O> {
     lanes: Arc<Mutex<HashMap<OrgId, Lane<I, O>>>>,
     write: WriteAll<I, O>,
+}
+
+impl<I, O> Combiner<I, O> {
+    /// The lanes, locked (a panic elsewhere never leaves them half-changed: every change is one
+    /// push, drain or flag).
+    fn lanes(&self) -> MutexGuard<'_, HashMap<OrgId, Lane<I, O>>> {
+        self.lanes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl<I, O> Clone for Combiner<I, O> {
@@ -77,7 +85,7 @@ impl<I: Send + 'static, O: Send + 'static> Combiner<I, O> {
     pub async fn submit(&self, db: &Db, org: OrgId, item: I) -> Result<O, AppError> {
         let (tx, rx) = oneshot::channel();
         let start = {
-            let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut lanes = self.lanes();
             let lane = lanes.entry(org).or_default();
             lane.queued.push((item, tx));
             !std::mem::replace(&mut lane.leading, true)
@@ -119,11 +127,7 @@ impl<I, O> Drop for Leading<I, O> {
             // A new leader may own the lane by now.
             return;
         }
-        let mut lanes = self
-            .combiner
-            .lanes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut lanes = self.combiner.lanes();
         if let Some(lane) = lanes.get_mut(&self.org) {
             lane.leading = false;
             for (_, reply) in lane.queued.drain(..) {
@@ -138,11 +142,7 @@ impl<I, O> Leading<I, O> {
     fn lead(mut self, pool: &Pool) {
         loop {
             let batch = {
-                let mut lanes = self
-                    .combiner
-                    .lanes
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
+                let mut lanes = self.combiner.lanes();
                 let lane = lanes.entry(self.org).or_default();
                 if lane.queued.is_empty() {
                     // Given up under the same lock that saw the lane empty: a request queued

@@ -476,23 +476,28 @@ use chrono::Timelike;
 /// concurrency on both backends: the upsert locks the counter's row until the caller's
 /// transaction ends (PostgreSQL), or runs under the write lock (SQLite).
 pub fn next_counter(conn: &mut DbConn, org: OrgId, name: &str) -> Result<i64, AppError> {
-    next_counter_by(conn, org, name, 1)
+    Ok(*next_counters(conn, org, name, 1)?.end())
 }
 
-/// As [`next_counter`], taking `n` numbers at once: returns the last; the caller owns
-/// `last - n + 1 ..= last`.
-pub fn next_counter_by(conn: &mut DbConn, org: OrgId, name: &str, n: i64) -> Result<i64, AppError> {
+/// As [`next_counter`], taking `n` (at least 1) consecutive numbers at once in one statement.
+pub fn next_counters(
+    conn: &mut DbConn,
+    org: OrgId,
+    name: &str,
+    n: usize,
+) -> Result<std::ops::RangeInclusive<i64>, AppError> {
     use schema::counters::dsl as c;
-    if n < 1 {
-        return Err(AppError::internal("a counter step must be positive"));
-    }
+    let n = i64::try_from(n)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| AppError::internal("a counter step must be positive"))?;
     let org = org.to_string();
-    let value = on_inner!(conn, |inner| diesel::insert_into(c::counters)
+    let last: i64 = on_inner!(conn, |inner| diesel::insert_into(c::counters)
         .values((c::org_id.eq(&org), c::name.eq(name), c::value.eq(n)))
         .on_conflict((c::org_id, c::name))
         .do_update()
         .set(c::value.eq(c::value + n))
         .returning(c::value)
         .get_result(inner))?;
-    Ok(value)
+    Ok(last - n + 1..=last)
 }

@@ -93,3 +93,27 @@ pub fn store(
         .execute(conn)?;
     Ok(())
 }
+
+/// A create that honors `Idempotency-Key`, in the caller's transaction: for a key seen before,
+/// the stored answer (a different request under the same key is refused, `lookup`); otherwise
+/// `create`'s answer (status and JSON body), stored under the key when there is one.
+pub fn once(
+    conn: &mut DbConn,
+    org: OrgId,
+    user: UserId,
+    key: Option<&str>,
+    scope: &str,
+    hash: &str,
+    create: impl FnOnce(&mut DbConn) -> Result<(u16, String), AppError>,
+) -> Result<(u16, String), AppError> {
+    if let Some(k) = key
+        && let Some(stored) = lookup(conn, org, k, hash)?
+    {
+        return Ok((stored.status, stored.body));
+    }
+    let (status, body) = create(conn)?;
+    if let Some(k) = key {
+        store(conn, org, user, k, scope, hash, status, &body)?;
+    }
+    Ok((status, body))
+}

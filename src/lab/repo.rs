@@ -249,11 +249,14 @@ pub fn specimen_with_tests(
             tr::test_results::all_columns().nullable(),
         ))
         .load(conn)?;
-    let mut rows = rows.into_iter().peekable();
-    let Some((specimen, _, _)) = rows.peek().cloned() else {
+    let mut rows = rows.into_iter();
+    let Some((specimen, test, result)) = rows.next() else {
         return Ok(None);
     };
-    let pairs = rows.filter_map(|(_, t, r)| t.map(|t| (t, r))).collect();
+    let pairs = std::iter::once((test, result))
+        .chain(rows.map(|(_, t, r)| (t, r)))
+        .filter_map(|(t, r)| t.map(|t| (t, r)))
+        .collect();
     let (tests, results) = split_tests(pairs);
     Ok(Some((specimen, tests, results)))
 }
@@ -339,22 +342,17 @@ pub struct Registered {
 /// number: the counter, the specimens, their tests, their first custody events, their audit rows.
 /// Returns them as written, in order, without reading them back.
 pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Registered>, AppError> {
-    let Some(first) = regs.first() else {
+    let Some(org_id) = AuditCtx::common_org(regs.iter().map(|r| &r.ctx))? else {
         return Ok(Vec::new());
     };
-    let org_id = first.ctx.org;
-    if regs.iter().any(|r| r.ctx.org != org_id) {
-        return Err(AppError::internal("registrations of several organizations"));
-    }
     let org = crate::orgs::repo::get_org(conn, org_id)?
         .ok_or_else(|| AppError::not_found("organization"))?;
     let now = crate::db::now();
     let year = now.year();
-    let count = i64::try_from(regs.len()).map_err(|e| AppError::internal(e.to_string()))?;
-    let last = crate::db::next_counter_by(conn, org_id, &format!("accession:{year}"), count)?;
+    let numbers = crate::db::next_counters(conn, org_id, &format!("accession:{year}"), regs.len())?;
     let done: Vec<Registered> = regs
         .iter()
-        .zip(last - count + 1..)
+        .zip(numbers)
         .map(|(r, seq)| {
             let specimen = Specimen {
                 id: SpecimenId::new(),
@@ -478,26 +476,21 @@ pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Regi
             .values(chunk)
             .execute(c))?;
     }
-    let audits: Vec<(audit::PendingAudit, &AuditCtx)> = done
+    let audits: Vec<audit::PendingAudit> = done
         .iter()
-        .zip(regs)
-        .map(|(d, r)| {
-            let detail = serde_json::json!({
+        .map(|d| audit::PendingAudit {
+            action: "specimen.create",
+            entity: "specimen",
+            entity_id: Some(d.specimen.id.to_string()),
+            detail: Some(serde_json::json!({
                 "accession_number": d.specimen.accession_number,
                 "tests": d.tests.len(),
-            });
-            let row = audit::PendingAudit {
-                action: "specimen.create",
-                entity: "specimen",
-                entity_id: Some(d.specimen.id.to_string()),
-                detail: Some(detail),
-                at: now,
-            };
-            (row, &r.ctx)
+            })),
+            at: now,
         })
         .collect();
     let audits: Vec<(&AuditCtx, &audit::PendingAudit)> =
-        audits.iter().map(|(row, ctx)| (*ctx, row)).collect();
+        regs.iter().map(|r| &r.ctx).zip(&audits).collect();
     audit::record_each(conn, &audits)?;
     Ok(done)
 }

@@ -135,30 +135,23 @@ async fn register_specimen(
                 .write(&state.db, &REGISTRARS, move |c, user| {
                     let key = key?;
                     let ctx = user.audit();
-                    if let Some(k) = &key
-                        && let Some(stored) = idempotency::lookup(c, ctx.org, k, &hash)?
-                    {
-                        return Ok((stored.status, stored.body));
-                    }
-                    let new = check_registration(c, ctx.org, &body)?;
-                    let s = repo::register(c, &ctx, new)?;
-                    let view = load_view(c, ctx.org, s)?;
-                    let json = serde_json::to_string(&view)
-                        .map_err(|e| AppError::internal(e.to_string()))?;
-                    if let Some(k) = &key {
-                        let user_id = user.user_id;
-                        idempotency::store(
-                            c,
-                            ctx.org,
-                            user_id,
-                            k,
-                            "POST /specimens",
-                            &hash,
-                            201,
-                            &json,
-                        )?;
-                    }
-                    Ok((201, json))
+                    let scope = "POST /specimens";
+                    idempotency::once(
+                        c,
+                        ctx.org,
+                        user.user_id,
+                        key.as_deref(),
+                        scope,
+                        &hash,
+                        |c| {
+                            let new = check_registration(c, ctx.org, &body)?;
+                            let s = repo::register(c, &ctx, new)?;
+                            let view = load_view(c, ctx.org, s)?;
+                            let json = serde_json::to_string(&view)
+                                .map_err(|e| AppError::internal(e.to_string()))?;
+                            Ok((201, json))
+                        },
+                    )
                 })
                 .await?
         }
