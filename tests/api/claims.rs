@@ -916,7 +916,7 @@ async fn concurrent_creations_get_unique_gapless_control_numbers() {
 #[tokio::test]
 async fn claims_created_together_answer_what_a_read_returns_each_with_its_own_event_and_audit_row()
 {
-    use crate::concurrency::{count, race, req};
+    use crate::concurrency::{audit_rows, race, req};
     let app = TestApp::spawn().await;
     let fx = fixture(&app, true).await;
     // Twenty at once from two users, with different lines, so that several share a transaction.
@@ -959,16 +959,8 @@ async fn claims_created_together_answer_what_a_read_returns_each_with_its_own_ev
         assert_eq!(events[0]["to"], "draft");
         assert_eq!(events[0]["actor_id"], fx.org.user(*role).to_string());
         let request_id = res.headers["x-request-id"].to_str().unwrap();
-        let user = fx.org.user(*role);
         assert_eq!(
-            count(
-                &app.db,
-                format!(
-                    "SELECT COUNT(*) AS n FROM audit_events WHERE entity_id = '{id}' AND \
-                     action = 'claim.create' AND actor_id = '{user}' AND request_id = '{request_id}'"
-                )
-            )
-            .await,
+            audit_rows(&app.db, id, "claim.create", fx.org.user(*role), request_id).await,
             1,
             "one audit row, with the sender and the request"
         );

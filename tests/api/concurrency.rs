@@ -67,6 +67,24 @@ pub async fn count(db: &Db, sql: String) -> i64 {
         .unwrap()
 }
 
+/// How many audit rows record `action` on `entity_id` by `actor` in request `request_id`.
+pub async fn audit_rows(
+    db: &Db,
+    entity_id: &str,
+    action: &str,
+    actor: db::UserId,
+    request_id: &str,
+) -> i64 {
+    count(
+        db,
+        format!(
+            "SELECT COUNT(*) AS n FROM audit_events WHERE entity_id = '{entity_id}' AND \
+             action = '{action}' AND actor_id = '{actor}' AND request_id = '{request_id}'"
+        ),
+    )
+    .await
+}
+
 /// Moves finalized claims to `submitted` the way a submitted batch does (approval and
 /// mark-submitted are tested in `batches`).
 pub fn submit_claims(

@@ -4,7 +4,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use officina::auth::Role;
+use officina::db::DbConn;
+use officina::db::combine::WriteAll;
+use officina::error::AppError;
 use officina::lab::domain::{Accession, SpecimenStatus};
+use officina::lab::repo::{Registered, Registration};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -771,7 +775,7 @@ async fn concurrent_registrations_get_distinct_gapless_numbers() {
 
 #[tokio::test]
 async fn registrations_written_together_answer_what_a_read_returns_each_with_its_own_audit_row() {
-    use crate::concurrency::{count, race, req};
+    use crate::concurrency::{audit_rows, race, req};
     let app = TestApp::spawn().await;
     let org = app.seed_org("Clinic").await;
     let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
@@ -821,96 +825,18 @@ async fn registrations_written_together_answer_what_a_read_returns_each_with_its
         assert_eq!(events[0]["to"], res.body["status"]);
         assert_eq!(events[0]["actor_id"], org.user(*role).to_string());
         let request_id = res.headers["x-request-id"].to_str().unwrap();
-        let user = org.user(*role);
         assert_eq!(
-            count(
-                &app.db,
-                format!(
-                    "SELECT COUNT(*) AS n FROM audit_events WHERE entity_id = '{id}' AND \
-                     action = 'specimen.create' AND actor_id = '{user}' AND request_id = '{request_id}'"
-                )
-            )
-            .await,
+            audit_rows(&app.db, id, "specimen.create", org.user(*role), request_id).await,
             1,
             "one audit row, with the sender and the request"
         );
     }
 }
 
-#[tokio::test]
-async fn a_registration_that_fails_in_a_shared_transaction_fails_alone_and_takes_no_number() {
-    use officina::audit::AuditCtx;
-    use officina::db::PatientId;
+/// A registration of `patient` (the database's checks only: nothing here looks it up).
+fn registration(org: &Org, patient: &str, container: &str) -> Registration {
     use officina::lab::domain::{LabPriority, SpecimenType};
-    use officina::lab::repo::{self, NewSpecimen, Registration};
-    let app = TestApp::spawn().await;
-    let org = app.seed_org("Clinic").await;
-    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
-    let patient: PatientId = p["id"].as_str().unwrap().parse().unwrap();
-    let reg = |patient: PatientId| Registration {
-        ctx: AuditCtx::cli(org.id),
-        new: NewSpecimen {
-            patient_id: patient,
-            specimen_type: SpecimenType::Serum,
-            container: None,
-            ordering_provider_id: None,
-            priority: LabPriority::Routine,
-            collected_at: None,
-            collected_by: None,
-            tests: Vec::new(),
-        },
-    };
-    // The middle one names a patient no check saw (the database refuses it): the batch fails,
-    // and its items are written one by one.
-    let regs = vec![reg(patient), reg(PatientId::new()), reg(patient)];
-    let db = app.db.clone();
-    let answers = tokio::task::spawn_blocking(move || {
-        let mut conn = db.conn().unwrap();
-        officina::db::combine::write_all_or_each(&mut conn, regs, repo::register_all)
-    })
-    .await
-    .unwrap();
-    let seqs: Vec<Option<u64>> = answers
-        .iter()
-        .map(|a| {
-            a.as_ref()
-                .ok()
-                .map(|r| Accession::parse(&r.specimen.accession_number).unwrap().seq)
-        })
-        .collect();
-    assert_eq!(seqs, [Some(1), None, Some(2)]);
-    let next = register(&app, &org, p["id"].as_str().unwrap(), false).await;
-    let next = Accession::parse(next["accession_number"].as_str().unwrap()).unwrap();
-    assert_eq!(next.seq, 3, "no number was lost to the failed item");
-}
-
-/// `register_all`, except that it panics on a registration whose container is `PANIC`.
-fn register_or_panic(
-    c: &mut officina::db::DbConn,
-    regs: &[officina::lab::repo::Registration],
-) -> Result<Vec<officina::lab::repo::Registered>, officina::error::AppError> {
-    if regs
-        .iter()
-        .any(|r| r.new.container.as_deref() == Some("PANIC"))
-    {
-        panic!("a write that panics");
-    }
-    officina::lab::repo::register_all(c, regs)
-}
-
-/// `register_all`, except that it loses the last answer.
-fn register_losing_one(
-    c: &mut officina::db::DbConn,
-    regs: &[officina::lab::repo::Registration],
-) -> Result<Vec<officina::lab::repo::Registered>, officina::error::AppError> {
-    let mut done = officina::lab::repo::register_all(c, regs)?;
-    done.pop();
-    Ok(done)
-}
-
-fn registration(org: &Org, patient: &str, container: &str) -> officina::lab::repo::Registration {
-    use officina::lab::domain::{LabPriority, SpecimenType};
-    officina::lab::repo::Registration {
+    Registration {
         ctx: officina::audit::AuditCtx::cli(org.id),
         new: officina::lab::repo::NewSpecimen {
             patient_id: patient.parse().unwrap(),
@@ -925,6 +851,79 @@ fn registration(org: &Org, patient: &str, container: &str) -> officina::lab::rep
     }
 }
 
+/// Writes `regs` as a lane's leader does (`write_all_or_each`), without HTTP; the accession
+/// sequence of each answer, `None` for an error.
+async fn write_directly(
+    app: &TestApp,
+    regs: Vec<Registration>,
+    write: WriteAll<Registration, Registered>,
+) -> Vec<Option<u64>> {
+    let db = app.db.clone();
+    let answers = tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        officina::db::combine::write_all_or_each(&mut conn, regs, write)
+    })
+    .await
+    .unwrap();
+    answers
+        .iter()
+        .map(|a| {
+            a.as_ref()
+                .ok()
+                .map(|r| Accession::parse(&r.specimen.accession_number).unwrap().seq)
+        })
+        .collect()
+}
+
+/// The sequence of the next registration through the API.
+async fn next_seq(app: &TestApp, org: &Org, patient: &str) -> u64 {
+    let next = register(app, org, patient, false).await;
+    Accession::parse(next["accession_number"].as_str().unwrap())
+        .unwrap()
+        .seq
+}
+
+#[tokio::test]
+async fn a_registration_that_fails_in_a_shared_transaction_fails_alone_and_takes_no_number() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let pid = p["id"].as_str().unwrap();
+    // The middle one names a patient no check saw (the database refuses it): the batch fails,
+    // and its items are written one by one.
+    let unknown = officina::db::PatientId::new().to_string();
+    let regs = vec![
+        registration(&org, pid, "SST"),
+        registration(&org, &unknown, "SST"),
+        registration(&org, pid, "SST"),
+    ];
+    let seqs = write_directly(&app, regs, officina::lab::repo::register_all).await;
+    assert_eq!(seqs, [Some(1), None, Some(2)]);
+    assert_eq!(
+        next_seq(&app, &org, pid).await,
+        3,
+        "no number was lost to the failed item"
+    );
+}
+
+/// `register_all`, except that it panics on a registration whose container is `PANIC`.
+fn register_or_panic(c: &mut DbConn, regs: &[Registration]) -> Result<Vec<Registered>, AppError> {
+    if regs
+        .iter()
+        .any(|r| r.new.container.as_deref() == Some("PANIC"))
+    {
+        panic!("a write that panics");
+    }
+    officina::lab::repo::register_all(c, regs)
+}
+
+/// `register_all`, except that it loses the last answer.
+fn register_losing_one(c: &mut DbConn, regs: &[Registration]) -> Result<Vec<Registered>, AppError> {
+    let mut done = officina::lab::repo::register_all(c, regs)?;
+    done.pop();
+    Ok(done)
+}
+
 #[tokio::test]
 async fn a_write_that_panics_in_a_shared_transaction_fails_only_its_own_item() {
     let app = TestApp::spawn().await;
@@ -936,26 +935,10 @@ async fn a_write_that_panics_in_a_shared_transaction_fails_only_its_own_item() {
         registration(&org, pid, "PANIC"),
         registration(&org, pid, "EDTA"),
     ];
-    let db = app.db.clone();
-    let answers = tokio::task::spawn_blocking(move || {
-        let mut conn = db.conn().unwrap();
-        officina::db::combine::write_all_or_each(&mut conn, regs, register_or_panic)
-    })
-    .await
-    .unwrap();
-    let seqs: Vec<Option<u64>> = answers
-        .iter()
-        .map(|a| {
-            a.as_ref()
-                .ok()
-                .map(|r| Accession::parse(&r.specimen.accession_number).unwrap().seq)
-        })
-        .collect();
+    let seqs = write_directly(&app, regs, register_or_panic).await;
     assert_eq!(seqs, [Some(1), None, Some(2)]);
     // The connection (and on SQLite the writer) is usable afterwards, and no number was lost.
-    let next = register(&app, &org, pid, false).await;
-    let next = Accession::parse(next["accession_number"].as_str().unwrap()).unwrap();
-    assert_eq!(next.seq, 3);
+    assert_eq!(next_seq(&app, &org, pid).await, 3);
 }
 
 #[tokio::test]
@@ -969,18 +952,8 @@ async fn a_batch_write_with_a_wrong_number_of_answers_writes_nothing() {
         registration(&org, pid, "SST"),
         registration(&org, pid, "EDTA"),
     ];
-    let db = app.db.clone();
-    let answers = tokio::task::spawn_blocking(move || {
-        let mut conn = db.conn().unwrap();
-        officina::db::combine::write_all_or_each(&mut conn, regs, register_losing_one)
-    })
-    .await
-    .unwrap();
-    assert_eq!(answers.len(), 2);
-    assert!(
-        answers.iter().all(Result::is_err),
-        "every item answers an error"
-    );
+    let seqs = write_directly(&app, regs, register_losing_one).await;
+    assert_eq!(seqs, [None, None], "every item answers an error");
     let org_id = org.id;
     assert_eq!(
         count(
@@ -991,7 +964,5 @@ async fn a_batch_write_with_a_wrong_number_of_answers_writes_nothing() {
         0,
         "rolled back, not written and then reported lost"
     );
-    let next = register(&app, &org, pid, false).await;
-    let next = Accession::parse(next["accession_number"].as_str().unwrap()).unwrap();
-    assert_eq!(next.seq, 1);
+    assert_eq!(next_seq(&app, &org, pid).await, 1);
 }

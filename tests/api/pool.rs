@@ -21,6 +21,17 @@ fn terminate_app_sessions(url: &str) {
     .unwrap();
 }
 
+/// The app's SQLite database, or `None` (with a note) on PostgreSQL.
+fn sqlite_url(app: &TestApp, why: &str) -> Option<DatabaseUrl> {
+    match &app.test_db.url {
+        url @ DatabaseUrl::Sqlite(_) => Some(url.clone()),
+        DatabaseUrl::Postgres(_) => {
+            eprintln!("skipped: SQLite only ({why})");
+            None
+        }
+    }
+}
+
 fn postgres_url(app: &TestApp) -> Option<String> {
     match &app.test_db.url {
         DatabaseUrl::Postgres(url) => Some(url.clone()),
@@ -91,12 +102,8 @@ async fn an_idle_connection_is_checked_before_use() {
 #[tokio::test]
 async fn a_write_that_panicked_leaves_the_sqlite_writer_usable() {
     let app = TestApp::spawn().await;
-    let url = match &app.test_db.url {
-        DatabaseUrl::Sqlite(_) => app.test_db.url.clone(),
-        DatabaseUrl::Postgres(_) => {
-            eprintln!("skipped: SQLite only (one writer connection per pool)");
-            return;
-        }
+    let Some(url) = sqlite_url(&app, "one writer connection per pool") else {
+        return;
     };
     let db = app.db.clone();
     tokio::task::spawn_blocking(move || {
@@ -126,8 +133,7 @@ async fn a_write_that_panicked_leaves_the_sqlite_writer_usable() {
 #[tokio::test]
 async fn after_a_panic_the_sqlite_writer_is_kept_again() {
     let app = TestApp::spawn().await;
-    if let DatabaseUrl::Postgres(_) = &app.test_db.url {
-        eprintln!("skipped: SQLite only (one writer connection per pool)");
+    if sqlite_url(&app, "one writer connection per pool").is_none() {
         return;
     }
     let db = app.db.clone();
@@ -159,12 +165,8 @@ async fn a_sqlite_database_locked_by_another_process_answers_503() {
     use crate::lab::specimen_body;
     use crate::patients::create_patient;
     let app = TestApp::spawn().await;
-    let url = match &app.test_db.url {
-        DatabaseUrl::Sqlite(_) => app.test_db.url.clone(),
-        DatabaseUrl::Postgres(_) => {
-            eprintln!("skipped: SQLite only (a file lock held by another process)");
-            return;
-        }
+    let Some(url) = sqlite_url(&app, "a file lock held by another process") else {
+        return;
     };
     let org = app.seed_org("Clinic").await;
     let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
