@@ -126,6 +126,40 @@ impl Bearer {
         .await
     }
 
+    /// A read that checks the caller in its own query, so a request makes one database round trip
+    /// where [`Bearer::read`] makes two. `f` puts [`Guard::holds`] in the `WHERE` of its query
+    /// and answers `Some` only from rows that query returned. Any other outcome (`None`, or an
+    /// error) is reported only after the full check (`401`, then `403`), so a refused caller
+    /// never learns whether the thing exists or whether its input was valid, as with
+    /// [`Bearer::read`]. `Ok(None)`: the caller may read, and there is nothing to show.
+    pub async fn read_guarded<T, F>(
+        self,
+        db: &Db,
+        roles: &'static [Role],
+        f: F,
+    ) -> Result<Option<T>, AppError>
+    where
+        F: FnOnce(&mut DbConn, &Guard) -> Result<Option<T>, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        db.read(move |conn| {
+            let guard = Guard {
+                org_id: self.org_id,
+                user_id: self.user_id,
+                jti: self.jti.clone(),
+                roles,
+            };
+            match f(conn, &guard) {
+                Ok(Some(found)) => Ok(Some(found)),
+                other => {
+                    self.authorize(conn, roles)?;
+                    other
+                }
+            }
+        })
+        .await
+    }
+
     /// As [`Bearer::read`], with `f` in one write transaction ([`Db::write_after`]); the caller
     /// is checked before the transaction begins, so a refused request never takes the write lock.
     pub async fn write<T, F>(self, db: &Db, roles: &'static [Role], f: F) -> Result<T, AppError>
@@ -138,6 +172,33 @@ impl Bearer {
             move |conn, user| f(conn, &user),
         )
         .await
+    }
+}
+
+/// What the query of a [`Bearer::read_guarded`] gets: the caller's organization and the condition
+/// that the caller may read.
+pub struct Guard {
+    org_id: OrgId,
+    user_id: UserId,
+    jti: String,
+    roles: &'static [Role],
+}
+
+impl Guard {
+    /// The caller's organization (from the token; [`Guard::holds`] checks the caller belongs to it).
+    pub fn org(&self) -> OrgId {
+        self.org_id
+    }
+
+    /// True when the caller may read: `Bearer::authorize`'s checks as one condition of the read's
+    /// own `WHERE` ([`repo::caller_holds`]).
+    pub fn holds(&self) -> repo::caller_holds {
+        repo::caller_holds(
+            self.org_id.to_string(),
+            self.user_id.to_string(),
+            self.jti.clone(),
+            self.roles.iter().map(|r| r.as_str()).collect(),
+        )
     }
 }
 

@@ -8,4 +8,4 @@ pub mod repo;
 pub mod routes;
 
 pub use domain::Role;
-pub use extract::{AuthUser, Bearer};
+pub use extract::{AuthUser, Bearer, Guard};

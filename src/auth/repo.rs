@@ -95,6 +95,25 @@ pub fn find_token_user(
         .transpose()
 }
 
+/// The check of [`find_token_user`] plus the role check, as one SQL condition that a read puts in
+/// its own `WHERE`: true when the token's user exists in the organization, is active, holds one of
+/// `roles` and the token (`jti`) was not revoked. It names no column of the outer query, so the
+/// database evaluates it once per statement.
+#[diesel::dsl::auto_type]
+pub fn caller_holds(org: String, id: String, jti: String, roles: Vec<&'static str>) -> _ {
+    let revoked: diesel::dsl::Filter<rt::revoked_tokens, diesel::dsl::Eq<rt::jti, String>> =
+        rt::revoked_tokens.filter(rt::jti.eq(jti));
+    diesel::dsl::exists(
+        u::users
+            .filter(u::org_id.eq(org))
+            .filter(u::id.eq(id))
+            .filter(u::active.eq(true))
+            .filter(u::role.eq_any(roles))
+            .filter(diesel::dsl::not(diesel::dsl::exists(revoked)))
+            .select(u::id),
+    )
+}
+
 /// What login needs: the user, the stored hash and the failure count.
 pub struct LoginRecord {
     pub user: User,

@@ -76,6 +76,14 @@ pub struct Paged<T> {
 }
 
 impl<T> Paged<T> {
+    /// The last page, with nothing on it.
+    pub fn empty() -> Self {
+        Self {
+            items: Vec::new(),
+            next_cursor: None,
+        }
+    }
+
     /// Builds a page from `limit + 1` fetched rows: the extra row only says there is more.
     pub fn from_rows(mut rows: Vec<T>, limit: i64, id_of: impl Fn(&T) -> String) -> Self {
         let more = rows.len() as i64 > limit;

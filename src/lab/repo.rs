@@ -12,7 +12,7 @@ use super::schema::{
     specimens::dsl as sp, test_results::dsl as tr,
 };
 use crate::audit::{self, AuditCtx};
-use crate::auth::Role;
+use crate::auth::{Guard, Role};
 use crate::db::{
     ChargeId, CustodyEventId, DbConn, OrgId, PatientId, ProviderId, SpecimenId, SpecimenTestId,
     TestResultId,
@@ -230,18 +230,19 @@ pub fn tests_with_results(
 pub type SpecimenWithTests = (Specimen, Vec<SpecimenTest>, Vec<TestResult>);
 
 /// One specimen with its tests and their results, in one query (the specimen left joined to its
-/// tests and their results): what `GET /specimens/{id}` shows.
+/// tests and their results) that also checks the caller ([`Guard::holds`]): what
+/// `GET /specimens/{id}` shows. `None` when there is no such specimen or the caller may not read.
 pub fn specimen_with_tests(
     conn: &mut DbConn,
-    org: OrgId,
+    guard: &Guard,
     id: SpecimenId,
 ) -> Result<Option<SpecimenWithTests>, AppError> {
-    let org = org.to_string();
     let rows: Vec<(Specimen, Option<SpecimenTest>, Option<TestResult>)> = sp::specimens
         .left_join(st::specimen_tests.on(st::org_id.eq(sp::org_id).and(st::specimen_id.eq(sp::id))))
         .left_join(tr::test_results.on(tr::org_id.eq(st::org_id).and(tr::test_id.eq(st::id))))
-        .filter(sp::org_id.eq(&org))
+        .filter(sp::org_id.eq(guard.org().to_string()))
         .filter(sp::id.eq(id.to_string()))
+        .filter(guard.holds())
         .order((st::id.asc(), tr::result_version.asc()))
         .select((
             sp::specimens::all_columns(),
@@ -868,14 +869,17 @@ pub struct SpecimenFilter {
     pub patient_id: Option<PatientId>,
 }
 
+/// A page of the organization's specimens matching `f`; the query also checks the caller
+/// ([`Guard::holds`]): no rows when the caller may not read.
 pub fn list(
     conn: &mut DbConn,
-    org: OrgId,
+    guard: &Guard,
     f: &SpecimenFilter,
     page: &Page,
 ) -> Result<Vec<Specimen>, AppError> {
     let mut q = sp::specimens
-        .filter(sp::org_id.eq(org.to_string()))
+        .filter(sp::org_id.eq(guard.org().to_string()))
+        .filter(guard.holds())
         .into_boxed();
     if let Some(s) = f.status {
         q = q.filter(sp::status.eq(s.as_str()));

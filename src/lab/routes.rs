@@ -265,17 +265,21 @@ async fn list_specimens(
     let valid = errs.into_result();
     let limit = page.limit;
     let views = bearer
-        .read(&state.db, &Role::ALL, move |c, user| {
+        .read_guarded(&state.db, &Role::ALL, move |c, guard| {
             valid?;
-            let org = user.org_id;
-            let rows = repo::list(c, org, &filter, &page)?;
+            let rows = repo::list(c, guard, &filter, &page)?;
+            if rows.is_empty() {
+                // No rows, or a caller who may not read: `read_guarded` tells them apart.
+                return Ok(None);
+            }
             let page = Paged::from_rows(rows, limit, |s| s.id.to_string());
-            Ok::<_, AppError>(Paged {
-                items: load_views(c, org, page.items)?,
+            Ok(Some(Paged {
+                items: load_views(c, guard.org(), page.items)?,
                 next_cursor: page.next_cursor,
-            })
+            }))
         })
-        .await?;
+        .await?
+        .unwrap_or_else(Paged::empty);
     Ok(HttpResponse::Ok().json(views))
 }
 
@@ -300,12 +304,12 @@ async fn get_specimen(
     // A malformed id is answered after the caller is checked (401 first, as everywhere).
     let id: Result<SpecimenId, AppError> = path_id(&id, "specimen");
     let view = bearer
-        .read(&state.db, &Role::ALL, move |c, user| {
-            let (s, tests, results) = repo::specimen_with_tests(c, user.org_id, id?)?
-                .ok_or_else(|| AppError::not_found("specimen"))?;
-            Ok(SpecimenView::new(s, tests, results))
+        .read_guarded(&state.db, &Role::ALL, move |c, guard| {
+            let found = repo::specimen_with_tests(c, guard, id?)?;
+            Ok(found.map(|(s, tests, results)| SpecimenView::new(s, tests, results)))
         })
-        .await?;
+        .await?
+        .ok_or_else(|| AppError::not_found("specimen"))?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(view.version))
         .json(view))

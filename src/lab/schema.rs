@@ -126,6 +126,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     manifest_specimens
 );
 
+// A specimen read checks its caller in its own query (`auth::Guard`): the user and the token's
+// revocation appear, as a subquery, in the specimen queries.
+use crate::db::schema::{revoked_tokens, users};
+diesel::allow_tables_to_appear_in_same_query!(users, specimens);
+diesel::allow_tables_to_appear_in_same_query!(users, specimen_tests);
+diesel::allow_tables_to_appear_in_same_query!(users, test_results);
+diesel::allow_tables_to_appear_in_same_query!(revoked_tokens, specimens);
+diesel::allow_tables_to_appear_in_same_query!(revoked_tokens, specimen_tests);
+diesel::allow_tables_to_appear_in_same_query!(revoked_tokens, test_results);
+
 diesel::table! {
     /// Which open (draft or shipped) manifest holds a specimen: at most one, by the primary key.
     /// The row goes when the manifest closes (results received or cancelled). Migration

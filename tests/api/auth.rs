@@ -316,3 +316,43 @@ async fn one_trip_handlers_refuse_revoked_disabled_and_demoted_callers_before_an
         .await
         .assert_problem(401);
 }
+
+/// `GET /specimens/{id}` checks its caller inside the specimen query (one trip): a disabled caller
+/// gets 401 whether the specimen exists, is missing or is another practice's, never 200 or 404;
+/// an enabled caller still gets 404 for another practice's specimen.
+#[tokio::test]
+async fn a_read_that_checks_its_caller_in_its_own_query_refuses_before_it_answers() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let other = app.seed_org("Other clinic").await;
+    let mine = {
+        let p = crate::patients::create_patient(&app, &org, "Ana", "Ruiz", "1980-01-02").await;
+        crate::lab::register(&app, &org, p["id"].as_str().unwrap(), true).await
+    };
+    let theirs = {
+        let p = crate::patients::create_patient(&app, &other, "Bo", "Lind", "1975-05-06").await;
+        crate::lab::register(&app, &other, p["id"].as_str().unwrap(), true).await
+    };
+    let mine = format!("/api/v1/specimens/{}", mine["id"].as_str().unwrap());
+    let theirs = format!("/api/v1/specimens/{}", theirs["id"].as_str().unwrap());
+    let missing = "/api/v1/specimens/00000000-0000-4000-8000-000000000000";
+
+    let token = org.token(Role::Clinician);
+    let res = app.get(&mine, token).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    app.get(&theirs, token).await.assert_problem(404);
+    app.get(missing, token).await.assert_problem(404);
+
+    let clinician = org.user(Role::Clinician);
+    let res = app
+        .patch(
+            &format!("/api/v1/users/{clinician}"),
+            org.token(Role::Admin),
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    for path in [mine.as_str(), theirs.as_str(), missing] {
+        app.get(path, token).await.assert_problem(401);
+    }
+}
