@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use super::batches::{self, Batch};
+use super::batches::Batch;
+use super::schema::batch_claims::dsl as bc;
 use super::x12::writer::{
     self, Address, BillingProvider, Claim837, Interchange, Line837, Person, Receiver, Rendering,
     Submitter,
@@ -19,7 +20,10 @@ use crate::claims::domain::ClaimStatus;
 use crate::claims::repo::json_list;
 use crate::claims::schema::{claim_lines::dsl as cl, claims::dsl as cs};
 use crate::db::schema::{coverages::dsl as cv, patients::dsl as pa};
-use crate::db::{ClaimId, CoverageId, DbConn, OrgId, PatientId, ProviderId, load_by_ids, parse_id};
+use crate::db::{
+    ClaimId, CoverageId, DbConn, OrgId, PROBE_CHUNK, PatientId, ProviderId, load_by_ids,
+    load_by_ids_at_most, parse_id,
+};
 use crate::directory::domain::ProviderKind;
 use crate::directory::repo as directory;
 use crate::error::AppError;
@@ -103,15 +107,15 @@ pub fn prepare(conn: &mut DbConn, org_id: OrgId, batch: &Batch) -> Result<Prepar
         });
     }
 
-    let ids = batches::claim_ids(conn, org_id, batch.id)?;
-    let mut heads = load_by_ids(conn, &ids, |conn, chunk| {
-        Ok(cs::claims
-            .filter(crate::same_org!(cs::org_id, org_id.to_string()))
-            .filter(cs::id.eq_any(chunk))
-            .select((cs::id, cs::patient_control_number, cs::status))
-            .load::<(String, String, String)>(conn)?)
-    })?;
-    if heads.len() != ids.len() {
+    // The batch's claims in output order (patient control number), in one statement.
+    let heads: Vec<(String, String, String)> = bc::batch_claims
+        .inner_join(cs::claims.on(cs::id.eq(bc::claim_id).and(cs::org_id.eq(bc::org_id))))
+        .filter(bc::org_id.eq(org_id.to_string()))
+        .filter(bc::batch_id.eq(batch.id.to_string()))
+        .order(cs::patient_control_number.asc())
+        .select((cs::id, cs::patient_control_number, cs::status))
+        .load(conn)?;
+    if heads.len() != usize::try_from(batch.claim_count).unwrap_or(usize::MAX) {
         return Err(AppError::internal("batch claim vanished"));
     }
     let mut voided = Vec::new();
@@ -134,7 +138,6 @@ pub fn prepare(conn: &mut DbConn, org_id: OrgId, batch: &Batch) -> Result<Prepar
             extra: Some(extra),
         });
     }
-    heads.sort_by(|a, b| a.1.cmp(&b.1));
     let order = heads
         .iter()
         .map(|(id, _, _)| parse_id(id))
@@ -311,7 +314,7 @@ fn load_chunk(
     let position: HashMap<ClaimId, usize> =
         ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let mut slots: Vec<Option<ClaimRow>> = ids.iter().map(|_| None).collect();
-    for c in load_by_ids(conn, ids, |conn, chunk| {
+    for c in load_by_ids_at_most(conn, ids, PROBE_CHUNK, |conn, chunk| {
         Ok(cs::claims
             .filter(crate::same_org!(cs::org_id, org_id.to_string()))
             .filter(cs::id.eq_any(chunk))
@@ -364,7 +367,7 @@ fn load_chunk(
     .map(|c| (c.id, c))
     .collect();
     let mut lines_by: HashMap<ClaimId, Vec<LineRow>> = HashMap::new();
-    for l in load_by_ids(conn, ids, |conn, chunk| {
+    for l in load_by_ids_at_most(conn, ids, PROBE_CHUNK, |conn, chunk| {
         Ok(cl::claim_lines
             .filter(cl::org_id.eq(org_id.to_string()))
             .filter(cl::claim_id.eq_any(chunk))
@@ -391,11 +394,9 @@ fn load_chunk(
     for c in rows {
         let patient = patients_by
             .get(&c.patient_id)
-            .cloned()
             .ok_or_else(|| AppError::internal("claim patient vanished"))?;
         let cov = coverages_by
             .get(&c.coverage_id)
-            .cloned()
             .ok_or_else(|| AppError::internal("claim coverage vanished"))?;
         let lines = lines_by.remove(&c.id).unwrap_or_default();
         let rendering = match c
@@ -427,9 +428,9 @@ fn load_chunk(
         };
         let patient_person = Person {
             address: address(patient.address()),
-            last_name: patient.last_name,
-            first_name: patient.first_name,
-            middle_name: patient.middle_name,
+            last_name: patient.last_name.clone(),
+            first_name: patient.first_name.clone(),
+            middle_name: patient.middle_name.clone(),
             birth_date: patient.birth_date,
             sex: patient.sex.as_str().to_owned(),
         };
@@ -463,8 +464,8 @@ fn load_chunk(
         let diagnoses = json_list(&c.diagnoses);
         out.push(Claim837 {
             subscriber,
-            member_id: cov.member_id,
-            group_number: cov.group_number,
+            member_id: cov.member_id.clone(),
+            group_number: cov.group_number.clone(),
             payer_responsibility: match cov.priority {
                 Priority::Primary => 'P',
                 Priority::Secondary => 'S',

@@ -45,3 +45,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(batches, batch_claims, batch_events);
+
+// The 837 reads a batch's claims in output order by joining them to the batch.
+use crate::claims::schema::claims;
+diesel::allow_tables_to_appear_in_same_query!(batch_claims, claims);

@@ -43,10 +43,27 @@ pub fn id_chunk(conn: &DbConn) -> usize {
 pub fn load_by_ids<I: ToString, T>(
     conn: &mut DbConn,
     ids: &[I],
+    load: impl FnMut(&mut DbConn, &[String]) -> Result<Vec<T>, AppError>,
+) -> Result<Vec<T>, AppError> {
+    let most = id_chunk(conn);
+    load_by_ids_at_most(conn, ids, most, load)
+}
+
+/// Ids per statement for a read of a few hundred rows by id out of a table of thousands (the
+/// 837's chunks). Measured on PostgreSQL 15 with 10 000 claims and 40 000 lines: for 500 claim
+/// ids (2 000 lines) the planner scans the whole lines table (9 ms) where the index answers in
+/// 2 ms; up to 100 ids it takes the index (0.6 ms for 400 lines).
+pub const PROBE_CHUNK: usize = 100;
+
+/// [`load_by_ids`] with at most `most` ids per statement (and never more than [`id_chunk`]).
+pub fn load_by_ids_at_most<I: ToString, T>(
+    conn: &mut DbConn,
+    ids: &[I],
+    most: usize,
     mut load: impl FnMut(&mut DbConn, &[String]) -> Result<Vec<T>, AppError>,
 ) -> Result<Vec<T>, AppError> {
     let mut out = Vec::new();
-    for chunk in ids.chunks(id_chunk(conn)) {
+    for chunk in ids.chunks(most.clamp(1, id_chunk(conn))) {
         let chunk: Vec<String> = chunk.iter().map(ToString::to_string).collect();
         out.extend(load(conn, &chunk)?);
     }

@@ -774,3 +774,32 @@ async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
         assert_eq!(w, served.text);
     }
 }
+
+/// The 837's reads by id (`db::load_by_ids_at_most`, [`db::PROBE_CHUNK`] for claims and lines)
+/// read every id once, in order, at most `most` per statement, on either backend.
+#[tokio::test]
+async fn reads_by_id_take_at_most_the_given_number_of_ids_per_statement() {
+    let app = TestApp::spawn().await;
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        let ids: Vec<u32> = (0..250).collect();
+        for (most, sizes) in [
+            (db::PROBE_CHUNK, vec![100, 100, 50]),
+            (1_000, vec![250]),
+            (0, vec![1; 250]),
+        ] {
+            let mut seen = Vec::new();
+            let rows = db::load_by_ids_at_most(&mut conn, &ids, most, |_, chunk| {
+                seen.push(chunk.len());
+                Ok(chunk.to_vec())
+            })
+            .unwrap();
+            assert_eq!(seen, sizes, "most = {most}");
+            let expected: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            assert_eq!(rows, expected);
+        }
+    })
+    .await
+    .unwrap();
+}

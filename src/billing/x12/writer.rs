@@ -16,7 +16,7 @@
 use std::borrow::Borrow;
 use std::io::{self, Write};
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
 
 use crate::directory::domain::ClaimKind;
 
@@ -270,6 +270,12 @@ fn composite(parts: &[&str]) -> String {
     parts[..used].join(&COMPONENT.to_string())
 }
 
+/// A date as `CCYYMMDD` (the `D8` format). Written by hand: the date of every person and every
+/// line goes through here, and `chrono`'s `format` parses its pattern on each call.
+fn d8(date: NaiveDate) -> String {
+    format!("{:04}{:02}{:02}", date.year(), date.month(), date.day())
+}
+
 fn pad(s: &str, n: usize) -> String {
     format!("{:<n$}", s.chars().take(n).collect::<String>())
 }
@@ -317,14 +323,7 @@ fn person<W: Write>(
         ],
     )?;
     address(s, &p.address)?;
-    s.seg(
-        "DMG",
-        &[
-            "D8",
-            &p.birth_date.format("%Y%m%d").to_string(),
-            &code(&p.sex, 1),
-        ],
-    )
+    s.seg("DMG", &["D8", &d8(p.birth_date), &code(&p.sex, 1)])
 }
 
 /// Writes the 837 of `claims` into `out`.
@@ -660,10 +659,7 @@ fn write_claim<W: Write>(
                 }
             }
         }
-        s.seg(
-            "DTP",
-            &["472", "D8", &l.service_date.format("%Y%m%d").to_string()],
-        )?;
+        s.seg("DTP", &["472", "D8", &d8(l.service_date)])?;
         s.seg("REF", &["6R", &code(&l.control_number, 50)])?;
     }
     Ok(())
@@ -672,6 +668,14 @@ fn write_claim<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn d8_is_ccyymmdd_as_chrono_writes_it() {
+        for (y, m, d) in [(1901, 1, 1), (1980, 3, 12), (2026, 12, 31), (2000, 2, 29)] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(d8(date), date.format("%Y%m%d").to_string());
+        }
+    }
 
     fn addr(line1: &str, zip: &str) -> Address {
         Address {
