@@ -54,7 +54,8 @@ fn unauthorized() -> AppError {
 /// work through [`Bearer::read`] or [`Bearer::write`]: the user lookup (revocation, active flag,
 /// current role) and the role check run in the same trip to the blocking pool, before the work
 /// (on the pooled connection the work then uses; a SQLite write then moves to the pool's writer
-/// connection); the work only ever sees a checked [`AuthUser`].
+/// connection); the work only ever sees a checked [`AuthUser`]. [`Bearer::read_guarded`] is the
+/// exception: its query checks the caller itself, through [`Guard::holds`].
 #[derive(Debug, Clone)]
 pub struct Bearer {
     user_id: UserId,
@@ -186,18 +187,25 @@ pub struct Guard {
 
 impl Guard {
     /// The caller's organization (from the token; [`Guard::holds`] checks the caller belongs to it).
+    /// A query that scopes its rows with it must also filter on [`Guard::holds`]: without it,
+    /// [`Bearer::read_guarded`] would answer a refused caller.
     pub fn org(&self) -> OrgId {
         self.org_id
     }
 
     /// True when the caller may read: `Bearer::authorize`'s checks as one condition of the read's
     /// own `WHERE` ([`repo::caller_holds`]).
-    pub fn holds(&self) -> repo::caller_holds {
+    pub fn holds(&self) -> repo::caller_holds_in {
+        let mut slots = [""; Role::ALL.len()];
+        debug_assert!(self.roles.len() <= slots.len(), "a role listed twice");
+        for (slot, role) in slots.iter_mut().zip(self.roles) {
+            *slot = role.as_str();
+        }
         repo::caller_holds(
             self.org_id.to_string(),
             self.user_id.to_string(),
             self.jti.clone(),
-            self.roles.iter().map(|r| r.as_str()).collect(),
+            slots,
         )
     }
 }

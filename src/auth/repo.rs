@@ -99,8 +99,35 @@ pub fn find_token_user(
 /// its own `WHERE`: true when the token's user exists in the organization, is active, holds one of
 /// `roles` and the token (`jti`) was not revoked. It names no column of the outer query, so the
 /// database evaluates it once per statement.
+///
+/// The roles come as one slot per role (unused slots `""`, which no user holds) rather than as an
+/// `IN` list: a statement with a list is prepared again on every call on SQLite (diesel does not
+/// cache it), one with a fixed number of parameters is prepared once per connection.
+pub fn caller_holds(
+    org: String,
+    id: String,
+    jti: String,
+    roles: [&'static str; Role::ALL.len()],
+) -> caller_holds_in {
+    let [r1, r2, r3, r4, r5, r6] = roles;
+    caller_holds_in(org, id, jti, r1, r2, r3, r4, r5, r6)
+}
+
+/// [`caller_holds`], one parameter per role slot (the form `auto_type` can name); its return type
+/// is the condition's type.
 #[diesel::dsl::auto_type]
-pub fn caller_holds(org: String, id: String, jti: String, roles: Vec<&'static str>) -> _ {
+#[allow(clippy::too_many_arguments)]
+pub fn caller_holds_in(
+    org: String,
+    id: String,
+    jti: String,
+    r1: &'static str,
+    r2: &'static str,
+    r3: &'static str,
+    r4: &'static str,
+    r5: &'static str,
+    r6: &'static str,
+) -> _ {
     let revoked: diesel::dsl::Filter<rt::revoked_tokens, diesel::dsl::Eq<rt::jti, String>> =
         rt::revoked_tokens.filter(rt::jti.eq(jti));
     diesel::dsl::exists(
@@ -108,7 +135,15 @@ pub fn caller_holds(org: String, id: String, jti: String, roles: Vec<&'static st
             .filter(u::org_id.eq(org))
             .filter(u::id.eq(id))
             .filter(u::active.eq(true))
-            .filter(u::role.eq_any(roles))
+            .filter(
+                u::role
+                    .eq(r1)
+                    .or(u::role.eq(r2))
+                    .or(u::role.eq(r3))
+                    .or(u::role.eq(r4))
+                    .or(u::role.eq(r5))
+                    .or(u::role.eq(r6)),
+            )
             .filter(diesel::dsl::not(diesel::dsl::exists(revoked)))
             .select(u::id),
     )

@@ -116,7 +116,9 @@ pub fn prepare(conn: &mut DbConn, org_id: OrgId, batch: &Batch) -> Result<Prepar
         .select((cs::id, cs::patient_control_number, cs::status))
         .load(conn)?;
     if heads.len() != usize::try_from(batch.claim_count).unwrap_or(usize::MAX) {
-        return Err(AppError::internal("batch claim vanished"));
+        return Err(AppError::internal(
+            "batch membership does not match its claim count",
+        ));
     }
     let mut voided = Vec::new();
     for (_, pcn, status) in &heads {

@@ -317,9 +317,10 @@ async fn one_trip_handlers_refuse_revoked_disabled_and_demoted_callers_before_an
         .assert_problem(401);
 }
 
-/// `GET /specimens/{id}` checks its caller inside the specimen query (one trip): a disabled caller
-/// gets 401 whether the specimen exists, is missing or is another practice's, never 200 or 404;
-/// an enabled caller still gets 404 for another practice's specimen.
+/// `GET /specimens/{id}` and the list check their caller inside their own query (one trip): a
+/// disabled caller gets 401 whether the specimen exists, is missing or is another practice's, and
+/// on a list page with rows or without, never 200 or 404; an enabled caller still gets 404 for
+/// another practice's specimen.
 #[tokio::test]
 async fn a_read_that_checks_its_caller_in_its_own_query_refuses_before_it_answers() {
     let app = TestApp::spawn().await;
@@ -355,4 +356,26 @@ async fn a_read_that_checks_its_caller_in_its_own_query_refuses_before_it_answer
     for path in [mine.as_str(), theirs.as_str(), missing] {
         app.get(path, token).await.assert_problem(401);
     }
+    // The list too, with rows to show and with none (the empty page is told apart from a refusal).
+    let nobody = "00000000-0000-4000-8000-000000000000";
+    for path in [
+        format!(
+            "/api/v1/specimens?patient_id={}",
+            patient_of(&app, &org).await
+        ),
+        format!("/api/v1/specimens?patient_id={nobody}"),
+    ] {
+        app.get(&path, token).await.assert_problem(401);
+        let res = app.get(&path, org.token(Role::Lab)).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+    }
+}
+
+/// The id of a patient of `org` with a specimen.
+async fn patient_of(app: &TestApp, org: &crate::helpers::Org) -> String {
+    let list = app.get("/api/v1/specimens", org.token(Role::Lab)).await;
+    list.body["items"][0]["patient_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }

@@ -271,8 +271,14 @@ fn composite(parts: &[&str]) -> String {
 }
 
 /// A date as `CCYYMMDD` (the `D8` format). Written by hand: the date of every person and every
-/// line goes through here, and `chrono`'s `format` parses its pattern on each call.
+/// line goes through here, and `chrono`'s `format` parses its pattern on each call. Years 0 to
+/// 9999 only (chrono would write `+10000`); the dates that reach an 837 are checked long before
+/// (birth dates from 1900, no service date in the future).
 fn d8(date: NaiveDate) -> String {
+    debug_assert!(
+        (0..=9999).contains(&date.year()),
+        "D8 year out of range: {date}"
+    );
     format!("{:04}{:02}{:02}", date.year(), date.month(), date.day())
 }
 
