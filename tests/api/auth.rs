@@ -379,3 +379,89 @@ async fn patient_of(app: &TestApp, org: &crate::helpers::Org) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// `auth::repo::caller_holds`, the condition a guarded read puts in its own query: true only for
+/// the token's user, in the token's organization, active, holding one of the allowed roles (unused
+/// role slots match nobody), with the token not revoked. On the database itself, both backends.
+#[tokio::test]
+async fn the_guard_condition_holds_only_for_an_allowed_active_caller_with_a_live_token() {
+    use diesel::RunQueryDsl;
+    use officina::audit::AuditCtx;
+    use officina::auth::repo;
+
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let other = app.seed_org("Other clinic").await;
+    let (org_id, other_id) = (org.id, other.id);
+    let clinician = org.user(Role::Clinician);
+    let res = app
+        .patch(
+            &format!("/api/v1/users/{}", org.user(Role::Lab)),
+            org.token(Role::Admin),
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let disabled = org.user(Role::Lab);
+    let db = app.db.clone();
+    fn holds(
+        conn: &mut officina::db::DbConn,
+        org: officina::db::OrgId,
+        user: officina::db::UserId,
+        jti: &str,
+        roles: &[Role],
+    ) -> bool {
+        let mut slots = [""; Role::ALL.len()];
+        for (slot, role) in slots.iter_mut().zip(roles) {
+            *slot = role.as_str();
+        }
+        let condition =
+            repo::caller_holds(org.to_string(), user.to_string(), jti.to_owned(), slots);
+        diesel::select(condition).get_result::<bool>(conn).unwrap()
+    }
+    tokio::task::spawn_blocking(move || {
+        let mut pooled = db.conn().unwrap();
+        let conn: &mut officina::db::DbConn = &mut pooled;
+        let all = &Role::ALL[..];
+        assert!(holds(conn, org_id, clinician, "live", all));
+        assert!(holds(conn, org_id, clinician, "live", &[Role::Clinician]));
+        assert!(holds(
+            conn,
+            org_id,
+            clinician,
+            "live",
+            &[Role::Admin, Role::Clinician]
+        ));
+        // Not an allowed role; no role at all (every slot unused).
+        assert!(!holds(
+            conn,
+            org_id,
+            clinician,
+            "live",
+            &[Role::Admin, Role::Lab]
+        ));
+        assert!(!holds(conn, org_id, clinician, "live", &[]));
+        // Another organization; a user who does not exist; a disabled user.
+        assert!(!holds(conn, other_id, clinician, "live", all));
+        assert!(!holds(
+            conn,
+            org_id,
+            officina::db::UserId::new(),
+            "live",
+            all
+        ));
+        assert!(!holds(conn, org_id, disabled, "live", all));
+        // A revoked token.
+        let ctx = AuditCtx {
+            org: org_id,
+            actor: Some(clinician),
+            request_id: None,
+        };
+        let later = chrono::Utc::now().naive_utc() + chrono::Duration::hours(1);
+        repo::revoke(conn, &ctx, "gone", later).unwrap();
+        assert!(!holds(conn, org_id, clinician, "gone", all));
+        assert!(holds(conn, org_id, clinician, "live", all));
+    })
+    .await
+    .unwrap();
+}

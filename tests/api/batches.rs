@@ -715,14 +715,17 @@ async fn a_voided_claim_the_payer_has_goes_out_as_a_frequency_8_claim() {
     assert!(ready.body["items"].as_array().unwrap().is_empty());
 }
 
-/// The 837 is written a chunk of claims at a time (`batches_x12::CHUNK`, 500): whatever the
-/// chunk size, the bytes are the ones the API serves, with the claims in control-number order.
+/// The 837 is written a chunk of claims at a time (`batches_x12::CHUNK`, 500), each chunk's claims
+/// and lines read at most `db::PROBE_CHUNK` (100) ids per statement: whatever the chunk size,
+/// the bytes are the ones the API serves, with the claims in control-number order (105 claims, so
+/// a chunk of 500 is read in two statements of 100 and 5).
 #[tokio::test]
 async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
     let app = TestApp::spawn().await;
     let fx = fixture(&app, true).await;
     billing_settings(&app, &fx.org).await;
-    for n in 0..5 {
+    let n_claims = db::PROBE_CHUNK + 5;
+    for n in 0..n_claims {
         let mut body = claim_body(&fx);
         body["lines"][0]["charge_cents"] = json!(10000 + n);
         ready_claim(&app, &fx, &body).await;
@@ -751,7 +754,7 @@ async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
         .filter_map(|l| l.strip_prefix("CLM*"))
         .map(|l| l.split('*').next().unwrap())
         .collect();
-    assert_eq!(pcns.len(), 5);
+    assert_eq!(pcns.len(), n_claims);
     assert!(pcns.is_sorted(), "{pcns:?}");
     let db = app.db.clone();
     let org = fx.org.id;
@@ -759,8 +762,8 @@ async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
         let mut conn = db.conn().unwrap();
         let batch = batches::require(&mut conn, org, id).unwrap();
         let x12 = officina::billing::batches_x12::prepare(&mut conn, org, &batch).unwrap();
-        assert_eq!(x12.claims(), 5);
-        [1, 2, 3, 5, 500]
+        assert_eq!(x12.claims(), n_claims);
+        [1, 2, 3, 5, 100, 500]
             .map(|chunk| {
                 let mut out = Vec::new();
                 x12.write_in_chunks(&mut conn, &mut out, chunk).unwrap();
