@@ -189,14 +189,12 @@ async fn create_batch(
                     let picked = pick_claims(conn, ctx.org, &input, errs)?;
                     let b = batches::create(conn, &ctx, input.kind, input.payer_id, &picked)?;
                     let view = load_view(conn, ctx.org, b)?;
-                    let json = serde_json::to_string(&view)
-                        .map_err(|e| AppError::internal(e.to_string()))?;
-                    Ok((201, json))
+                    Ok((201, idempotency::body(&view)?))
                 },
             )
         })
         .await?;
-    Ok(crate::claims::routes::raw_json(status, json))
+    Ok(idempotency::answer(status, json))
 }
 
 /// List batches (filters: status, kind, payer), oldest first.

@@ -171,9 +171,7 @@ async fn import_remittance(
                 |c| {
                     let (view, created) = repo::import(c, &ctx, &hash, &rem)?;
                     let status = if created { 201 } else { 200 };
-                    let json = serde_json::to_string(&view)
-                        .map_err(|e| AppError::internal(e.to_string()))?;
-                    Ok((status, json))
+                    Ok((status, idempotency::body(&view)?))
                 },
             )
         })
@@ -185,12 +183,7 @@ async fn import_remittance(
         Err(AppError::Conflict { .. }) => run(ctx).await?,
         other => other?,
     };
-    Ok(HttpResponse::build(
-        actix_web::http::StatusCode::from_u16(status)
-            .unwrap_or(actix_web::http::StatusCode::CREATED),
-    )
-    .content_type("application/json")
-    .body(json))
+    Ok(crate::http::idempotency::answer(status, json))
 }
 
 /// SHA-256 of a remittance file, hex (stored on the remittance).

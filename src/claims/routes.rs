@@ -1,7 +1,6 @@
 //! Claim handlers: create, read, list, edit drafts, and the patient's claims. Lifecycle actions
 //! (validate, finalize, void, replace, events, from-charges) are in [`super::lifecycle`].
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -70,13 +69,6 @@ pub fn posted_money(
     Ok((!ledger.items.is_empty()).then_some(ledger))
 }
 
-/// A stored JSON body as a response with its status.
-pub fn raw_json(status: u16, json: String) -> HttpResponse {
-    HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED))
-        .content_type("application/json")
-        .body(json)
-}
-
 /// Create a draft claim (honors `Idempotency-Key`).
 #[utoipa::path(
     tag = "claims",
@@ -121,40 +113,28 @@ async fn create_claim(
             let done = state.claim_creations.submit(&state.db, org, item).await?;
             // A new draft has nothing posted: its view needs no ledger read.
             let view = ClaimView::new(done.claim, done.lines)?;
-            let json =
-                serde_json::to_string(&view).map_err(|e| AppError::internal(e.to_string()))?;
-            (201, json)
+            (201, idempotency::body(&view)?)
         }
         // With a key (or a malformed one, refused after the caller check): the replay check,
         // the creation and the stored response in one transaction of its own.
         key => {
-            let hash = idempotency::fingerprint("POST /claims", &body);
-            bearer
-                .write(&state.db, &CREATORS, move |c, user| {
-                    let key = key?;
-                    let ctx = user.audit();
-                    let scope = "POST /claims";
-                    idempotency::once(
-                        c,
-                        ctx.org,
-                        user.user_id,
-                        key.as_deref(),
-                        scope,
-                        &hash,
-                        |c| {
-                            let fields = body.resolve(c, ctx.org)?;
-                            let claim = repo::create_claim(c, &ctx, &fields, Origin::original())?;
-                            let view = load_view(c, ctx.org, claim)?;
-                            let json = serde_json::to_string(&view)
-                                .map_err(|e| AppError::internal(e.to_string()))?;
-                            Ok((201, json))
-                        },
-                    )
-                })
-                .await?
+            idempotency::create_once(
+                bearer,
+                &state.db,
+                &CREATORS,
+                key,
+                "POST /claims",
+                body,
+                |c, ctx, body| {
+                    let fields = body.resolve(c, ctx.org)?;
+                    let claim = repo::create_claim(c, ctx, &fields, Origin::original())?;
+                    load_view(c, ctx.org, claim)
+                },
+            )
+            .await?
         }
     };
-    Ok(raw_json(status, json))
+    Ok(idempotency::answer(status, json))
 }
 
 /// List claims (filters: status, payer, patient, kind, dates of service).

@@ -2,12 +2,14 @@
 //! same transaction as the creation); a retry with the same key and body gets that response back
 //! and creates nothing; the same key with a different body is refused (`422`).
 
-use actix_web::HttpRequest;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::auth::{Bearer, Role};
 use crate::db::schema::idempotency_keys::dsl as ik;
-use crate::db::{DbConn, OrgId, UserId};
+use crate::db::{Db, DbConn, OrgId, UserId};
 use crate::error::AppError;
 
 pub const HEADER: &str = "Idempotency-Key";
@@ -92,6 +94,53 @@ pub fn store(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// A created resource's view as the JSON body a create answers (and stores under its key).
+pub fn body(view: &impl serde::Serialize) -> Result<String, AppError> {
+    serde_json::to_string(view).map_err(|e| AppError::internal(e.to_string()))
+}
+
+/// The HTTP answer of a create: `status` (a stored one on a replay) and its JSON body.
+pub fn answer(status: u16, json: String) -> HttpResponse {
+    HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED))
+        .content_type("application/json")
+        .body(json)
+}
+
+/// A create by a [`Bearer`] caller with an `Idempotency-Key` (or a malformed one, `key`), in one
+/// write transaction of its own: the caller is checked (`401`, `403`), then the key (`400`), then
+/// [`once`] runs `create` and answers `201` with its view (or replays the stored answer).
+pub async fn create_once<B, V, F>(
+    bearer: Bearer,
+    db: &Db,
+    roles: &'static [Role],
+    key: Result<Option<String>, AppError>,
+    scope: &'static str,
+    request: B,
+    create: F,
+) -> Result<(u16, String), AppError>
+where
+    B: serde::Serialize + Send + 'static,
+    V: serde::Serialize,
+    F: FnOnce(&mut DbConn, &crate::audit::AuditCtx, &B) -> Result<V, AppError> + Send + 'static,
+{
+    let hash = fingerprint(scope, &request);
+    bearer
+        .write(db, roles, move |c, user| {
+            let key = key?;
+            let ctx = user.audit();
+            once(
+                c,
+                ctx.org,
+                user.user_id,
+                key.as_deref(),
+                scope,
+                &hash,
+                |c| Ok((201, body(&create(c, &ctx, &request)?)?)),
+            )
+        })
+        .await
 }
 
 /// A create that honors `Idempotency-Key`, in the caller's transaction: for a key seen before,

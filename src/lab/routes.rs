@@ -123,45 +123,28 @@ async fn register_specimen(
                 .submit(&state.db, org, repo::Registration { ctx, new })
                 .await?;
             let view = SpecimenView::new(done.specimen, done.tests, Vec::new());
-            let json =
-                serde_json::to_string(&view).map_err(|e| AppError::internal(e.to_string()))?;
-            (201, json)
+            (201, idempotency::body(&view)?)
         }
         // With a key (or a malformed one, refused after the caller check): the replay check,
         // the registration and the stored response in one transaction of its own.
         key => {
-            let hash = idempotency::fingerprint("POST /specimens", &body);
-            bearer
-                .write(&state.db, &REGISTRARS, move |c, user| {
-                    let key = key?;
-                    let ctx = user.audit();
-                    let scope = "POST /specimens";
-                    idempotency::once(
-                        c,
-                        ctx.org,
-                        user.user_id,
-                        key.as_deref(),
-                        scope,
-                        &hash,
-                        |c| {
-                            let new = check_registration(c, ctx.org, &body)?;
-                            let s = repo::register(c, &ctx, new)?;
-                            let view = load_view(c, ctx.org, s)?;
-                            let json = serde_json::to_string(&view)
-                                .map_err(|e| AppError::internal(e.to_string()))?;
-                            Ok((201, json))
-                        },
-                    )
-                })
-                .await?
+            idempotency::create_once(
+                bearer,
+                &state.db,
+                &REGISTRARS,
+                key,
+                "POST /specimens",
+                body,
+                |c, ctx, body| {
+                    let new = check_registration(c, ctx.org, body)?;
+                    let s = repo::register(c, ctx, new)?;
+                    load_view(c, ctx.org, s)
+                },
+            )
+            .await?
         }
     };
-    Ok(HttpResponse::build(
-        actix_web::http::StatusCode::from_u16(status)
-            .unwrap_or(actix_web::http::StatusCode::CREATED),
-    )
-    .content_type("application/json")
-    .body(json))
+    Ok(idempotency::answer(status, json))
 }
 
 /// A registration request checked against the organization's patients and providers.
