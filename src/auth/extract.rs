@@ -140,14 +140,12 @@ impl Bearer {
         f: F,
     ) -> Result<Option<T>, AppError>
     where
-        F: FnOnce(&mut DbConn, &Guard) -> Result<Option<T>, AppError> + Send + 'static,
+        F: FnOnce(&mut DbConn, &Guard<'_>) -> Result<Option<T>, AppError> + Send + 'static,
         T: Send + 'static,
     {
         db.read(move |conn| {
             let guard = Guard {
-                org_id: self.org_id,
-                user_id: self.user_id,
-                jti: self.jti.clone(),
+                bearer: &self,
                 roles,
             };
             match f(conn, &guard) {
@@ -178,35 +176,24 @@ impl Bearer {
 
 /// What the query of a [`Bearer::read_guarded`] gets: the caller's organization and the condition
 /// that the caller may read.
-pub struct Guard {
-    org_id: OrgId,
-    user_id: UserId,
-    jti: String,
+pub struct Guard<'a> {
+    bearer: &'a Bearer,
     roles: &'static [Role],
 }
 
-impl Guard {
+impl Guard<'_> {
     /// The caller's organization (from the token; [`Guard::holds`] checks the caller belongs to it).
     /// A query that scopes its rows with it must also filter on [`Guard::holds`]: without it,
     /// [`Bearer::read_guarded`] would answer a refused caller.
     pub fn org(&self) -> OrgId {
-        self.org_id
+        self.bearer.org_id
     }
 
     /// True when the caller may read: `Bearer::authorize`'s checks as one condition of the read's
     /// own `WHERE` ([`repo::caller_holds`]).
     pub fn holds(&self) -> repo::caller_holds_in {
-        let mut slots = [""; Role::ALL.len()];
-        debug_assert!(self.roles.len() <= slots.len(), "a role listed twice");
-        for (slot, role) in slots.iter_mut().zip(self.roles) {
-            *slot = role.as_str();
-        }
-        repo::caller_holds(
-            self.org_id.to_string(),
-            self.user_id.to_string(),
-            self.jti.clone(),
-            slots,
-        )
+        let b = self.bearer;
+        repo::caller_holds(b.org_id, b.user_id, b.jti.clone(), self.roles)
     }
 }
 

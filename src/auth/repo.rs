@@ -100,17 +100,17 @@ pub fn find_token_user(
 /// `roles` and the token (`jti`) was not revoked. It names no column of the outer query, so the
 /// database evaluates it once per statement.
 ///
-/// The roles come as one slot per role (unused slots `""`, which no user holds) rather than as an
-/// `IN` list: a statement with a list is prepared again on every call on SQLite (diesel does not
-/// cache it), one with a fixed number of parameters is prepared once per connection.
-pub fn caller_holds(
-    org: String,
-    id: String,
-    jti: String,
-    roles: [&'static str; Role::ALL.len()],
-) -> caller_holds_in {
-    let [r1, r2, r3, r4, r5, r6] = roles;
-    caller_holds_in(org, id, jti, r1, r2, r3, r4, r5, r6)
+/// The roles go in as one parameter per role (unused ones `""`, which no user holds) rather than
+/// as an `IN` list: a statement with a list is prepared again on every call on SQLite (diesel
+/// does not cache it), one with a fixed number of parameters is prepared once per connection.
+pub fn caller_holds(org: OrgId, id: UserId, jti: String, roles: &[Role]) -> caller_holds_in {
+    debug_assert!(roles.len() <= Role::ALL.len(), "a role listed twice");
+    let mut slots = [""; Role::ALL.len()];
+    for (slot, role) in slots.iter_mut().zip(roles) {
+        *slot = role.as_str();
+    }
+    let [r1, r2, r3, r4, r5, r6] = slots;
+    caller_holds_in(org.to_string(), id.to_string(), jti, r1, r2, r3, r4, r5, r6)
 }
 
 /// [`caller_holds`], one parameter per role slot (the form `auto_type` can name); its return type

@@ -185,15 +185,7 @@ async fn logout_revokes_the_token() {
 async fn a_disabled_users_token_stops_working_at_once() {
     let app = TestApp::spawn().await;
     let org = app.seed_org("Clinic").await;
-    let lab = org.user(Role::Lab);
-    let res = app
-        .patch(
-            &format!("/api/v1/users/{lab}"),
-            org.token(Role::Admin),
-            &json!({"active": false}),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
+    app.disable(&org, Role::Lab).await;
     app.get("/api/v1/me", org.token(Role::Lab))
         .await
         .assert_problem(401);
@@ -263,15 +255,7 @@ async fn one_trip_handlers_refuse_revoked_disabled_and_demoted_callers_before_an
     );
 
     // Disabled: reads and writes are 401.
-    let clinician = org.user(Role::Clinician);
-    let res = app
-        .patch(
-            &format!("/api/v1/users/{clinician}"),
-            org.token(Role::Admin),
-            &json!({"active": false}),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
+    app.disable(&org, Role::Clinician).await;
     let token = org.token(Role::Clinician);
     app.get(&format!("/api/v1/specimens/{sid}"), token)
         .await
@@ -344,15 +328,7 @@ async fn a_read_that_checks_its_caller_in_its_own_query_refuses_before_it_answer
     app.get(&theirs, token).await.assert_problem(404);
     app.get(missing, token).await.assert_problem(404);
 
-    let clinician = org.user(Role::Clinician);
-    let res = app
-        .patch(
-            &format!("/api/v1/users/{clinician}"),
-            org.token(Role::Admin),
-            &json!({"active": false}),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
+    app.disable(&org, Role::Clinician).await;
     for path in [mine.as_str(), theirs.as_str(), missing] {
         app.get(path, token).await.assert_problem(401);
     }
@@ -394,14 +370,7 @@ async fn the_guard_condition_holds_only_for_an_allowed_active_caller_with_a_live
     let other = app.seed_org("Other clinic").await;
     let (org_id, other_id) = (org.id, other.id);
     let clinician = org.user(Role::Clinician);
-    let res = app
-        .patch(
-            &format!("/api/v1/users/{}", org.user(Role::Lab)),
-            org.token(Role::Admin),
-            &json!({"active": false}),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
+    app.disable(&org, Role::Lab).await;
     let disabled = org.user(Role::Lab);
     let db = app.db.clone();
     fn holds(
@@ -411,12 +380,7 @@ async fn the_guard_condition_holds_only_for_an_allowed_active_caller_with_a_live
         jti: &str,
         roles: &[Role],
     ) -> bool {
-        let mut slots = [""; Role::ALL.len()];
-        for (slot, role) in slots.iter_mut().zip(roles) {
-            *slot = role.as_str();
-        }
-        let condition =
-            repo::caller_holds(org.to_string(), user.to_string(), jti.to_owned(), slots);
+        let condition = repo::caller_holds(org, user, jti.to_owned(), roles);
         diesel::select(condition).get_result::<bool>(conn).unwrap()
     }
     tokio::task::spawn_blocking(move || {

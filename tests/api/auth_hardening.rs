@@ -232,15 +232,7 @@ async fn a_revoked_token_stays_revoked_and_logout_needs_a_valid_token() {
 async fn a_disabled_user_cannot_log_in_even_with_the_right_password_and_gets_no_hint() {
     let app = TestApp::spawn().await;
     let org = app.seed_org("Clinic").await;
-    let lab = org.user(Role::Lab);
-    let res = app
-        .patch(
-            &format!("/api/v1/users/{lab}"),
-            org.token(Role::Admin),
-            &json!({"active": false}),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
+    app.disable(&org, Role::Lab).await;
     let login = |password: &'static str| {
         let email = org.emails[&Role::Lab].clone();
         let app = &app;

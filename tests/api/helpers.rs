@@ -262,6 +262,18 @@ impl TestApp {
             .await
     }
 
+    /// `org`'s user of `role` deactivated by its admin (`PATCH /users/{id}`, asserted `200`).
+    pub async fn disable(&self, org: &Org, role: Role) {
+        let res = self
+            .patch(
+                &format!("/api/v1/users/{}", org.user(role)),
+                org.token(Role::Admin),
+                &serde_json::json!({"active": false}),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+    }
+
     /// Sends raw bytes with a content type.
     pub async fn post_raw(
         &self,

@@ -97,6 +97,17 @@ async fn an_idle_connection_is_checked_before_use() {
     }
 }
 
+/// A write on `conn` that runs a statement, then panics (the panic is caught here).
+fn panic_in_a_write(conn: &mut officina::db::PoolConn) {
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = conn.write(|c| -> Result<(), diesel::result::Error> {
+            diesel::sql_query("SELECT 1").execute(c)?;
+            panic!("a bug in the middle of a write");
+        });
+    }));
+    assert!(panicked.is_err());
+}
+
 /// A write that panicked while it held SQLite's writer connection leaves neither an open
 /// transaction nor a locked database behind: the next write gets a fresh writer.
 #[tokio::test]
@@ -108,13 +119,7 @@ async fn a_write_that_panicked_leaves_the_sqlite_writer_usable() {
     let db = app.db.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = db.conn().unwrap();
-        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _ = conn.write(|c| -> Result<(), diesel::result::Error> {
-                diesel::sql_query("SELECT 1").execute(c)?;
-                panic!("a bug in the middle of a write");
-            });
-        }));
-        assert!(panicked.is_err());
+        panic_in_a_write(&mut conn);
         conn.write(|c| diesel::sql_query("SELECT 1").execute(c))
             .expect("the next write runs");
         // Nothing holds the write lock: another connection takes it without waiting.
@@ -139,12 +144,7 @@ async fn after_a_panic_the_sqlite_writer_is_kept_again() {
     let db = app.db.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = db.conn().unwrap();
-        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _ = conn.write(|_| -> Result<(), diesel::result::Error> {
-                panic!("a bug in the middle of a write");
-            });
-        }));
-        assert!(panicked.is_err());
+        panic_in_a_write(&mut conn);
         conn.write(|c| c.batch_execute("CREATE TEMP TABLE seen_by_this_connection (x INTEGER)"))
             .expect("the next write runs");
         conn.write(|c| {
