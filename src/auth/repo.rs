@@ -83,14 +83,14 @@ pub fn find_token_user(
     jti: &str,
 ) -> Result<Option<User>, AppError> {
     use diesel::dsl::{exists, not};
-    u::users
+    let query = u::users
         .filter(u::org_id.eq(org.to_string()))
         .filter(u::id.eq(id.to_string()))
         .filter(not(exists(
             rt::revoked_tokens.filter(rt::jti.eq(jti.to_owned())),
         )))
-        .first::<UserRow>(conn)
-        .optional()?
+        .limit(1);
+    crate::db::first_row::<_, UserRow>(conn, query)?
         .map(UserRow::into_user)
         .transpose()
 }

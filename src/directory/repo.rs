@@ -290,11 +290,11 @@ pub fn get_provider(
     org: OrgId,
     id: ProviderId,
 ) -> Result<Option<Provider>, AppError> {
-    Ok(pv::providers
+    let query = pv::providers
         .filter(pv::org_id.eq(org.to_string()))
         .filter(pv::id.eq(id.to_string()))
-        .first::<Provider>(conn)
-        .optional()?)
+        .limit(1);
+    Ok(crate::db::first_row::<_, Provider>(conn, query)?)
 }
 
 fn npi_clash(

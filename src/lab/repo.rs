@@ -209,7 +209,7 @@ pub fn tests_with_results(
         return Ok((Vec::new(), Vec::new()));
     }
     let ids: Vec<String> = specimens.iter().map(ToString::to_string).collect();
-    let rows: Vec<(SpecimenTest, Option<TestResult>)> = st::specimen_tests
+    let rows = st::specimen_tests
         .left_join(tr::test_results.on(tr::org_id.eq(st::org_id).and(tr::test_id.eq(st::id))))
         .filter(st::org_id.eq(org.to_string()))
         .filter(st::specimen_id.eq_any(ids))
@@ -221,8 +221,8 @@ pub fn tests_with_results(
         .select((
             st::specimen_tests::all_columns(),
             tr::test_results::all_columns().nullable(),
-        ))
-        .load(conn)?;
+        ));
+    let rows = crate::db::load(conn, rows)?;
     Ok(split_tests(rows))
 }
 
@@ -237,7 +237,7 @@ pub fn specimen_with_tests(
     guard: &Guard,
     id: SpecimenId,
 ) -> Result<Option<SpecimenWithTests>, AppError> {
-    let rows: Vec<(Specimen, Option<SpecimenTest>, Option<TestResult>)> = sp::specimens
+    let query = sp::specimens
         .left_join(st::specimen_tests.on(st::org_id.eq(sp::org_id).and(st::specimen_id.eq(sp::id))))
         .left_join(tr::test_results.on(tr::org_id.eq(st::org_id).and(tr::test_id.eq(st::id))))
         .filter(sp::org_id.eq(guard.org().to_string()))
@@ -248,8 +248,9 @@ pub fn specimen_with_tests(
             sp::specimens::all_columns(),
             st::specimen_tests::all_columns().nullable(),
             tr::test_results::all_columns().nullable(),
-        ))
-        .load(conn)?;
+        ));
+    let rows: Vec<(Specimen, Option<SpecimenTest>, Option<TestResult>)> =
+        crate::db::load(conn, query)?;
     let mut rows = rows.into_iter();
     let Some((specimen, test, result)) = rows.next() else {
         return Ok(None);
@@ -877,39 +878,43 @@ pub fn list(
     f: &SpecimenFilter,
     page: &Page,
 ) -> Result<Vec<Specimen>, AppError> {
-    let mut q = sp::specimens
-        .filter(sp::org_id.eq(guard.org().to_string()))
-        .filter(guard.holds())
-        .into_boxed();
-    if let Some(s) = f.status {
-        q = q.filter(sp::status.eq(s.as_str()));
-    }
-    if let Some(r) = &f.reason {
-        // Reasons are stored as a comma list of two-letter codes.
-        let r = crate::values::escape_like(r);
-        q = q.filter(
-            sp::rejection_reasons
-                .eq(r.clone())
-                .or(sp::rejection_reasons.like(format!("{r},%")).escape('\\'))
-                .or(sp::rejection_reasons.like(format!("%,{r}")).escape('\\'))
-                .or(sp::rejection_reasons.like(format!("%,{r},%")).escape('\\')),
-        );
-    }
-    if let Some(l) = &f.location {
-        let l = crate::values::escape_like(l);
-        q = q.filter(
-            sp::location
-                .eq(l.clone())
-                .or(sp::location.like(format!("{l}/%")).escape('\\')),
-        );
-    }
-    if let Some(p) = f.patient_id {
-        q = q.filter(sp::patient_id.eq(p.to_string()));
-    }
-    if let Some(after) = &page.after {
-        q = q.filter(sp::id.gt(after.clone()));
-    }
-    Ok(q.order(sp::id.asc()).limit(page.limit + 1).load(conn)?)
+    // Built and run once per backend on its own connection (`db::load`'s reason): a boxed
+    // query is tied to one backend.
+    Ok(crate::on_inner!(conn, |c| {
+        let mut q = sp::specimens
+            .filter(sp::org_id.eq(guard.org().to_string()))
+            .filter(guard.holds())
+            .into_boxed();
+        if let Some(s) = f.status {
+            q = q.filter(sp::status.eq(s.as_str()));
+        }
+        if let Some(r) = &f.reason {
+            // Reasons are stored as a comma list of two-letter codes.
+            let r = crate::values::escape_like(r);
+            q = q.filter(
+                sp::rejection_reasons
+                    .eq(r.clone())
+                    .or(sp::rejection_reasons.like(format!("{r},%")).escape('\\'))
+                    .or(sp::rejection_reasons.like(format!("%,{r}")).escape('\\'))
+                    .or(sp::rejection_reasons.like(format!("%,{r},%")).escape('\\')),
+            );
+        }
+        if let Some(l) = &f.location {
+            let l = crate::values::escape_like(l);
+            q = q.filter(
+                sp::location
+                    .eq(l.clone())
+                    .or(sp::location.like(format!("{l}/%")).escape('\\')),
+            );
+        }
+        if let Some(p) = f.patient_id {
+            q = q.filter(sp::patient_id.eq(p.to_string()));
+        }
+        if let Some(after) = &page.after {
+            q = q.filter(sp::id.gt(after.clone()));
+        }
+        q.order(sp::id.asc()).limit(page.limit + 1).load(c)
+    })?)
 }
 
 /// A checked result entry.

@@ -90,10 +90,8 @@ pub fn create_org(conn: &mut DbConn, new: NewOrg) -> Result<Organization, AppErr
 }
 
 pub fn get_org(conn: &mut DbConn, id: OrgId) -> Result<Option<Organization>, AppError> {
-    Ok(o::organizations
-        .filter(o::id.eq(id.to_string()))
-        .first::<OrgRow>(conn)
-        .optional()?)
+    let query = o::organizations.filter(o::id.eq(id.to_string())).limit(1);
+    Ok(crate::db::first_row::<_, OrgRow>(conn, query)?)
 }
 
 /// Checked organization settings.

@@ -87,11 +87,11 @@ pub fn get_coverage(
     org: OrgId,
     id: CoverageId,
 ) -> Result<Option<Coverage>, AppError> {
-    Ok(cv::coverages
+    let query = cv::coverages
         .filter(cv::org_id.eq(org.to_string()))
         .filter(cv::id.eq(id.to_string()))
-        .first::<Coverage>(conn)
-        .optional()?)
+        .limit(1);
+    Ok(crate::db::first_row::<_, Coverage>(conn, query)?)
 }
 
 pub fn list_for_patient(

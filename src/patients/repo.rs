@@ -101,11 +101,11 @@ pub fn get_patient(
     org: OrgId,
     id: PatientId,
 ) -> Result<Option<Patient>, AppError> {
-    Ok(pa::patients
+    let query = pa::patients
         .filter(pa::org_id.eq(org.to_string()))
         .filter(pa::id.eq(id.to_string()))
-        .first::<Patient>(conn)
-        .optional()?)
+        .limit(1);
+    Ok(crate::db::first_row::<_, Patient>(conn, query)?)
 }
 
 /// Fetches a patient for display and records the read in the audit trail.
