@@ -108,13 +108,13 @@ pub fn prepare(conn: &mut DbConn, org_id: OrgId, batch: &Batch) -> Result<Prepar
     }
 
     // The batch's claims in output order (patient control number), in one statement.
-    let heads: Vec<(String, String, String)> = bc::batch_claims
+    let heads = bc::batch_claims
         .inner_join(cs::claims.on(cs::id.eq(bc::claim_id).and(cs::org_id.eq(bc::org_id))))
         .filter(bc::org_id.eq(org_id.to_string()))
         .filter(bc::batch_id.eq(batch.id.to_string()))
         .order(cs::patient_control_number.asc())
-        .select((cs::id, cs::patient_control_number, cs::status))
-        .load(conn)?;
+        .select((cs::id, cs::patient_control_number, cs::status));
+    let heads: Vec<(String, String, String)> = crate::db::load(conn, heads)?;
     if heads.len() != usize::try_from(batch.claim_count).unwrap_or(usize::MAX) {
         return Err(AppError::internal(
             "batch membership does not match its claim count",
@@ -317,23 +317,25 @@ fn load_chunk(
         ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let mut slots: Vec<Option<ClaimRow>> = ids.iter().map(|_| None).collect();
     for c in load_by_ids_at_most(conn, ids, PROBE_CHUNK, |conn, chunk| {
-        Ok(cs::claims
-            .filter(crate::same_org!(cs::org_id, org_id.to_string()))
-            .filter(cs::id.eq_any(chunk))
-            .select((
-                cs::id,
-                cs::patient_id,
-                cs::coverage_id,
-                cs::rendering_provider_id,
-                cs::place_of_service,
-                cs::diagnoses,
-                cs::prior_authorization,
-                cs::patient_control_number,
-                cs::frequency_code,
-                cs::original_reference,
-                cs::payer_claim_number,
-            ))
-            .load::<ClaimRow>(conn)?)
+        Ok(crate::db::load::<_, ClaimRow>(
+            conn,
+            cs::claims
+                .filter(crate::same_org!(cs::org_id, org_id.to_string()))
+                .filter(cs::id.eq_any(chunk))
+                .select((
+                    cs::id,
+                    cs::patient_id,
+                    cs::coverage_id,
+                    cs::rendering_provider_id,
+                    cs::place_of_service,
+                    cs::diagnoses,
+                    cs::prior_authorization,
+                    cs::patient_control_number,
+                    cs::frequency_code,
+                    cs::original_reference,
+                    cs::payer_claim_number,
+                )),
+        )?)
     })? {
         if let Some(&i) = position.get(&c.id) {
             slots[i] = Some(c);
@@ -348,10 +350,12 @@ fn load_chunk(
     patient_ids.sort();
     patient_ids.dedup();
     let patients_by: HashMap<_, _> = load_by_ids(conn, &patient_ids, |conn, chunk| {
-        Ok(pa::patients
-            .filter(crate::same_org!(pa::org_id, org_id.to_string()))
-            .filter(pa::id.eq_any(chunk))
-            .load::<patients::Patient>(conn)?)
+        Ok(crate::db::load::<_, patients::Patient>(
+            conn,
+            pa::patients
+                .filter(crate::same_org!(pa::org_id, org_id.to_string()))
+                .filter(pa::id.eq_any(chunk)),
+        )?)
     })?
     .into_iter()
     .map(|p| (p.id, p))
@@ -360,34 +364,38 @@ fn load_chunk(
     coverage_ids.sort();
     coverage_ids.dedup();
     let coverages_by: HashMap<_, _> = load_by_ids(conn, &coverage_ids, |conn, chunk| {
-        Ok(cv::coverages
-            .filter(crate::same_org!(cv::org_id, org_id.to_string()))
-            .filter(cv::id.eq_any(chunk))
-            .load::<coverage_repo::Coverage>(conn)?)
+        Ok(crate::db::load::<_, coverage_repo::Coverage>(
+            conn,
+            cv::coverages
+                .filter(crate::same_org!(cv::org_id, org_id.to_string()))
+                .filter(cv::id.eq_any(chunk)),
+        )?)
     })?
     .into_iter()
     .map(|c| (c.id, c))
     .collect();
     let mut lines_by: HashMap<ClaimId, Vec<LineRow>> = HashMap::new();
     for l in load_by_ids_at_most(conn, ids, PROBE_CHUNK, |conn, chunk| {
-        Ok(cl::claim_lines
-            .filter(cl::org_id.eq(org_id.to_string()))
-            .filter(cl::claim_id.eq_any(chunk))
-            .order((cl::claim_id.asc(), cl::line_number.asc()))
-            .select((
-                cl::claim_id,
-                cl::procedure_code,
-                cl::modifiers,
-                cl::diagnosis_pointers,
-                cl::units,
-                cl::charge_cents,
-                cl::service_date,
-                cl::tooth,
-                cl::surfaces,
-                cl::oral_cavity_area,
-                cl::line_control_number,
-            ))
-            .load::<LineRow>(conn)?)
+        Ok(crate::db::load::<_, LineRow>(
+            conn,
+            cl::claim_lines
+                .filter(cl::org_id.eq(org_id.to_string()))
+                .filter(cl::claim_id.eq_any(chunk))
+                .order((cl::claim_id.asc(), cl::line_number.asc()))
+                .select((
+                    cl::claim_id,
+                    cl::procedure_code,
+                    cl::modifiers,
+                    cl::diagnosis_pointers,
+                    cl::units,
+                    cl::charge_cents,
+                    cl::service_date,
+                    cl::tooth,
+                    cl::surfaces,
+                    cl::oral_cavity_area,
+                    cl::line_control_number,
+                )),
+        )?)
     })? {
         lines_by.entry(l.claim_id).or_default().push(l);
     }
