@@ -88,8 +88,7 @@ pub fn find_token_user(
         .filter(u::id.eq(id.to_string()))
         .filter(not(exists(
             rt::revoked_tokens.filter(rt::jti.eq(jti.to_owned())),
-        )))
-        .limit(1);
+        )));
     crate::db::first_row::<_, UserRow>(conn, query)?
         .map(UserRow::into_user)
         .transpose()

@@ -292,8 +292,7 @@ pub fn get_provider(
 ) -> Result<Option<Provider>, AppError> {
     let query = pv::providers
         .filter(pv::org_id.eq(org.to_string()))
-        .filter(pv::id.eq(id.to_string()))
-        .limit(1);
+        .filter(pv::id.eq(id.to_string()));
     Ok(crate::db::first_row::<_, Provider>(conn, query)?)
 }
 

@@ -90,7 +90,7 @@ pub fn create_org(conn: &mut DbConn, new: NewOrg) -> Result<Organization, AppErr
 }
 
 pub fn get_org(conn: &mut DbConn, id: OrgId) -> Result<Option<Organization>, AppError> {
-    let query = o::organizations.filter(o::id.eq(id.to_string())).limit(1);
+    let query = o::organizations.filter(o::id.eq(id.to_string()));
     Ok(crate::db::first_row::<_, OrgRow>(conn, query)?)
 }
 

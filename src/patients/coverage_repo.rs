@@ -89,8 +89,7 @@ pub fn get_coverage(
 ) -> Result<Option<Coverage>, AppError> {
     let query = cv::coverages
         .filter(cv::org_id.eq(org.to_string()))
-        .filter(cv::id.eq(id.to_string()))
-        .limit(1);
+        .filter(cv::id.eq(id.to_string()));
     Ok(crate::db::first_row::<_, Coverage>(conn, query)?)
 }
 

@@ -103,8 +103,7 @@ pub fn get_patient(
 ) -> Result<Option<Patient>, AppError> {
     let query = pa::patients
         .filter(pa::org_id.eq(org.to_string()))
-        .filter(pa::id.eq(id.to_string()))
-        .limit(1);
+        .filter(pa::id.eq(id.to_string()));
     Ok(crate::db::first_row::<_, Patient>(conn, query)?)
 }
 
