@@ -115,8 +115,8 @@ impl DbConn {
 /// when the backend has it prepared and cached (its wrapper writes the SQL out in each pass over
 /// the query: the cache check, the binds); on the backend's own connection a statement with a
 /// fixed shape is found in the cache by its type and its SQL is never written again. Measured on
-/// `GET /specimens/{id}` (PostgreSQL, 16 clients): 6 500 → 7 700 req/s. The hot reads go
-/// through here; the rest of the code keeps the plain `load`.
+/// `GET /specimens/{id}` (PostgreSQL, 16 clients, A/B): 6 400–6 700 → 7 100–7 700 req/s. The
+/// hot reads go through here; the rest of the code keeps the plain `load`.
 pub fn load<'q, Q, U>(conn: &mut DbConn, query: Q) -> QueryResult<Vec<U>>
 where
     Q: RunQueryDsl<diesel::PgConnection>
@@ -127,11 +127,12 @@ where
     crate::on_inner!(conn, |c| query.load(c))
 }
 
-/// The one row of a read by primary key, if any, through [`load`]. Deliberately without the
-/// `LIMIT 1` of diesel's `first`: SQLite (3.53) reads a bound `LIMIT` while planning and marks
-/// the statement stale whenever that parameter is bound again, so a cached statement with
-/// `LIMIT ?` is parsed and planned anew on every call (measured: a third of `POST /specimens`'s
-/// time on SQLite went to re-preparing the caller and patient checks).
+/// The one row of a read by primary key (or another unique key), if any, through [`load`].
+/// Without the `LIMIT 1` of diesel's `first`, which the key makes needless: without stable
+/// plans (`db/sqlite_plans.rs`) SQLite (3.53) reads a bound `LIMIT` while planning and marks the
+/// statement stale whenever that parameter is bound again, so a cached statement with `LIMIT ?`
+/// was parsed and planned anew on every call (measured: a third of `POST /specimens`'s time on
+/// SQLite went to re-preparing the caller and patient checks).
 pub fn first_row<'q, Q, U>(conn: &mut DbConn, query: Q) -> QueryResult<Option<U>>
 where
     Q: RunQueryDsl<diesel::PgConnection>
@@ -139,11 +140,14 @@ where
         + diesel::query_dsl::LoadQuery<'q, diesel::PgConnection, U>
         + diesel::query_dsl::LoadQuery<'q, diesel::SqliteConnection, U>,
 {
-    Ok(load(conn, query)?.into_iter().next())
+    let rows = load(conn, query)?;
+    debug_assert!(rows.len() <= 1, "first_row reads by a unique key");
+    Ok(rows.into_iter().next())
 }
 
-/// Runs the same diesel expression on the inner connection of either backend, for the few query
-/// forms that do not compile through `MultiConnection` (`on_conflict`, multi-row inserts, `ilike`).
+/// Runs the same diesel expression on the inner connection of either backend: for the query
+/// forms that do not compile through `MultiConnection` (`on_conflict`, multi-row inserts, `ilike`),
+/// and on hot paths to skip `MultiConnection`'s cost (see [`load`]).
 #[macro_export]
 macro_rules! on_inner {
     ($conn:expr, |$c:ident| $body:expr) => {
@@ -210,12 +214,7 @@ fn open(url: &DatabaseUrl) -> Result<DbConn, ConnError> {
             DbConn::Postgresql(c)
         }
         DatabaseUrl::Sqlite(path) => {
-            if let Err(code) = sqlite_plans::ensure() {
-                tracing::warn!(
-                    code,
-                    "SQLite: stable query plans not enabled; lists and lookups re-prepare their statements"
-                );
-            }
+            sqlite_plans::ensure();
             let mut c = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
             // busy_timeout first: the journal_mode switch itself may need to wait for a lock.
             c.batch_execute(

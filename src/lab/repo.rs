@@ -878,8 +878,9 @@ pub fn list(
     f: &SpecimenFilter,
     page: &Page,
 ) -> Result<Vec<Specimen>, AppError> {
-    // Built and run once per backend on its own connection (`db::load`'s reason): a boxed
-    // query is tied to one backend.
+    // Built and run on the backend's own connection (a boxed query is tied to one backend), which
+    // skips `MultiConnection`'s extra passes over the query (`db::load`); as a boxed query it is
+    // still cached by its SQL text, written once per call.
     Ok(crate::on_inner!(conn, |c| {
         let mut q = sp::specimens
             .filter(sp::org_id.eq(guard.org().to_string()))
