@@ -209,7 +209,7 @@ pub fn tests_with_results(
         return Ok((Vec::new(), Vec::new()));
     }
     let ids: Vec<String> = specimens.iter().map(ToString::to_string).collect();
-    let rows = st::specimen_tests
+    let query = st::specimen_tests
         .left_join(tr::test_results.on(tr::org_id.eq(st::org_id).and(tr::test_id.eq(st::id))))
         .filter(st::org_id.eq(org.to_string()))
         .filter(st::specimen_id.eq_any(ids))
@@ -222,8 +222,7 @@ pub fn tests_with_results(
             st::specimen_tests::all_columns(),
             tr::test_results::all_columns().nullable(),
         ));
-    let rows = crate::db::load(conn, rows)?;
-    Ok(split_tests(rows))
+    Ok(split_tests(crate::db::load(conn, query)?))
 }
 
 /// A specimen, its tests, and their results.
