@@ -127,12 +127,31 @@ impl Bearer {
         .await
     }
 
+    /// [`Bearer::read`] for a short read ([`Db::read_short`]): rows by key.
+    pub async fn read_short<T, F>(
+        self,
+        db: &Db,
+        roles: &'static [Role],
+        f: F,
+    ) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConn, &AuthUser) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        db.read_short(move |conn| {
+            let user = self.authorize(conn, roles)?;
+            f(conn, &user)
+        })
+        .await
+    }
+
     /// A read that checks the caller in its own query, so a request makes one database round trip
     /// where [`Bearer::read`] makes two. `f` puts [`Guard::holds`] in the `WHERE` of its query
     /// and answers `Some` only from rows that query returned. Any other outcome (`None`, or an
     /// error) is reported only after the full check (`401`, then `403`), so a refused caller
     /// never learns whether the thing exists or whether its input was valid, as with
-    /// [`Bearer::read`]. `Ok(None)`: the caller may read, and there is nothing to show.
+    /// [`Bearer::read`]. `Ok(None)`: the caller may read, and there is nothing to show. A short
+    /// read ([`Db::read_short`]): one row by key, or one page.
     pub async fn read_guarded<T, F>(
         self,
         db: &Db,
@@ -143,7 +162,7 @@ impl Bearer {
         F: FnOnce(&mut DbConn, &Guard<'_>) -> Result<Option<T>, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        db.read(move |conn| {
+        db.read_short(move |conn| {
             let guard = Guard {
                 bearer: &self,
                 roles,
@@ -218,7 +237,8 @@ impl FromRequest for AuthUser {
         Box::pin(async move {
             let bearer = bearer?;
             let db = db.ok_or_else(|| AppError::internal("application state missing"))?;
-            db.read(move |conn| bearer.check(conn)).await
+            // The token's user by key: a short read.
+            db.read_short(move |conn| bearer.check(conn)).await
         })
     }
 }

@@ -111,7 +111,7 @@ async fn register_specimen(
         // registrations of the moment in one transaction (`AppState::registrations`).
         Ok(None) => {
             let (ctx, new) = bearer
-                .read(&state.db, &REGISTRARS, move |c, user| {
+                .read_short(&state.db, &REGISTRARS, move |c, user| {
                     let ctx = user.audit();
                     let new = check_registration(c, ctx.org, &body)?;
                     Ok((ctx, new))

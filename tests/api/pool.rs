@@ -195,3 +195,70 @@ async fn a_sqlite_database_locked_by_another_process_answers_503() {
         list.text
     );
 }
+
+/// The thread a short read ran on, and the thread that asked for it.
+async fn short_read_threads(
+    db: &officina::db::Db,
+) -> (std::thread::ThreadId, std::thread::ThreadId) {
+    let asked = std::thread::current().id();
+    let ran = db
+        .read_short(|c| {
+            diesel::sql_query("SELECT 1").execute(c)?;
+            Ok(std::thread::current().id())
+        })
+        .await
+        .expect("the read runs");
+    (asked, ran)
+}
+
+/// A short read on SQLite runs on the thread that asked for it when the pool has a connection
+/// idle (no trip to the blocking pool); on PostgreSQL, whose reads wait on the network, always in
+/// the blocking pool.
+#[tokio::test]
+async fn a_short_read_runs_on_the_calling_thread_on_sqlite_only() {
+    let app = TestApp::spawn().await;
+    let db = officina::db::Db::new(officina::db::connect(&app.test_db.url).unwrap());
+    let (asked, ran) = short_read_threads(&db).await;
+    match app.test_db.url {
+        DatabaseUrl::Sqlite(_) => assert_eq!(asked, ran, "SQLite: on the calling thread"),
+        DatabaseUrl::Postgres(_) => assert_ne!(asked, ran, "PostgreSQL: in the blocking pool"),
+    }
+}
+
+/// With every pooled connection in use, a short read does not wait on the calling thread (an
+/// async worker, which would stop serving meanwhile): it waits in the blocking pool for a
+/// connection, like any read, and runs there.
+#[tokio::test]
+async fn a_short_read_waits_in_the_blocking_pool_when_no_connection_is_idle() {
+    let app = TestApp::spawn().await;
+    let db = officina::db::Db::new(officina::db::connect(&app.test_db.url).unwrap());
+    let pool = db.pool().clone();
+    let held: Vec<_> = (0..pool.max_size()).map(|_| pool.get().unwrap()).collect();
+    let reader = tokio::spawn({
+        let db = db.clone();
+        async move { short_read_threads(&db).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!reader.is_finished(), "the read waits for a connection");
+    drop(held);
+    let (asked, ran) = reader.await.unwrap();
+    assert_ne!(asked, ran, "it ran in the blocking pool");
+}
+
+/// A short read that panics answers an internal error instead of taking its thread down, and the
+/// pool goes on serving.
+#[tokio::test]
+async fn a_short_read_that_panicked_answers_an_error_and_the_pool_goes_on() {
+    let app = TestApp::spawn().await;
+    let db = officina::db::Db::new(officina::db::connect(&app.test_db.url).unwrap());
+    let failed = db
+        .read_short(|_| -> Result<(), officina::error::AppError> { panic!("a bug in a read") })
+        .await;
+    assert!(
+        matches!(failed, Err(officina::error::AppError::Internal(_))),
+        "{failed:?}"
+    );
+    for _ in 0..3 {
+        short_read_threads(&db).await;
+    }
+}
