@@ -134,7 +134,7 @@ fn main() -> anyhow::Result<()> {
 fn open(url: &str) -> anyhow::Result<Db> {
     let url =
         DatabaseUrl::parse(Some(url), std::path::Path::new(".")).map_err(|e| anyhow::anyhow!(e))?;
-    Ok(Db::new(db::connect(&url)?))
+    Ok(Db::connect(&url)?)
 }
 
 /// An id that goes into SQL text: the bench only ever passes UUIDs.

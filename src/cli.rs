@@ -192,13 +192,12 @@ fn read_password() -> Result<String, CliError> {
 
 /// Opens the pool; a connection failure names `DATABASE_URL` (exit 2).
 pub fn open_db(config: &Config) -> Result<Db, CliError> {
-    let pool = db::connect(&config.database).map_err(|e| {
+    Db::connect(&config.database).map_err(|e| {
         CliError::Config(ConfigError {
             setting: "DATABASE_URL",
             message: format!("{} ({})", e, config.database.redacted()),
         })
-    })?;
-    Ok(Db::new(pool))
+    })
 }
 
 /// One connection (no pool); a connection failure names `DATABASE_URL` (exit 2).

@@ -52,7 +52,8 @@ fn unauthorized() -> AppError {
 /// A bearer token whose signature, issuer, audience and expiry are verified, but whose user is
 /// not looked up yet. Handlers on hot paths take it instead of [`AuthUser`] and run their unit of
 /// work through [`Bearer::read`] or [`Bearer::write`]: the user lookup (revocation, active flag,
-/// current role) and the role check run in the same trip to the blocking pool, before the work
+/// current role) and the role check run in the same trip to the blocking pool (or, for a read by
+/// key on SQLite, at once: [`Db::read_by_key`]), before the work
 /// (on the pooled connection the work then uses; a SQLite write then moves to the pool's writer
 /// connection); the work only ever sees a checked [`AuthUser`]. [`Bearer::read_guarded`] is the
 /// exception: its query checks the caller itself, through [`Guard::holds`].
@@ -120,15 +121,11 @@ impl Bearer {
         F: FnOnce(&mut DbConn, &AuthUser) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        db.read(move |conn| {
-            let user = self.authorize(conn, roles)?;
-            f(conn, &user)
-        })
-        .await
+        db.read(self.authorized(roles, f)).await
     }
 
-    /// [`Bearer::read`] for a short read ([`Db::read_short`]): rows by key.
-    pub async fn read_short<T, F>(
+    /// [`Bearer::read`] when `f` reads rows by key ([`Db::read_by_key`]).
+    pub async fn read_by_key<T, F>(
         self,
         db: &Db,
         roles: &'static [Role],
@@ -138,11 +135,22 @@ impl Bearer {
         F: FnOnce(&mut DbConn, &AuthUser) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        db.read_short(move |conn| {
+        db.read_by_key(self.authorized(roles, f)).await
+    }
+
+    /// `f` after the caller's check, as one unit of work.
+    fn authorized<T, F>(
+        self,
+        roles: &'static [Role],
+        f: F,
+    ) -> impl FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static
+    where
+        F: FnOnce(&mut DbConn, &AuthUser) -> Result<T, AppError> + Send + 'static,
+    {
+        move |conn| {
             let user = self.authorize(conn, roles)?;
             f(conn, &user)
-        })
-        .await
+        }
     }
 
     /// A read that checks the caller in its own query, so a request makes one database round trip
@@ -150,8 +158,7 @@ impl Bearer {
     /// and answers `Some` only from rows that query returned. Any other outcome (`None`, or an
     /// error) is reported only after the full check (`401`, then `403`), so a refused caller
     /// never learns whether the thing exists or whether its input was valid, as with
-    /// [`Bearer::read`]. `Ok(None)`: the caller may read, and there is nothing to show. A short
-    /// read ([`Db::read_short`]): one row by key, or one page.
+    /// [`Bearer::read`]. `Ok(None)`: the caller may read, and there is nothing to show.
     pub async fn read_guarded<T, F>(
         self,
         db: &Db,
@@ -162,7 +169,34 @@ impl Bearer {
         F: FnOnce(&mut DbConn, &Guard<'_>) -> Result<Option<T>, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        db.read_short(move |conn| {
+        db.read(self.guarded(roles, f)).await
+    }
+
+    /// [`Bearer::read_guarded`] when `f` reads rows by key ([`Db::read_by_key`]).
+    pub async fn read_guarded_by_key<T, F>(
+        self,
+        db: &Db,
+        roles: &'static [Role],
+        f: F,
+    ) -> Result<Option<T>, AppError>
+    where
+        F: FnOnce(&mut DbConn, &Guard<'_>) -> Result<Option<T>, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        db.read_by_key(self.guarded(roles, f)).await
+    }
+
+    /// `f` with the caller's condition, and the full check when it found nothing, as one unit of
+    /// work ([`Bearer::read_guarded`]).
+    fn guarded<T, F>(
+        self,
+        roles: &'static [Role],
+        f: F,
+    ) -> impl FnOnce(&mut DbConn) -> Result<Option<T>, AppError> + Send + 'static
+    where
+        F: FnOnce(&mut DbConn, &Guard<'_>) -> Result<Option<T>, AppError> + Send + 'static,
+    {
+        move |conn| {
             let guard = Guard {
                 bearer: &self,
                 roles,
@@ -174,8 +208,7 @@ impl Bearer {
                     other
                 }
             }
-        })
-        .await
+        }
     }
 
     /// As [`Bearer::read`], with `f` in one write transaction ([`Db::write_after`]); the caller
@@ -237,8 +270,8 @@ impl FromRequest for AuthUser {
         Box::pin(async move {
             let bearer = bearer?;
             let db = db.ok_or_else(|| AppError::internal("application state missing"))?;
-            // The token's user by key: a short read.
-            db.read_short(move |conn| bearer.check(conn)).await
+            // The token's user, by key.
+            db.read_by_key(move |conn| bearer.check(conn)).await
         })
     }
 }

@@ -98,7 +98,7 @@ async fn create_claim(
         // creations of the moment in one transaction (`AppState::claim_creations`).
         Ok(None) => {
             let (ctx, fields) = bearer
-                .read_short(&state.db, &CREATORS, move |c, user| {
+                .read_by_key(&state.db, &CREATORS, move |c, user| {
                     let ctx = user.audit();
                     let fields = body.resolve(c, ctx.org)?;
                     Ok((ctx, fields))

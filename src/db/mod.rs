@@ -1,7 +1,8 @@
 //! Persistence plumbing: one connection type for SQLite and PostgreSQL (diesel
 //! `MultiConnection`), an r2d2 pool whose manager picks the backend from the URL, embedded
 //! per-backend migrations, and the `Db` handle handlers use to run a unit of work off the async
-//! executor (`web::block`), with write transactions that are `BEGIN IMMEDIATE` on SQLite.
+//! executor (`web::block`; on SQLite a read by key runs at once, [`Db::read_by_key`]), with
+//! write transactions that are `BEGIN IMMEDIATE` on SQLite.
 
 pub mod combine;
 pub mod ids;
@@ -292,6 +293,15 @@ impl PoolConn {
         result
     }
 
+    /// Runs `f` on this connection; after an error, [`PoolConn::after_error`].
+    fn run<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, AppError>) -> Result<T, AppError> {
+        let result = f(self);
+        if let Err(e) = &result {
+            self.after_error(e);
+        }
+        result
+    }
+
     /// After a failed unit of work: an error that says the server is gone marks the connection
     /// broken, so the pool drops it; any other error makes its next checkout check it first.
     fn after_error(&mut self, error: &AppError) {
@@ -445,20 +455,22 @@ where
     }
 }
 
-/// The handle handlers hold: runs units of work on a pooled connection in the blocking pool.
+/// The handle handlers hold: runs units of work on a pooled connection in the blocking pool
+/// (on SQLite, reads by key at once: [`Db::read_by_key`]).
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
-    /// SQLite: short reads may run on the calling thread ([`Db::read_short`]).
+    /// SQLite: reads by key run on the calling thread when a connection is idle.
     inline_reads: bool,
 }
 
 impl Db {
-    pub fn new(pool: Pool) -> Self {
-        // The pool's backend, from one of its connections (a pool that cannot give one now keeps
-        // every read in the blocking pool).
-        let inline_reads = pool.get().is_ok_and(|c| c.backend() == Backend::Sqlite);
-        Self { pool, inline_reads }
+    /// Opens the pool for `url` ([`connect`]).
+    pub fn connect(url: &DatabaseUrl) -> Result<Self, ConnError> {
+        Ok(Self {
+            pool: connect(url)?,
+            inline_reads: matches!(url, DatabaseUrl::Sqlite(_)),
+        })
     }
 
     pub fn pool(&self) -> &Pool {
@@ -480,11 +492,7 @@ impl Db {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
             let mut conn = pool.get()?;
-            let result = f(&mut conn);
-            if let Err(e) = &result {
-                conn.after_error(e);
-            }
-            result
+            conn.run(f)
         })
         .await
         .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?
@@ -499,16 +507,19 @@ impl Db {
         self.run(move |conn| f(conn)).await
     }
 
-    /// A short read: rows by key, or one page of a list through an index. On SQLite it runs at
-    /// once on the calling thread (an async worker) when a pooled connection is idle, instead of
-    /// a trip to the blocking pool and back: such a read takes SQLite microseconds, less than
-    /// waking a blocking thread and being woken back (A/B on 2 cores: `POST /specimens` +55–65 %,
-    /// `POST /claims` +40 %, `GET /specimens/{id}` and a 50-row page +12 %). With no connection
-    /// idle, and always on PostgreSQL (whose reads wait on the network), it is [`Db::read`], so
-    /// the worker never waits for a connection. Not for reads that scan or aggregate: they would
-    /// hold up the worker's other requests. A panic in `f` answers an internal error, as in the
-    /// blocking pool, and its connection is dropped.
-    pub async fn read_short<T, F>(&self, f: F) -> Result<T, AppError>
+    /// A read of rows by key: a few rows found through a primary or unique key, never a scan,
+    /// a sort of many rows or a write. On SQLite it runs at once on the calling thread (an async
+    /// worker) when a pooled connection is idle, instead of a trip to the blocking pool and back:
+    /// such a read takes SQLite microseconds, less than waking a blocking thread and being woken
+    /// back (A/B on 2 cores: `POST /specimens` +55–65 %, `POST /claims` +40 %,
+    /// `GET /specimens/{id}` +12 %). With no connection idle, and always on PostgreSQL (whose
+    /// reads wait on the network), it is [`Db::read`], so the worker never waits for a
+    /// connection. A WAL reader can still wait in SQLite's busy handler in rare cases (another
+    /// process recovering the WAL after a crash, or changing the journal mode); anything longer
+    /// than a read by key would hold up the worker's other requests, so it goes through
+    /// [`Db::read`]. A panic in `f` answers an internal error, as in the blocking pool, and the
+    /// connection it left is dropped rather than pooled again.
+    pub async fn read_by_key<T, F>(&self, f: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
@@ -516,16 +527,18 @@ impl Db {
         if self.inline_reads
             && let Some(mut conn) = self.pool.try_get()
         {
-            return match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn))) {
-                Ok(result) => {
-                    if let Err(e) = &result {
-                        conn.after_error(e);
-                    }
-                    result
-                }
-                Err(_) => {
+            return match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                conn.run(|c| f(c))
+            })) {
+                Ok(result) => result,
+                Err(panic) => {
                     conn.mark_broken();
-                    Err(AppError::internal("a read panicked"))
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Err(AppError::internal(format!("a read panicked: {what}")))
                 }
             };
         }

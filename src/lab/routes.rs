@@ -111,7 +111,7 @@ async fn register_specimen(
         // registrations of the moment in one transaction (`AppState::registrations`).
         Ok(None) => {
             let (ctx, new) = bearer
-                .read_short(&state.db, &REGISTRARS, move |c, user| {
+                .read_by_key(&state.db, &REGISTRARS, move |c, user| {
                     let ctx = user.audit();
                     let new = check_registration(c, ctx.org, &body)?;
                     Ok((ctx, new))
@@ -287,7 +287,7 @@ async fn get_specimen(
     // A malformed id is answered after the caller is checked (401 first, as everywhere).
     let id: Result<SpecimenId, AppError> = path_id(&id, "specimen");
     let view = bearer
-        .read_guarded(&state.db, &Role::ALL, move |c, guard| {
+        .read_guarded_by_key(&state.db, &Role::ALL, move |c, guard| {
             let found = repo::specimen_with_tests(c, guard, id?)?;
             Ok(found.map(|(s, tests, results)| SpecimenView::new(s, tests, results)))
         })

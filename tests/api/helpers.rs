@@ -156,8 +156,7 @@ impl Res {
 impl TestApp {
     pub async fn spawn() -> TestApp {
         let test_db = TestDb::new();
-        let pool = db::connect(&test_db.url).expect("connect test database");
-        let db = Db::new(pool);
+        let db = Db::connect(&test_db.url).expect("connect test database");
         {
             let mut conn = db.conn().unwrap();
             db::run_migrations(&mut conn).unwrap();

@@ -8,7 +8,10 @@ use diesel::{Connection, RunQueryDsl};
 use officina::auth::Role;
 use officina::config::DatabaseUrl;
 
-use crate::helpers::TestApp;
+use officina::db::Db;
+use officina::error::AppError;
+
+use crate::helpers::{TestApp, TestDb};
 
 /// Ends every other session on the app's database, as a server restart would.
 fn terminate_app_sessions(url: &str) {
@@ -23,7 +26,12 @@ fn terminate_app_sessions(url: &str) {
 
 /// The app's SQLite database, or `None` (with a note) on PostgreSQL.
 fn sqlite_url(app: &TestApp, why: &str) -> Option<DatabaseUrl> {
-    match &app.test_db.url {
+    sqlite_url_of(&app.test_db, why)
+}
+
+/// The test database's SQLite URL, or `None` (with a note) on PostgreSQL.
+fn sqlite_url_of(test_db: &TestDb, why: &str) -> Option<DatabaseUrl> {
+    match &test_db.url {
         url @ DatabaseUrl::Sqlite(_) => Some(url.clone()),
         DatabaseUrl::Postgres(_) => {
             eprintln!("skipped: SQLite only ({why})");
@@ -196,13 +204,11 @@ async fn a_sqlite_database_locked_by_another_process_answers_503() {
     );
 }
 
-/// The thread a short read ran on, and the thread that asked for it.
-async fn short_read_threads(
-    db: &officina::db::Db,
-) -> (std::thread::ThreadId, std::thread::ThreadId) {
+/// The thread a read by key ran on, and the thread that asked for it.
+async fn read_by_key_threads(db: &Db) -> (std::thread::ThreadId, std::thread::ThreadId) {
     let asked = std::thread::current().id();
     let ran = db
-        .read_short(|c| {
+        .read_by_key(|c| {
             diesel::sql_query("SELECT 1").execute(c)?;
             Ok(std::thread::current().id())
         })
@@ -211,32 +217,38 @@ async fn short_read_threads(
     (asked, ran)
 }
 
-/// A short read on SQLite runs on the thread that asked for it when the pool has a connection
+/// A read by key on SQLite runs on the thread that asked for it when the pool has a connection
 /// idle (no trip to the blocking pool); on PostgreSQL, whose reads wait on the network, always in
 /// the blocking pool.
 #[tokio::test]
-async fn a_short_read_runs_on_the_calling_thread_on_sqlite_only() {
-    let app = TestApp::spawn().await;
-    let db = officina::db::Db::new(officina::db::connect(&app.test_db.url).unwrap());
-    let (asked, ran) = short_read_threads(&db).await;
-    match app.test_db.url {
+async fn a_read_by_key_runs_on_the_calling_thread_on_sqlite_only() {
+    let test_db = TestDb::new();
+    let db = Db::connect(&test_db.url).unwrap();
+    let (asked, ran) = read_by_key_threads(&db).await;
+    match test_db.url {
         DatabaseUrl::Sqlite(_) => assert_eq!(asked, ran, "SQLite: on the calling thread"),
         DatabaseUrl::Postgres(_) => assert_ne!(asked, ran, "PostgreSQL: in the blocking pool"),
     }
 }
 
-/// With every pooled connection in use, a short read does not wait on the calling thread (an
+/// With every pooled connection in use, a read by key does not wait on the calling thread (an
 /// async worker, which would stop serving meanwhile): it waits in the blocking pool for a
 /// connection, like any read, and runs there.
 #[tokio::test]
-async fn a_short_read_waits_in_the_blocking_pool_when_no_connection_is_idle() {
-    let app = TestApp::spawn().await;
-    let db = officina::db::Db::new(officina::db::connect(&app.test_db.url).unwrap());
+async fn a_read_by_key_waits_in_the_blocking_pool_when_no_connection_is_idle() {
+    let test_db = TestDb::new();
+    let Some(_) = sqlite_url_of(
+        &test_db,
+        "PostgreSQL reads by key always go to the blocking pool",
+    ) else {
+        return;
+    };
+    let db = Db::connect(&test_db.url).unwrap();
     let pool = db.pool().clone();
     let held: Vec<_> = (0..pool.max_size()).map(|_| pool.get().unwrap()).collect();
     let reader = tokio::spawn({
         let db = db.clone();
-        async move { short_read_threads(&db).await }
+        async move { read_by_key_threads(&db).await }
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(!reader.is_finished(), "the read waits for a connection");
@@ -245,20 +257,31 @@ async fn a_short_read_waits_in_the_blocking_pool_when_no_connection_is_idle() {
     assert_ne!(asked, ran, "it ran in the blocking pool");
 }
 
-/// A short read that panics answers an internal error instead of taking its thread down, and the
-/// pool goes on serving.
+/// A read by key that panics answers an internal error instead of taking its thread down; on
+/// SQLite the connection it ran on is dropped rather than pooled again (a TEMP table it made,
+/// which only that connection sees, is gone), and the pool goes on serving.
 #[tokio::test]
-async fn a_short_read_that_panicked_answers_an_error_and_the_pool_goes_on() {
-    let app = TestApp::spawn().await;
-    let db = officina::db::Db::new(officina::db::connect(&app.test_db.url).unwrap());
+async fn a_read_by_key_that_panicked_answers_an_error_and_its_connection_is_dropped() {
+    let test_db = TestDb::new();
+    let db = Db::connect(&test_db.url).unwrap();
     let failed = db
-        .read_short(|_| -> Result<(), officina::error::AppError> { panic!("a bug in a read") })
+        .read_by_key(|c| -> Result<(), AppError> {
+            c.batch_execute("CREATE TEMP TABLE made_before_the_panic (x INTEGER)")?;
+            panic!("a bug in a read")
+        })
         .await;
-    assert!(
-        matches!(failed, Err(officina::error::AppError::Internal(_))),
-        "{failed:?}"
-    );
+    assert!(matches!(failed, Err(AppError::Internal(_))), "{failed:?}");
     for _ in 0..3 {
-        short_read_threads(&db).await;
+        read_by_key_threads(&db).await;
+    }
+    if sqlite_url_of(&test_db, "on PostgreSQL the read ran in the blocking pool").is_some() {
+        let seen = db
+            .read_by_key(|c| {
+                Ok(c.batch_execute("SELECT x FROM made_before_the_panic")
+                    .is_ok())
+            })
+            .await
+            .unwrap();
+        assert!(!seen, "the connection the panic left was not pooled again");
     }
 }
