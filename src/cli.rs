@@ -74,11 +74,23 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let mut conn = one_conn(&config)?;
             let n = db::run_migrations(&mut conn)?;
             println!("{n} migration(s) applied; the schema is current");
+            let rebuilt = crate::lab::documents::rebuild_stale(&mut conn)?;
+            if rebuilt > 0 {
+                println!("{rebuilt} specimen view(s) rewritten in this version's format");
+            }
             Ok(())
         }
         Command::Serve { bind } => {
             let addr = parse_bind(bind.as_deref())?;
-            drop(ready_conn(&config)?);
+            let mut conn = ready_conn(&config)?;
+            let rebuilt = crate::lab::documents::rebuild_stale(&mut conn)?;
+            if rebuilt > 0 {
+                tracing::info!(
+                    rebuilt,
+                    "rewrote stored specimen views in this version's format"
+                );
+            }
+            drop(conn);
             serve(&config, open_db(&config)?, addr)
         }
         Command::Demo { bind } => {

@@ -482,6 +482,7 @@ pub fn specimens_of(
         .filter(sp::org_id.eq(org.to_string()))
         .filter(sp::id.eq_any(ids))
         .order(sp::accession_number.asc())
+        .select(repo::SPECIMEN_COLUMNS)
         .load(conn)?)
 }
 

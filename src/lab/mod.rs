@@ -2,6 +2,7 @@
 //! turnaround.
 
 pub mod api;
+pub mod documents;
 pub mod domain;
 pub mod labels;
 pub mod manifests;

@@ -4,6 +4,8 @@
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use super::api::SpecimenView;
+use super::documents;
 use super::domain::{
     Accession, LabPriority, ResultFlag, SpecimenStatus, SpecimenType, TestCodeSystem,
 };
@@ -13,6 +15,7 @@ use super::schema::{
 };
 use crate::audit::{self, AuditCtx};
 use crate::auth::{Guard, Role};
+use crate::db::ids::parse_id;
 use crate::db::{
     ChargeId, CustodyEventId, DbConn, OrgId, PatientId, ProviderId, SpecimenId, SpecimenTestId,
     TestResultId,
@@ -21,6 +24,59 @@ use crate::directory::repo::stale;
 use crate::error::AppError;
 use crate::http::Page;
 
+/// The columns of a [`Specimen`], in its fields' order: every column but the stored view
+/// (`document`, `document_format`, read only by [`super::documents`]).
+#[allow(clippy::type_complexity)]
+pub type SpecimenColumns = (
+    sp::id,
+    sp::org_id,
+    sp::accession_number,
+    sp::parent_id,
+    sp::aliquot_count,
+    sp::patient_id,
+    sp::specimen_type,
+    sp::container,
+    sp::volume_ul,
+    sp::ordering_provider_id,
+    sp::priority,
+    sp::status,
+    sp::collected_at,
+    sp::collected_by,
+    sp::received_at,
+    sp::location,
+    sp::rejection_reasons,
+    sp::version,
+    sp::created_by,
+    sp::created_at,
+    sp::updated_at,
+);
+
+/// See [`SpecimenColumns`].
+pub const SPECIMEN_COLUMNS: SpecimenColumns = (
+    sp::id,
+    sp::org_id,
+    sp::accession_number,
+    sp::parent_id,
+    sp::aliquot_count,
+    sp::patient_id,
+    sp::specimen_type,
+    sp::container,
+    sp::volume_ul,
+    sp::ordering_provider_id,
+    sp::priority,
+    sp::status,
+    sp::collected_at,
+    sp::collected_by,
+    sp::received_at,
+    sp::location,
+    sp::rejection_reasons,
+    sp::version,
+    sp::created_by,
+    sp::created_at,
+    sp::updated_at,
+);
+
+/// A specimen's row without its stored view ([`SPECIMEN_COLUMNS`]).
 #[derive(Debug, Clone, Queryable)]
 pub struct Specimen {
     #[diesel(deserialize_as = String)]
@@ -162,7 +218,8 @@ pub fn get_specimen(
     Ok(sp::specimens
         .filter(sp::org_id.eq(org.to_string()))
         .filter(sp::id.eq(id.to_string()))
-        .first::<Specimen>(conn)
+        .select(SPECIMEN_COLUMNS)
+        .first(conn)
         .optional()?)
 }
 
@@ -182,7 +239,8 @@ pub fn by_accession(
     Ok(sp::specimens
         .filter(sp::org_id.eq(org.to_string()))
         .filter(sp::accession_number.eq(number))
-        .first::<Specimen>(conn)
+        .select(SPECIMEN_COLUMNS)
+        .first(conn)
         .optional()?)
 }
 
@@ -244,7 +302,7 @@ pub fn specimen_with_tests(
         .filter(guard.holds())
         .order((st::id.asc(), tr::result_version.asc()))
         .select((
-            sp::specimens::all_columns(),
+            SPECIMEN_COLUMNS,
             st::specimen_tests::all_columns().nullable(),
             tr::test_results::all_columns().nullable(),
         ));
@@ -336,6 +394,8 @@ pub struct Registration {
 pub struct Registered {
     pub specimen: Specimen,
     pub tests: Vec<SpecimenTest>,
+    /// Its view as JSON, as stored ([`super::documents`]): the registration's answer.
+    pub document: String,
 }
 
 /// Registers specimens of one organization in the caller's transaction, numbered in order
@@ -396,11 +456,18 @@ pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Regi
                     billing_code: t.billing_code.clone(),
                     created_at: now,
                 })
-                .collect();
-            Registered { specimen, tests }
+                .collect::<Vec<_>>();
+            let view = SpecimenView::new(specimen.clone(), tests.clone(), Vec::new());
+            let document = documents::render(&view)?;
+            Ok(Registered {
+                specimen,
+                tests,
+                document,
+            })
         })
-        .collect();
+        .collect::<Result<_, AppError>>()?;
     let org_s = org_id.to_string();
+    let format = documents::format();
     let specimens: Vec<_> = done
         .iter()
         .map(|r| {
@@ -425,6 +492,8 @@ pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Regi
                     sp::created_by.eq(&s.created_by),
                     sp::created_at.eq(s.created_at),
                     sp::updated_at.eq(s.updated_at),
+                    sp::document.eq(Some(&r.document)),
+                    sp::document_format.eq(format),
                 ),
             )
         })
@@ -604,6 +673,7 @@ pub fn apply(
                 Some(&id.to_string()),
                 None,
             )?;
+            documents::refresh(conn, ctx.org, &[id])?;
             Ok(Transitioned {
                 specimen: require_specimen(conn, ctx.org, id)?,
                 cascaded: vec![],
@@ -735,7 +805,8 @@ fn move_one(
         "specimen",
         Some(&s.id.to_string()),
         Some(serde_json::json!({ "from": s.status.as_str(), "to": to.as_str() })),
-    )
+    )?;
+    documents::refresh(conn, ctx.org, &[s.id])
 }
 
 pub fn children(
@@ -747,6 +818,7 @@ pub fn children(
         .filter(sp::org_id.eq(org.to_string()))
         .filter(sp::parent_id.eq(parent.to_string()))
         .order(sp::id.asc())
+        .select(SPECIMEN_COLUMNS)
         .load(conn)?)
 }
 
@@ -853,6 +925,8 @@ pub fn make_aliquots(
         Some(&parent.to_string()),
         Some(serde_json::json!({ "count": count })),
     )?;
+    let changed: Vec<SpecimenId> = std::iter::once(parent).chain(ids.iter().copied()).collect();
+    documents::refresh(conn, ctx.org, &changed)?;
     ids.into_iter()
         .map(|id| require_specimen(conn, ctx.org, id))
         .collect()
@@ -869,21 +943,24 @@ pub struct SpecimenFilter {
     pub patient_id: Option<PatientId>,
 }
 
-/// A page of the organization's specimens matching `f`; the query also checks the caller
-/// ([`Guard::holds`]): no rows when the caller may not read.
+/// A page of the organization's specimens matching `f`, as their ids and their stored views in
+/// this build's format (`None` where the document is missing or older: [`documents::complete`]
+/// builds those). The query also checks the caller ([`Guard::holds`]): no rows when the caller
+/// may not read.
 pub fn list(
     conn: &mut DbConn,
     guard: &Guard,
     f: &SpecimenFilter,
     page: &Page,
-) -> Result<Vec<Specimen>, AppError> {
+) -> Result<Vec<(SpecimenId, Option<String>)>, AppError> {
     // Built and run on the backend's own connection (a boxed query is tied to one backend), which
     // skips `MultiConnection`'s extra passes over the query (`db::load`); as a boxed query it is
     // still cached by its SQL text, written once per call.
-    Ok(crate::on_inner!(conn, |c| {
+    let rows: Vec<(String, i64, Option<String>)> = crate::on_inner!(conn, |c| {
         let mut q = sp::specimens
             .filter(sp::org_id.eq(guard.org().to_string()))
             .filter(guard.holds())
+            .select((sp::id, sp::document_format, sp::document))
             .into_boxed();
         if let Some(s) = f.status {
             q = q.filter(sp::status.eq(s.as_str()));
@@ -914,7 +991,11 @@ pub fn list(
             q = q.filter(sp::id.gt(after.clone()));
         }
         q.order(sp::id.asc()).limit(page.limit + 1).load(c)
-    })?)
+    })?;
+    let current = documents::format();
+    rows.into_iter()
+        .map(|(id, format, doc)| Ok((parse_id(&id)?, doc.filter(|_| format == current))))
+        .collect()
 }
 
 /// A checked result entry.
@@ -1004,6 +1085,7 @@ pub fn enter_result(
         Some(&t.id.to_string()),
         Some(serde_json::json!({ "result_version": version })),
     )?;
+    documents::refresh(conn, ctx.org, &[s.id])?;
     latest_result(conn, ctx.org, t.id)?.ok_or_else(|| AppError::internal("entered result vanished"))
 }
 
@@ -1073,6 +1155,7 @@ pub fn verify_result(
                 .execute(conn)?;
         }
     }
+    documents::refresh(conn, ctx.org, &[s.id])?;
     latest_result(conn, ctx.org, t.id)?
         .ok_or_else(|| AppError::internal("verified result vanished"))
 }

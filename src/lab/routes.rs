@@ -2,12 +2,11 @@
 //! Lab staff and clinicians register and move specimens; everyone reads; the auditor and the
 //! biller change nothing here.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::api::*;
+use super::documents;
 use super::domain::{Accession, SpecimenStatus};
 use super::repo::{self, SpecimenFilter};
 use crate::app::AppState;
@@ -38,44 +37,15 @@ const HANDLERS: [Role; 4] = [Role::Lab, Role::Clinician, Role::Manager, Role::Ad
 /// Who enters and verifies results.
 const ANALYSTS: [Role; 3] = [Role::Lab, Role::Manager, Role::Admin];
 
-/// The full view of a specimen: tests and their latest results.
+/// The full view of a specimen: tests and their latest results, built from the tables.
 pub fn load_view(
     conn: &mut DbConn,
     org: OrgId,
     s: repo::Specimen,
 ) -> Result<SpecimenView, AppError> {
-    let (tests, results) = repo::tests_with_results(conn, org, &[s.id])?;
-    Ok(SpecimenView::new(s, tests, results))
-}
-
-/// The full views of many specimens with one query in all (their tests joined to the tests'
-/// results) instead of two per specimen; same order as `specimens`.
-pub fn load_views(
-    conn: &mut DbConn,
-    org: OrgId,
-    specimens: Vec<repo::Specimen>,
-) -> Result<Vec<SpecimenView>, AppError> {
-    let ids: Vec<SpecimenId> = specimens.iter().map(|s| s.id).collect();
-    let (tests, results) = repo::tests_with_results(conn, org, &ids)?;
-    let mut tests_by: HashMap<SpecimenId, Vec<repo::SpecimenTest>> = HashMap::new();
-    for t in tests {
-        tests_by.entry(t.specimen_id).or_default().push(t);
-    }
-    let mut results_by: HashMap<SpecimenTestId, Vec<repo::TestResult>> = HashMap::new();
-    for r in results {
-        results_by.entry(r.test_id).or_default().push(r);
-    }
-    Ok(specimens
-        .into_iter()
-        .map(|s| {
-            let tests = tests_by.remove(&s.id).unwrap_or_default();
-            let results = tests
-                .iter()
-                .flat_map(|t| results_by.remove(&t.id).unwrap_or_default())
-                .collect();
-            SpecimenView::new(s, tests, results)
-        })
-        .collect())
+    documents::views(conn, org, vec![s])?
+        .pop()
+        .ok_or_else(|| AppError::internal("a specimen's view was not built"))
 }
 
 fn parse_status(raw: &str) -> Result<SpecimenStatus, crate::error::FieldIssue> {
@@ -122,8 +92,8 @@ async fn register_specimen(
                 .registrations
                 .submit(&state.db, org, repo::Registration { ctx, new })
                 .await?;
-            let view = SpecimenView::new(done.specimen, done.tests, Vec::new());
-            (201, idempotency::body(&view)?)
+            // The view as the registration stored it.
+            (201, done.document)
         }
         // With a key (or a malformed one, refused after the caller check): the replay check,
         // the registration and the stored response in one transaction of its own.
@@ -255,15 +225,18 @@ async fn list_specimens(
                 // No rows, or a caller who may not read: `read_guarded` tells them apart.
                 return Ok(None);
             }
-            let page = Paged::from_rows(rows, limit, |s| s.id.to_string());
+            let page = Paged::from_rows(rows, limit, |(id, _)| id.to_string());
             Ok(Some(Paged {
-                items: load_views(c, guard.org(), page.items)?,
+                items: documents::complete(c, guard.org(), page.items)?,
                 next_cursor: page.next_cursor,
             }))
         })
         .await?
         .unwrap_or_else(Paged::empty);
-    Ok(HttpResponse::Ok().json(views))
+    // The stored views are JSON already: the page is written around them.
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(views.into_json()))
 }
 
 /// One specimen with its tests and latest results.
@@ -288,14 +261,15 @@ async fn get_specimen(
     let id: Result<SpecimenId, AppError> = path_id(&id, "specimen");
     let view = bearer
         .read_guarded_by_key(&state.db, &Role::ALL, move |c, guard| {
-            let found = repo::specimen_with_tests(c, guard, id?)?;
-            Ok(found.map(|(s, tests, results)| SpecimenView::new(s, tests, results)))
+            documents::by_id(c, guard, id?)
         })
         .await?
         .ok_or_else(|| AppError::not_found("specimen"))?;
+    let (version, document) = view;
     Ok(HttpResponse::Ok()
-        .insert_header(etag(view.version))
-        .json(view))
+        .insert_header(etag(version))
+        .content_type("application/json")
+        .body(document))
 }
 
 /// Move a specimen along its custody chain (or `store` it somewhere); appends an immutable event.

@@ -23,6 +23,8 @@ diesel::table! {
         created_by -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        document -> Nullable<Text>,
+        document_format -> BigInt,
     }
 }
 

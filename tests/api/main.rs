@@ -20,6 +20,7 @@ mod directory;
 mod errors;
 mod helpers;
 mod lab;
+mod lab_documents;
 mod lab_labels;
 mod lab_manifests;
 mod lab_turnaround;

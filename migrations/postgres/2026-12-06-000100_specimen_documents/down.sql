@@ -1,0 +1,2 @@
+ALTER TABLE specimens DROP COLUMN document_format;
+ALTER TABLE specimens DROP COLUMN document;
