@@ -74,22 +74,16 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let mut conn = one_conn(&config)?;
             let n = db::run_migrations(&mut conn)?;
             println!("{n} migration(s) applied; the schema is current");
-            let rebuilt = crate::lab::documents::rebuild_stale(&mut conn)?;
+            let rebuilt = crate::lab::documents::rebuild_at_start(&mut conn);
             if rebuilt > 0 {
-                println!("{rebuilt} specimen view(s) rewritten in this version's format");
+                println!("{rebuilt} specimen view(s) rewritten in this build's format");
             }
             Ok(())
         }
         Command::Serve { bind } => {
             let addr = parse_bind(bind.as_deref())?;
             let mut conn = ready_conn(&config)?;
-            let rebuilt = crate::lab::documents::rebuild_stale(&mut conn)?;
-            if rebuilt > 0 {
-                tracing::info!(
-                    rebuilt,
-                    "rewrote stored specimen views in this version's format"
-                );
-            }
+            crate::lab::documents::rebuild_at_start(&mut conn);
             drop(conn);
             serve(&config, open_db(&config)?, addr)
         }

@@ -6,11 +6,18 @@
 //! list reads one row per specimen instead of joining tests and results and serializing the view
 //! again. The tables stay the record; the document is derived from them and never edited alone.
 //!
-//! A document carries the [`format`] it was written in, derived from the view's OpenAPI schema:
-//! a build whose view differs does not serve older documents (the view is then built from the
-//! tables, [`views`]) and rewrites them at start ([`rebuild_stale`]).
+//! A document carries the [`format`] it was written in, derived from the view's OpenAPI schemas
+//! and from views rendered from fixed rows: a build whose view differs in shape or content does
+//! not serve older documents (the view is then built from the tables, [`views`]) and rewrites
+//! them at start ([`rebuild_stale`]).
+//!
+//! On PostgreSQL [`refresh`] locks the specimens' rows before it reads their tests and results,
+//! so of two transactions changing one specimen, the later sees the earlier's change and writes
+//! the complete view. Every instance sharing a database must run a build that keeps documents:
+//! stop the older instances before `officina migrate` (README, *Upgrading*); an older build
+//! would change specimens without rewriting their documents.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
 use diesel::prelude::*;
@@ -22,24 +29,28 @@ use crate::auth::Guard;
 use crate::db::{DbConn, OrgId, SpecimenId, SpecimenTestId};
 use crate::error::AppError;
 
-/// Raise when the view's content changes without its schema changing (a field computed
-/// differently): documents written before are then rewritten at start like any other format.
+/// Raise when the view's content changes in a way neither its schema nor the rendered fixtures
+/// of [`format`] show.
 const REVISION: u64 = 1;
 
 /// How many stale documents [`rebuild_stale`] rewrites per transaction.
-const REBUILD_CHUNK: i64 = 500;
+pub const REBUILD_CHUNK: i64 = 500;
 
-/// The format of the documents this build writes: a hash (FNV-1a) of [`REVISION`] and of the
-/// OpenAPI schemas of [`SpecimenView`] and every schema it refers to. Never 0, the format of a
-/// row without a document.
+/// The format of the documents this build writes: a hash (FNV-1a) of [`REVISION`], of the OpenAPI
+/// schemas of [`SpecimenView`] and every schema it refers to (fields, types, enum values), and of
+/// the views rendered from fixed rows in every status (what is computed: allowed transitions,
+/// locations, volumes, rejection reasons, the latest result and the number of versions, dates).
+/// Never 0, the format of a row without a document.
 pub fn format() -> i64 {
     static FORMAT: LazyLock<i64> = LazyLock::new(|| {
         use utoipa::{PartialSchema, ToSchema};
         let mut schemas = vec![(SpecimenView::name().into_owned(), SpecimenView::schema())];
         SpecimenView::schemas(&mut schemas);
         schemas.sort_by(|a, b| a.0.cmp(&b.0));
-        // A schema that cannot be serialized still hashes its name and the revision.
-        let text = serde_json::to_string(&schemas).unwrap_or_default();
+        let mut text = serde_json::to_string(&schemas).unwrap_or_else(|e| e.to_string());
+        for view in fixtures() {
+            text.push_str(&render(&view).unwrap_or_else(|e| e.to_string()));
+        }
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         for byte in REVISION.to_le_bytes().iter().chain(text.as_bytes()) {
             hash ^= u64::from(*byte);
@@ -49,6 +60,88 @@ pub fn format() -> i64 {
         ((hash >> 1) | 1) as i64
     });
     *FORMAT
+}
+
+/// Views of fixed rows, one per status, with every field set: a test with a corrected and
+/// verified result, and a test without one.
+fn fixtures() -> Vec<SpecimenView> {
+    use super::domain::{LabPriority, SpecimenStatus, SpecimenType, TestCodeSystem};
+    let at = chrono::DateTime::from_timestamp(1_790_000_000, 0)
+        .unwrap_or_default()
+        .naive_utc();
+    let id = |n: u128| uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | n);
+    let org = OrgId::from(id(1));
+    let specimen = SpecimenId::from(id(2));
+    let tests = vec![
+        SpecimenTest {
+            id: SpecimenTestId::from(id(3)),
+            org_id: org,
+            specimen_id: specimen,
+            code_system: TestCodeSystem::Loinc,
+            code: "2345-7".into(),
+            name: "Glucose".into(),
+            billing_code: Some("82947".into()),
+            created_at: at,
+        },
+        SpecimenTest {
+            id: SpecimenTestId::from(id(4)),
+            org_id: org,
+            specimen_id: specimen,
+            code_system: TestCodeSystem::Local,
+            code: "hold".into(),
+            name: "Hold serum".into(),
+            billing_code: None,
+            created_at: at,
+        },
+    ];
+    let result = |n: u128, version: i32, verified: bool| TestResult {
+        id: crate::db::TestResultId::from(id(n)),
+        org_id: org,
+        test_id: SpecimenTestId::from(id(3)),
+        result_version: version,
+        value: "5.4".into(),
+        unit: Some("mmol/L".into()),
+        reference_range: Some("3.9-5.5".into()),
+        flag: Some("N".into()),
+        comment: Some("corrected".into()),
+        entered_by: "lab".into(),
+        entered_at: at,
+        verified_by: verified.then(|| "manager".into()),
+        verified_at: verified.then_some(at),
+    };
+    SpecimenStatus::ALL
+        .iter()
+        .map(|&status| {
+            let row = Specimen {
+                id: specimen,
+                org_id: org,
+                accession_number: "L26-0000017.1".into(),
+                parent_id: Some(id(5).to_string()),
+                aliquot_count: 2,
+                patient_id: id(6).into(),
+                specimen_type: SpecimenType::Serum,
+                container: Some("SST 5 mL".into()),
+                volume_ul: Some(1500),
+                ordering_provider_id: Some(id(7).to_string()),
+                priority: LabPriority::Stat,
+                status,
+                collected_at: Some(at),
+                collected_by: Some("L. Nurse".into()),
+                received_at: Some(at),
+                location: Some("LAB1/FRZ-2/3/B12/A4".into()),
+                rejection_reasons: Some("RH,QS".into()),
+                version: 3,
+                created_by: "lab".into(),
+                created_at: at,
+                updated_at: at,
+            };
+            SpecimenView::new(
+                row,
+                tests.clone(),
+                vec![result(8, 1, false), result(9, 2, true)],
+            )
+        })
+        .collect()
 }
 
 /// The JSON of a specimen's view: the document stored for it.
@@ -87,17 +180,25 @@ pub fn views(
 }
 
 /// Rewrites the documents of `ids` from the tables, in the caller's transaction: called by every
-/// change to a specimen, its tests or their results.
+/// change to a specimen, its tests or their results, after the change.
 pub fn refresh(conn: &mut DbConn, org: OrgId, ids: &[SpecimenId]) -> Result<(), AppError> {
     if ids.is_empty() {
         return Ok(());
     }
-    let keys: Vec<String> = ids.iter().map(ToString::to_string).collect();
-    let specimens: Vec<Specimen> = sp::specimens
+    let mut keys: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    keys.sort_unstable();
+    let query = sp::specimens
         .filter(sp::org_id.eq(org.to_string()))
         .filter(sp::id.eq_any(keys))
-        .select(repo::SPECIMEN_COLUMNS)
-        .load(conn)?;
+        .order(sp::id.asc())
+        .select(repo::SPECIMEN_COLUMNS);
+    let specimens: Vec<Specimen> = match conn {
+        // Locked before their tests and results are read: a concurrent change of the same
+        // specimen (a result of another test) commits first, and is then seen here.
+        DbConn::Postgresql(c) => query.for_update().load(c)?,
+        // The write transaction (`BEGIN IMMEDIATE`) already excludes every other writer.
+        DbConn::Sqlite(c) => query.load(c)?,
+    };
     let views = views(conn, org, specimens)?;
     write(conn, org, views)
 }
@@ -119,9 +220,10 @@ fn write(conn: &mut DbConn, org: OrgId, views: Vec<SpecimenView>) -> Result<(), 
     Ok(())
 }
 
-/// One specimen's view as JSON, with its version (the `ETag`), in one query that also checks the
-/// caller ([`Guard::holds`]): the stored document, or the view built from the tables when the
-/// document is missing or older. `None` when there is no such specimen or the caller may not read.
+/// One specimen's view as JSON, with its version (the `ETag`): the stored document, read with one
+/// query that also checks the caller ([`Guard::holds`]); when the document is missing or older,
+/// the view built from the tables (a second query). `None` when there is no such specimen or the
+/// caller may not read.
 pub fn by_id(
     conn: &mut DbConn,
     guard: &Guard,
@@ -180,22 +282,36 @@ pub fn complete(
         .collect()
 }
 
-/// Rewrites every document that is missing or in another format, in every organization, a chunk
-/// per transaction; returns how many. Run at start (`serve`, `migrate`) so reads find current
-/// documents (until then they are built from the tables); a specimen changed meanwhile gets its
-/// document from that change.
-pub fn rebuild_stale(conn: &mut DbConn) -> Result<usize, AppError> {
+/// Rewrites every document that is missing or in another format, in every organization, one
+/// pass in `(org_id, id)` order, `chunk` specimens per transaction (locked on PostgreSQL, like
+/// [`refresh`]); returns how many. `serve` and `migrate` run it before anything else
+/// ([`rebuild_at_start`]).
+pub fn rebuild_stale(conn: &mut DbConn, chunk: i64) -> Result<usize, AppError> {
     let mut done = 0;
+    // Keys are UUIDs, so every one sorts after the empty string.
+    let mut after = (String::new(), String::new());
     loop {
-        let n = crate::db::write_tx(conn, |c| {
-            let stale: Vec<Specimen> = sp::specimens
+        let (from_org, from_id) = after.clone();
+        let (n, last) = crate::db::write_tx(conn, |c| {
+            let query = sp::specimens
                 .filter(sp::document_format.ne(format()).or(sp::document.is_null()))
+                .filter(
+                    sp::org_id
+                        .gt(from_org.clone())
+                        .or(sp::org_id.eq(from_org).and(sp::id.gt(from_id))),
+                )
                 .order((sp::org_id.asc(), sp::id.asc()))
-                .limit(REBUILD_CHUNK)
-                .select(repo::SPECIMEN_COLUMNS)
-                .load(c)?;
+                .limit(chunk)
+                .select(repo::SPECIMEN_COLUMNS);
+            let stale: Vec<Specimen> = match c {
+                DbConn::Postgresql(pg) => query.for_update().load(pg)?,
+                DbConn::Sqlite(lite) => query.load(lite)?,
+            };
             let n = stale.len();
-            let mut by_org: HashMap<OrgId, Vec<Specimen>> = HashMap::new();
+            let last = stale
+                .last()
+                .map(|s| (s.org_id.to_string(), s.id.to_string()));
+            let mut by_org: BTreeMap<OrgId, Vec<Specimen>> = BTreeMap::new();
             for s in stale {
                 by_org.entry(s.org_id).or_default().push(s);
             }
@@ -203,11 +319,31 @@ pub fn rebuild_stale(conn: &mut DbConn) -> Result<usize, AppError> {
                 let views = views(c, org, specimens)?;
                 write(c, org, views)?;
             }
-            Ok::<_, AppError>(n)
+            Ok::<_, AppError>((n, last))
         })?;
         done += n;
-        if n < REBUILD_CHUNK as usize {
-            return Ok(done);
+        match last {
+            Some(last) if n as i64 == chunk => after = last,
+            _ => return Ok(done),
+        }
+    }
+}
+
+/// [`rebuild_stale`] at start: logs what it rewrote, and a failure (the documents it could not
+/// rewrite are still not served; reads build those views from the tables) without stopping.
+pub fn rebuild_at_start(conn: &mut DbConn) -> usize {
+    match rebuild_stale(conn, REBUILD_CHUNK) {
+        Ok(0) => 0,
+        Ok(n) => {
+            tracing::info!(
+                rewritten = n,
+                "specimen views rewritten in this build's format"
+            );
+            n
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "rewriting older specimen views failed; they are built from the tables when read");
+            0
         }
     }
 }

@@ -231,6 +231,22 @@ pub fn require_specimen(
     get_specimen(conn, org, id)?.ok_or_else(|| AppError::not_found("specimen"))
 }
 
+/// [`require_specimen`], locking the row on PostgreSQL until the transaction ends (SQLite's
+/// write transaction already excludes every other writer): changes of one specimen's results run
+/// one at a time, so two entries cannot take the same result version and two verifications cannot
+/// both bill the test.
+pub fn lock_specimen(conn: &mut DbConn, org: OrgId, id: SpecimenId) -> Result<Specimen, AppError> {
+    let query = sp::specimens
+        .filter(sp::org_id.eq(org.to_string()))
+        .filter(sp::id.eq(id.to_string()))
+        .select(SPECIMEN_COLUMNS);
+    let found: Option<Specimen> = match conn {
+        DbConn::Postgresql(c) => query.for_update().first(c).optional()?,
+        DbConn::Sqlite(c) => query.first(c).optional()?,
+    };
+    found.ok_or_else(|| AppError::not_found("specimen"))
+}
+
 pub fn by_accession(
     conn: &mut DbConn,
     org: OrgId,
@@ -457,6 +473,8 @@ pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Regi
                     created_at: now,
                 })
                 .collect::<Vec<_>>();
+            // Tests in creation order, which is their id order (`Uuid::now_v7` is monotonic
+            // within a process), the order every later rewrite reads them in.
             let view = SpecimenView::new(specimen.clone(), tests.clone(), Vec::new());
             let document = documents::render(&view)?;
             Ok(Registered {
@@ -1045,7 +1063,7 @@ pub fn enter_result(
     input: ResultInput,
 ) -> Result<TestResult, AppError> {
     use SpecimenStatus::*;
-    let s = require_specimen(conn, ctx.org, specimen)?;
+    let s = lock_specimen(conn, ctx.org, specimen)?;
     let t = test_of(conn, ctx.org, specimen, test)?;
     if !matches!(
         s.status,
@@ -1097,7 +1115,7 @@ pub fn verify_result(
     specimen: SpecimenId,
     test: SpecimenTestId,
 ) -> Result<TestResult, AppError> {
-    let s = require_specimen(conn, ctx.org, specimen)?;
+    let s = lock_specimen(conn, ctx.org, specimen)?;
     let t = test_of(conn, ctx.org, specimen, test)?;
     let r = latest_result(conn, ctx.org, t.id)?
         .ok_or_else(|| AppError::conflict("the test has no result to verify"))?;

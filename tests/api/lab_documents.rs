@@ -12,6 +12,7 @@ use officina::lab::schema::specimens::dsl as sp;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::concurrency::{race, req};
 use crate::helpers::{Org, TestApp};
 use crate::lab::{event, register, specimen_body};
 use crate::patients::create_patient;
@@ -323,15 +324,206 @@ async fn a_missing_or_older_view_is_never_served_and_is_rewritten_at_start() {
     assert_eq!(stale_documents(&app, &org).await.len(), 2);
 
     // The start rewrites exactly those two, and then none.
-    let rebuilt = blocking(&app, |c| documents::rebuild_stale(c).unwrap()).await;
+    let rebuilt = blocking(&app, |c| {
+        documents::rebuild_stale(c, documents::REBUILD_CHUNK).unwrap()
+    })
+    .await;
     assert_eq!(rebuilt, 2);
     assert_current(&app, &org, "the rebuild").await;
     assert_eq!(
-        blocking(&app, |c| documents::rebuild_stale(c).unwrap()).await,
+        blocking(&app, |c| documents::rebuild_stale(
+            c,
+            documents::REBUILD_CHUNK
+        )
+        .unwrap())
+        .await,
         0
     );
     for (sid, expected) in ids.iter().zip(&before) {
         let (_, text) = get_text(&app, &org, &format!("/api/v1/specimens/{sid}")).await;
         assert_eq!(&text, expected);
     }
+}
+
+#[tokio::test]
+async fn reads_serve_the_stored_document_not_a_view_built_again() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let s = register(&app, &org, id(&p), true).await;
+    let sid = id(&s).to_owned();
+    event(&app, &org, Role::Lab, &sid, json!({"to": "received"})).await;
+    // A current-format document that no view would render: reads answer it as it is.
+    let sentinel = r#"{"sentinel":1}"#;
+    {
+        let sid = sid.clone();
+        blocking(&app, move |c| {
+            diesel::update(sp::specimens.filter(sp::id.eq(sid)))
+                .set(sp::document.eq(Some(sentinel)))
+                .execute(c)
+                .unwrap()
+        })
+        .await;
+    }
+    let res = app
+        .client
+        .get(format!("{}/api/v1/specimens/{sid}", app.address))
+        .bearer_auth(org.token(Role::Biller))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // The ETag is the row's version (2 after one transition), not read from the document.
+    assert_eq!(res.headers()["etag"], "\"2\"");
+    assert_eq!(res.text().await.unwrap(), sentinel);
+    let (_, page) = get_text(
+        &app,
+        &org,
+        &format!("/api/v1/specimens?patient_id={}", id(&p)),
+    )
+    .await;
+    assert_eq!(
+        page,
+        format!(r#"{{"items":[{sentinel}],"next_cursor":null}}"#)
+    );
+}
+
+#[tokio::test]
+async fn the_rewrite_at_start_goes_through_every_organization_a_chunk_at_a_time() {
+    let app = TestApp::spawn().await;
+    let mut orgs = Vec::new();
+    for name in ["North Clinic", "South Clinic"] {
+        let org = app.seed_org(name).await;
+        let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+        for _ in 0..3 {
+            register(&app, &org, id(&p), true).await;
+        }
+        orgs.push(org);
+    }
+    blocking(&app, |c| {
+        diesel::update(sp::specimens)
+            .set((
+                sp::document.eq(None::<String>),
+                sp::document_format.eq(0_i64),
+            ))
+            .execute(c)
+            .unwrap()
+    })
+    .await;
+    for org in &orgs {
+        assert_eq!(stale_documents(&app, org).await.len(), 3);
+    }
+    // Six stale documents, two per transaction: every one rewritten in one pass.
+    assert_eq!(
+        blocking(&app, |c| documents::rebuild_stale(c, 2).unwrap()).await,
+        6
+    );
+    for org in &orgs {
+        assert_current(&app, org, "the rebuild").await;
+    }
+}
+
+#[tokio::test]
+async fn officina_migrate_rewrites_older_documents() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    register(&app, &org, id(&p), true).await;
+    blocking(&app, |c| {
+        diesel::update(sp::specimens)
+            .set(sp::document_format.eq(0_i64))
+            .execute(c)
+            .unwrap()
+    })
+    .await;
+    assert_eq!(stale_documents(&app, &org).await.len(), 1);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_officina"))
+        .arg("migrate")
+        .env("DATABASE_URL", app.test_db.env_url())
+        .env_remove("OFFICINA_JWT_SECRET")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 specimen view(s) rewritten"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_current(&app, &org, "officina migrate").await;
+}
+
+#[tokio::test]
+async fn concurrent_changes_of_one_specimen_leave_its_complete_view() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let s = register(&app, &org, id(&p), true).await;
+    let sid = id(&s).to_owned();
+    event(&app, &org, Role::Lab, &sid, json!({"to": "received"})).await;
+    let tests: Vec<String> = s["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| id(t).to_owned())
+        .collect();
+    // Results of both tests entered at once, with a storage move among them.
+    let mut requests = Vec::new();
+    for round in 0..4 {
+        for test in &tests {
+            requests.push(
+                req(
+                    &app,
+                    Method::PUT,
+                    &format!("/api/v1/specimens/{sid}/tests/{test}/result"),
+                    org.token(Role::Lab),
+                )
+                .json(&json!({"value": format!("{round}.0")})),
+            );
+        }
+    }
+    requests.push(
+        req(
+            &app,
+            Method::POST,
+            &format!("/api/v1/specimens/{sid}/events"),
+            org.token(Role::Lab),
+        )
+        .json(&json!({"to": "store", "location": {"room": "lab1", "device": "FRZ-2"}})),
+    );
+    for res in race(requests).await {
+        assert_eq!(res.status, 200, "{}", res.text);
+    }
+    assert_current(&app, &org, "concurrent changes").await;
+    let (_, text) = get_text(&app, &org, &format!("/api/v1/specimens/{sid}")).await;
+    let view: Value = serde_json::from_str(&text).unwrap();
+    for t in view["tests"].as_array().unwrap() {
+        assert_eq!(t["result_versions"], 4, "{text}");
+    }
+    assert!(view["location"].is_object(), "{text}");
+
+    // Two verifications of the same result at once: one verifies and bills, the other is told.
+    let verify = format!("/api/v1/specimens/{sid}/tests/{}/verify", tests[0]);
+    let answers = race(vec![
+        req(&app, Method::POST, &verify, org.token(Role::Manager)),
+        req(&app, Method::POST, &verify, org.token(Role::Admin)),
+    ])
+    .await;
+    let mut statuses: Vec<u16> = answers.iter().map(|r| r.status.as_u16()).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{answers:?}");
+    let charges = app
+        .get("/api/v1/charges?status=unbilled", org.token(Role::Biller))
+        .await;
+    assert_eq!(
+        charges.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        charges.text
+    );
+    assert_current(&app, &org, "concurrent verifications").await;
 }
