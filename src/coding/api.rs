@@ -52,7 +52,7 @@ impl CodeView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CodePage {
     pub items: Vec<CodeView>,
-    /// Pass as `?cursor=` for the next page; absent on the last page.
+    /// Pass as `?cursor=` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 

@@ -71,7 +71,7 @@ fn decode_cursor(raw: &str) -> Result<String, FieldIssue> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Paged<T> {
     pub items: Vec<T>,
-    /// Pass as `?cursor=` for the next page; absent on the last page.
+    /// Pass as `?cursor=` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 
