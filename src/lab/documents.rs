@@ -194,8 +194,10 @@ pub fn refresh(conn: &mut DbConn, org: OrgId, ids: &[SpecimenId]) -> Result<(), 
         .select(repo::SPECIMEN_COLUMNS);
     let specimens: Vec<Specimen> = match conn {
         // Locked before their tests and results are read: a concurrent change of the same
-        // specimen (a result of another test) commits first, and is then seen here.
-        DbConn::Postgresql(c) => query.for_update().load(c)?,
+        // specimen (a result of another test) commits first, and is then seen here. `FOR NO KEY
+        // UPDATE`, the lock an `UPDATE` takes anyway: rows that refer to the specimen (a
+        // custody event, a manifest's list) can still be inserted meanwhile.
+        DbConn::Postgresql(c) => query.for_no_key_update().load(c)?,
         // The write transaction (`BEGIN IMMEDIATE`) already excludes every other writer.
         DbConn::Sqlite(c) => query.load(c)?,
     };
@@ -283,34 +285,28 @@ pub fn complete(
 }
 
 /// Rewrites every document that is missing or in another format, in every organization, one
-/// pass in `(org_id, id)` order, `chunk` specimens per transaction (locked on PostgreSQL, like
-/// [`refresh`]); returns how many. `serve` and `migrate` run it before anything else
+/// pass in id order (the primary key), `chunk` specimens per transaction (locked on PostgreSQL,
+/// like [`refresh`]); returns how many. `serve` and `migrate` run it before anything else
 /// ([`rebuild_at_start`]).
 pub fn rebuild_stale(conn: &mut DbConn, chunk: i64) -> Result<usize, AppError> {
     let mut done = 0;
-    // Keys are UUIDs, so every one sorts after the empty string.
-    let mut after = (String::new(), String::new());
+    // Ids are UUIDs, so every one sorts after the empty string.
+    let mut after = String::new();
     loop {
-        let (from_org, from_id) = after.clone();
+        let from = std::mem::take(&mut after);
         let (n, last) = crate::db::write_tx(conn, |c| {
             let query = sp::specimens
+                .filter(sp::id.gt(from))
                 .filter(sp::document_format.ne(format()).or(sp::document.is_null()))
-                .filter(
-                    sp::org_id
-                        .gt(from_org.clone())
-                        .or(sp::org_id.eq(from_org).and(sp::id.gt(from_id))),
-                )
-                .order((sp::org_id.asc(), sp::id.asc()))
+                .order(sp::id.asc())
                 .limit(chunk)
                 .select(repo::SPECIMEN_COLUMNS);
             let stale: Vec<Specimen> = match c {
-                DbConn::Postgresql(pg) => query.for_update().load(pg)?,
+                DbConn::Postgresql(pg) => query.for_no_key_update().load(pg)?,
                 DbConn::Sqlite(lite) => query.load(lite)?,
             };
             let n = stale.len();
-            let last = stale
-                .last()
-                .map(|s| (s.org_id.to_string(), s.id.to_string()));
+            let last = stale.last().map(|s| s.id.to_string());
             let mut by_org: BTreeMap<OrgId, Vec<Specimen>> = BTreeMap::new();
             for s in stale {
                 by_org.entry(s.org_id).or_default().push(s);

@@ -231,17 +231,17 @@ pub fn require_specimen(
     get_specimen(conn, org, id)?.ok_or_else(|| AppError::not_found("specimen"))
 }
 
-/// [`require_specimen`], locking the row on PostgreSQL until the transaction ends (SQLite's
-/// write transaction already excludes every other writer): changes of one specimen's results run
-/// one at a time, so two entries cannot take the same result version and two verifications cannot
-/// both bill the test.
+/// [`require_specimen`], locking the row on PostgreSQL until the transaction ends (`FOR NO KEY
+/// UPDATE`, the lock an `UPDATE` takes; SQLite's write transaction already excludes every other
+/// writer): changes of one specimen's results run one at a time, so two entries cannot take the
+/// same result version and two verifications cannot both bill the test.
 pub fn lock_specimen(conn: &mut DbConn, org: OrgId, id: SpecimenId) -> Result<Specimen, AppError> {
     let query = sp::specimens
         .filter(sp::org_id.eq(org.to_string()))
         .filter(sp::id.eq(id.to_string()))
         .select(SPECIMEN_COLUMNS);
     let found: Option<Specimen> = match conn {
-        DbConn::Postgresql(c) => query.for_update().first(c).optional()?,
+        DbConn::Postgresql(c) => query.for_no_key_update().first(c).optional()?,
         DbConn::Sqlite(c) => query.first(c).optional()?,
     };
     found.ok_or_else(|| AppError::not_found("specimen"))
