@@ -24,56 +24,42 @@ use crate::directory::repo::stale;
 use crate::error::AppError;
 use crate::http::Page;
 
-/// The columns of a [`Specimen`], in its fields' order: every column but the stored view
-/// (`document`, `document_format`, read only by [`super::documents`]).
-#[allow(clippy::type_complexity)]
-pub type SpecimenColumns = (
-    sp::id,
-    sp::org_id,
-    sp::accession_number,
-    sp::parent_id,
-    sp::aliquot_count,
-    sp::patient_id,
-    sp::specimen_type,
-    sp::container,
-    sp::volume_ul,
-    sp::ordering_provider_id,
-    sp::priority,
-    sp::status,
-    sp::collected_at,
-    sp::collected_by,
-    sp::received_at,
-    sp::location,
-    sp::rejection_reasons,
-    sp::version,
-    sp::created_by,
-    sp::created_at,
-    sp::updated_at,
-);
+/// Declares [`SpecimenColumns`] and [`SPECIMEN_COLUMNS`] from one list, so the type and the
+/// value cannot drift apart.
+macro_rules! specimen_columns {
+    ($($column:ident),+ $(,)?) => {
+        /// The columns of a [`Specimen`], in its fields' order: every column but the stored view
+        /// (`document`, `document_format`, read only by [`super::documents`]).
+        #[allow(clippy::type_complexity)]
+        pub type SpecimenColumns = ($(sp::$column,)+);
 
-/// See [`SpecimenColumns`].
-pub const SPECIMEN_COLUMNS: SpecimenColumns = (
-    sp::id,
-    sp::org_id,
-    sp::accession_number,
-    sp::parent_id,
-    sp::aliquot_count,
-    sp::patient_id,
-    sp::specimen_type,
-    sp::container,
-    sp::volume_ul,
-    sp::ordering_provider_id,
-    sp::priority,
-    sp::status,
-    sp::collected_at,
-    sp::collected_by,
-    sp::received_at,
-    sp::location,
-    sp::rejection_reasons,
-    sp::version,
-    sp::created_by,
-    sp::created_at,
-    sp::updated_at,
+        /// See [`SpecimenColumns`].
+        pub const SPECIMEN_COLUMNS: SpecimenColumns = ($(sp::$column,)+);
+    };
+}
+
+specimen_columns!(
+    id,
+    org_id,
+    accession_number,
+    parent_id,
+    aliquot_count,
+    patient_id,
+    specimen_type,
+    container,
+    volume_ul,
+    ordering_provider_id,
+    priority,
+    status,
+    collected_at,
+    collected_by,
+    received_at,
+    location,
+    rejection_reasons,
+    version,
+    created_by,
+    created_at,
+    updated_at,
 );
 
 /// A specimen's row without its stored view ([`SPECIMEN_COLUMNS`]).

@@ -5,7 +5,9 @@ use std::process::{Command, Stdio};
 
 use crate::helpers::TestDb;
 
-fn officina(db: &TestDb) -> Command {
+/// The `officina` binary on `db`, with no password, bind address or JWT secret from the
+/// environment.
+pub fn officina(db: &TestDb) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_officina"));
     cmd.env("DATABASE_URL", db.env_url())
         .env_remove("OFFICINA_PASSWORD")

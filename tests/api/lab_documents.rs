@@ -12,6 +12,7 @@ use officina::lab::schema::specimens::dsl as sp;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::cli::officina;
 use crate::concurrency::{race, req};
 use crate::helpers::{Org, TestApp};
 use crate::lab::{event, register, specimen_body};
@@ -84,6 +85,17 @@ async fn get_text(app: &TestApp, org: &Org, path: &str) -> (u16, String) {
     let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
     assert_eq!(ct, "application/json", "{path}");
     (status, res.text().await.unwrap())
+}
+
+/// The list of the patient's specimens answers one page holding `document`, as it is.
+async fn assert_patient_page_is(app: &TestApp, org: &Org, patient: &str, document: &str) {
+    let (status, page) =
+        get_text(app, org, &format!("/api/v1/specimens?patient_id={patient}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        page,
+        format!(r#"{{"items":[{document}],"next_cursor":null}}"#)
+    );
 }
 
 #[tokio::test]
@@ -238,17 +250,7 @@ async fn reads_answer_the_stored_view_as_it_is() {
     let (status, one) = get_text(&app, &org, &format!("/api/v1/specimens/{sid}")).await;
     assert_eq!(status, 200);
     assert_eq!(one, stored);
-    let (status, page) = get_text(
-        &app,
-        &org,
-        &format!("/api/v1/specimens?patient_id={}", id(&p)),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        page,
-        format!(r#"{{"items":[{stored}],"next_cursor":null}}"#)
-    );
+    assert_patient_page_is(&app, &org, id(&p), &stored).await;
 }
 
 #[tokio::test]
@@ -376,16 +378,7 @@ async fn reads_serve_the_stored_document_not_a_view_built_again() {
     // The ETag is the row's version (2 after one transition), not read from the document.
     assert_eq!(res.headers()["etag"], "\"2\"");
     assert_eq!(res.text().await.unwrap(), sentinel);
-    let (_, page) = get_text(
-        &app,
-        &org,
-        &format!("/api/v1/specimens?patient_id={}", id(&p)),
-    )
-    .await;
-    assert_eq!(
-        page,
-        format!(r#"{{"items":[{sentinel}],"next_cursor":null}}"#)
-    );
+    assert_patient_page_is(&app, &org, id(&p), sentinel).await;
 }
 
 #[tokio::test]
@@ -437,13 +430,7 @@ async fn officina_migrate_rewrites_older_documents() {
     })
     .await;
     assert_eq!(stale_documents(&app, &org).await.len(), 1);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_officina"))
-        .arg("migrate")
-        .env("DATABASE_URL", app.test_db.env_url())
-        .env_remove("OFFICINA_JWT_SECRET")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let out = officina(&app.test_db).arg("migrate").output().unwrap();
     assert!(
         out.status.success(),
         "{}",
