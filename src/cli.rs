@@ -67,7 +67,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         print!("{}", crate::openapi::document_json());
         return Ok(());
     }
-    crate::telemetry::init(config.log_format);
+    // Kept until the command ends: dropping it writes the log lines still buffered.
+    let _logs = crate::telemetry::init(config.log_format);
     match cli.command {
         Command::Openapi => Ok(()),
         Command::Migrate => {

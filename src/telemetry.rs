@@ -1,18 +1,263 @@
 //! Logging: `tracing` with a pretty or JSON formatter, filtered by `RUST_LOG` (default `info`).
 //! Logs carry request ids, methods, paths and statuses; never bodies, query strings or tokens.
+//!
+//! Lines go to stderr through a buffer ([`Buffered`]): `serve` logs a line per request, and one
+//! `write` to stderr per line cost a loaded server more than the rest of the line (a system call
+//! per request, on the request's thread). Lines below `WARN` wait in memory until the buffer
+//! holds [`FLUSH_AT`] bytes or a background thread empties it, every [`FLUSH_EVERY`]; a warning
+//! or an error is written at once, after the lines buffered before it, so what explains a
+//! failure is never held back and the order of lines is kept. [`init`]'s guard writes what is
+//! left when the command ends (`serve` included, after a graceful stop).
 
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::LogFormat;
 
-pub fn init(format: LogFormat) {
+/// Lines wait at most this long in the buffer.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// A buffer this full is written at once, by the thread that filled it.
+pub const FLUSH_AT: usize = 64 * 1024;
+
+/// Installs the global subscriber. Keep the guard for as long as the command runs: dropping it
+/// writes the lines still buffered.
+pub fn init(format: LogFormat) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let writer = Buffered::new(io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer.clone());
     // A second initialisation (tests) is harmless: keep the first subscriber.
-    let _ = match format {
+    let installed = match format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
-    };
+    }
+    .is_ok();
+    if installed {
+        writer.flush_periodically(FLUSH_EVERY);
+    }
+    LogGuard(writer)
+}
+
+/// Writes the buffered lines when dropped.
+pub struct LogGuard(Buffered<io::Stderr>);
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        let _ = self.0.flush();
+    }
+}
+
+/// A log destination behind an in-memory buffer (see the module's documentation).
+pub struct Buffered<W> {
+    shared: Arc<Mutex<Pending<W>>>,
+}
+
+struct Pending<W> {
+    bytes: Vec<u8>,
+    out: W,
+}
+
+impl<W> Clone for Buffered<W> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<W: Write + Send + 'static> Buffered<W> {
+    pub fn new(out: W) -> Self {
+        Self {
+            shared: Arc::new(Mutex::new(Pending {
+                bytes: Vec::with_capacity(FLUSH_AT),
+                out,
+            })),
+        }
+    }
+
+    /// Writes what is buffered, now.
+    pub fn flush(&self) -> io::Result<()> {
+        self.lock().write_out()
+    }
+
+    /// Starts the thread that empties the buffer every `every` (it ends with the process).
+    fn flush_periodically(&self, every: Duration) {
+        let weak = Arc::downgrade(&self.shared);
+        let spawned = std::thread::Builder::new()
+            .name("log-flush".into())
+            .spawn(move || {
+                while let Some(shared) = weak.upgrade() {
+                    let _ = lock(&shared).write_out();
+                    drop(shared);
+                    std::thread::sleep(every);
+                }
+            });
+        if let Err(e) = spawned {
+            // Lines are still written when the buffer fills, at warnings and at exit.
+            eprintln!("officina: cannot start the log writer thread: {e}");
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pending<W>> {
+        lock(&self.shared)
+    }
+}
+
+/// The buffer, locked. A panic while it was held leaves at worst a partly appended line.
+fn lock<W>(shared: &Mutex<Pending<W>>) -> MutexGuard<'_, Pending<W>> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<W: Write> Pending<W> {
+    fn write_out(&mut self) -> io::Result<()> {
+        if self.bytes.is_empty() {
+            return Ok(());
+        }
+        let written = self
+            .out
+            .write_all(&self.bytes)
+            .and_then(|()| self.out.flush());
+        // A failed write (stderr closed) drops the lines rather than growing without bound.
+        self.bytes.clear();
+        written
+    }
+}
+
+/// What the formatter writes one line into.
+pub struct LineWriter<'a, W> {
+    shared: &'a Mutex<Pending<W>>,
+    at_once: bool,
+}
+
+impl<W: Write> Write for LineWriter<'_, W> {
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        let mut pending = lock(self.shared);
+        pending.bytes.extend_from_slice(line);
+        if self.at_once || pending.bytes.len() >= FLUSH_AT {
+            pending.write_out()?;
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        lock(self.shared).write_out()
+    }
+}
+
+impl<'a, W: Write + 'a> MakeWriter<'a> for Buffered<W> {
+    type Writer = LineWriter<'a, W>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        LineWriter {
+            shared: &self.shared,
+            at_once: false,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
+        LineWriter {
+            shared: &self.shared,
+            // Levels order from ERROR (the smallest) to TRACE.
+            at_once: *meta.level() <= Level::WARN,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::subscriber::with_default;
+
+    /// A destination the test can read, behind the buffer.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("sink").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Sink {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().expect("sink").clone()).expect("utf-8")
+        }
+    }
+
+    fn logging_to(sink: &Sink) -> (Buffered<Sink>, impl tracing::Subscriber + Send + Sync) {
+        let writer = Buffered::new(sink.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer.clone())
+            .with_ansi(false)
+            .with_max_level(Level::INFO)
+            .finish();
+        (writer, subscriber)
+    }
+
+    #[test]
+    fn info_lines_wait_for_the_flush() {
+        let sink = Sink::default();
+        let (writer, subscriber) = logging_to(&sink);
+        with_default(subscriber, || {
+            tracing::info!("first");
+            tracing::info!("second");
+        });
+        assert_eq!(sink.text(), "", "written before any flush");
+        writer.flush().expect("flush");
+        let text = sink.text();
+        assert!(text.contains("first") && text.contains("second"), "{text}");
+        assert!(text.find("first") < text.find("second"), "{text}");
+    }
+
+    #[test]
+    fn a_warning_is_written_at_once_after_the_lines_before_it() {
+        let sink = Sink::default();
+        let (_writer, subscriber) = logging_to(&sink);
+        with_default(subscriber, || {
+            tracing::info!("routine");
+            tracing::warn!("trouble");
+        });
+        let text = sink.text();
+        assert!(
+            text.contains("routine") && text.contains("trouble"),
+            "{text}"
+        );
+        assert!(text.find("routine") < text.find("trouble"), "{text}");
+    }
+
+    #[test]
+    fn a_full_buffer_is_written_by_the_thread_that_filled_it() {
+        let sink = Sink::default();
+        let (_writer, subscriber) = logging_to(&sink);
+        let long = "x".repeat(1024);
+        with_default(subscriber, || {
+            for _ in 0..(FLUSH_AT / 1024 + 1) {
+                tracing::info!("{long}");
+            }
+        });
+        assert!(sink.text().len() >= FLUSH_AT, "{} bytes", sink.text().len());
+    }
+
+    #[test]
+    fn the_background_thread_writes_what_waits() {
+        let sink = Sink::default();
+        let (writer, subscriber) = logging_to(&sink);
+        writer.flush_periodically(Duration::from_millis(5));
+        with_default(subscriber, || tracing::info!("soon"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !sink.text().contains("soon") {
+            assert!(std::time::Instant::now() < deadline, "never written");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }

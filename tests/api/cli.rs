@@ -147,3 +147,78 @@ fn openapi_command_prints_the_document() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
 }
+
+/// A plain `GET` on the server's port; the status line's code, or `None` when it is not up.
+fn get_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split(' ').nth(1)?.parse().ok()
+}
+
+/// Request lines are buffered (`telemetry`): they still reach stderr while the server runs, and
+/// the last ones at a graceful stop; every line stays whole JSON.
+#[test]
+fn serve_writes_its_request_log_while_running_and_at_a_graceful_stop() {
+    use std::time::{Duration, Instant};
+    let db = TestDb::new();
+    let out = officina(&db).args(["migrate"]).output().unwrap();
+    assert!(out.status.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = officina(&db)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env(
+            "OFFICINA_JWT_SECRET",
+            "log-test-signing-secret-0123456789abcdef",
+        )
+        .env("OFFICINA_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let logged = || std::fs::read_to_string(log.path()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get_status(port, "/health/live") != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "serve did not start: {}",
+            logged()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Written by the background thread while the server runs.
+    while !logged().contains(r#""route":"/health/live""#) {
+        assert!(Instant::now() < deadline, "no request line: {}", logged());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(get_status(port, "/api/v1/specimens"), Some(401));
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    assert!(child.wait().unwrap().success());
+    let text = logged();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["route"] == "/api/v1/specimens" && l["fields"]["status"] == 401),
+        "{text}"
+    );
+}
