@@ -68,7 +68,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         return Ok(());
     }
     // Kept until the command ends: dropping it writes the log lines still buffered.
-    let _logs = crate::telemetry::init(config.log_format);
+    let _logs = crate::telemetry::init(config.log_format, config.log_flush);
     match cli.command {
         Command::Openapi => Ok(()),
         Command::Migrate => {

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -93,6 +94,10 @@ pub struct GlobalArgs {
     /// Log format: pretty or json.
     #[arg(long, env = "OFFICINA_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
+    /// Longest wait of a log line below WARN in memory, in milliseconds (0 to 60000; 0 writes
+    /// each line at once).
+    #[arg(long, env = "OFFICINA_LOG_FLUSH_MS", global = true)]
+    pub log_flush_ms: Option<String>,
 }
 
 #[derive(Debug, Parser)]
@@ -209,10 +214,13 @@ pub struct Config {
     pub jwt_secret: Option<Vec<u8>>,
     pub token_ttl_secs: i64,
     pub log_format: LogFormat,
+    /// How long log lines below WARN may wait in memory (`telemetry`); zero: not at all.
+    pub log_flush: Duration,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_TOKEN_TTL_SECS: i64 = 3600;
+pub const DEFAULT_LOG_FLUSH_MS: u64 = 100;
 
 impl Config {
     pub fn from_args(args: &GlobalArgs) -> Result<Self, ConfigError> {
@@ -267,12 +275,25 @@ impl Config {
                 });
             }
         };
+        let log_flush_ms = match args.log_flush_ms.as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_LOG_FLUSH_MS,
+            Some(s) => match s.parse::<u64>() {
+                Ok(n) if n <= 60_000 => n,
+                _ => {
+                    return Err(ConfigError {
+                        setting: "OFFICINA_LOG_FLUSH_MS",
+                        message: format!("'{s}' is not a number of milliseconds up to 60000"),
+                    });
+                }
+            },
+        };
         Ok(Self {
             database,
             data_dir,
             jwt_secret,
             token_ttl_secs,
             log_format,
+            log_flush: Duration::from_millis(log_flush_ms),
         })
     }
 }

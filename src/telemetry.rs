@@ -4,13 +4,14 @@
 //! Lines go to stderr through a buffer ([`Buffered`]): `serve` logs a line per request, and one
 //! `write` to stderr per line cost a loaded server more than the rest of the line (a system call
 //! per request, on the request's thread). Lines below `WARN` wait in memory until the buffer
-//! holds [`FLUSH_AT`] bytes or a background thread empties it, every [`FLUSH_EVERY`]; a warning
-//! or an error is written at once, after the lines buffered before it, so what explains a
-//! failure is never held back and the order of lines is kept. [`init`]'s guard writes what is
-//! left when the command ends (`serve` included, after a graceful stop).
+//! holds [`FLUSH_AT`] bytes or a background thread empties it, every `OFFICINA_LOG_FLUSH_MS`
+//! (100 ms by default; 0 writes every line at once). A warning or an error is written at once,
+//! after the lines buffered before it, and a panic writes the buffer before its message, so the
+//! lines that explain a failure come before it. [`init`]'s guard writes what is left when the
+//! command ends (`serve` included, once it stops on a signal).
 
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use tracing::{Level, Metadata};
@@ -19,27 +20,30 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::LogFormat;
 
-/// Lines wait at most this long in the buffer.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// A buffer this full is written at once, by the thread that filled it.
 pub const FLUSH_AT: usize = 64 * 1024;
 
-/// Installs the global subscriber. Keep the guard for as long as the command runs: dropping it
-/// writes the lines still buffered.
-pub fn init(format: LogFormat) -> LogGuard {
+/// Installs the global subscriber, its lines waiting at most `flush_every` (zero: not at all).
+/// Keep the guard for as long as the command runs: dropping it writes the lines still buffered.
+pub fn init(format: LogFormat, flush_every: Duration) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let writer = Buffered::new(io::stderr());
+    let writer = if flush_every.is_zero() {
+        Buffered::unbuffered(io::stderr())
+    } else {
+        Buffered::new(io::stderr())
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer.clone());
-    // A second initialisation (tests) is harmless: keep the first subscriber.
-    let installed = match format {
+    // A second initialisation (tests) is harmless: keep the first subscriber. The thread and the
+    // hook below then serve a writer nobody logs to, until the guard is dropped.
+    let _ = match format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
-    }
-    .is_ok();
-    if installed {
-        writer.flush_periodically(FLUSH_EVERY);
+    };
+    if !flush_every.is_zero() {
+        writer.flush_periodically(flush_every);
+        writer.flush_before_panics();
     }
     LogGuard(writer)
 }
@@ -56,6 +60,8 @@ impl Drop for LogGuard {
 /// A log destination behind an in-memory buffer (see the module's documentation).
 pub struct Buffered<W> {
     shared: Arc<Mutex<Pending<W>>>,
+    /// Every line is written at once (no buffering).
+    direct: bool,
 }
 
 struct Pending<W> {
@@ -67,6 +73,7 @@ impl<W> Clone for Buffered<W> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
+            direct: self.direct,
         }
     }
 }
@@ -78,6 +85,18 @@ impl<W: Write + Send + 'static> Buffered<W> {
                 bytes: Vec::with_capacity(FLUSH_AT),
                 out,
             })),
+            direct: false,
+        }
+    }
+
+    /// Every line written at once, as `out` takes it.
+    pub fn unbuffered(out: W) -> Self {
+        Self {
+            shared: Arc::new(Mutex::new(Pending {
+                bytes: Vec::new(),
+                out,
+            })),
+            direct: true,
         }
     }
 
@@ -86,7 +105,8 @@ impl<W: Write + Send + 'static> Buffered<W> {
         self.lock().write_out()
     }
 
-    /// Starts the thread that empties the buffer every `every` (it ends with the process).
+    /// Starts the thread that empties the buffer every `every`; it ends once every handle on
+    /// the buffer is gone (with the process, for the global subscriber's).
     fn flush_periodically(&self, every: Duration) {
         let weak = Arc::downgrade(&self.shared);
         let spawned = std::thread::Builder::new()
@@ -102,6 +122,26 @@ impl<W: Write + Send + 'static> Buffered<W> {
             // Lines are still written when the buffer fills, at warnings and at exit.
             eprintln!("officina: cannot start the log writer thread: {e}");
         }
+    }
+
+    /// Makes a panic write the buffered lines before its own message (then the previous hook
+    /// runs). A panic while the buffer is locked (inside a write) leaves the buffer as it is.
+    fn flush_before_panics(&self) {
+        let weak = Arc::downgrade(&self.shared);
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(shared) = weak.upgrade() {
+                let pending = match shared.try_lock() {
+                    Ok(pending) => Some(pending),
+                    Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                    Err(TryLockError::WouldBlock) => None,
+                };
+                if let Some(mut pending) = pending {
+                    let _ = pending.write_out();
+                }
+            }
+            previous(info);
+        }));
     }
 
     fn lock(&self) -> MutexGuard<'_, Pending<W>> {
@@ -156,7 +196,7 @@ impl<'a, W: Write + 'a> MakeWriter<'a> for Buffered<W> {
     fn make_writer(&'a self) -> Self::Writer {
         LineWriter {
             shared: &self.shared,
-            at_once: false,
+            at_once: self.direct,
         }
     }
 
@@ -164,7 +204,7 @@ impl<'a, W: Write + 'a> MakeWriter<'a> for Buffered<W> {
         LineWriter {
             shared: &self.shared,
             // Levels order from ERROR (the smallest) to TRACE.
-            at_once: *meta.level() <= Level::WARN,
+            at_once: self.direct || *meta.level() <= Level::WARN,
         }
     }
 }
@@ -246,6 +286,17 @@ mod tests {
             }
         });
         assert!(sink.text().len() >= FLUSH_AT, "{} bytes", sink.text().len());
+    }
+
+    #[test]
+    fn unbuffered_lines_are_written_at_once() {
+        let sink = Sink::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(Buffered::unbuffered(sink.clone()))
+            .with_ansi(false)
+            .finish();
+        with_default(subscriber, || tracing::info!("now"));
+        assert!(sink.text().contains("now"), "{}", sink.text());
     }
 
     #[test]

@@ -123,11 +123,12 @@ fn org_create_refuses_a_bad_npi() {
 #[test]
 fn bad_configuration_is_one_line_naming_the_setting_and_exit_2() {
     let db = TestDb::new();
-    let cases: [(&str, &str, &[&str]); 4] = [
+    let cases: [(&str, &str, &[&str]); 5] = [
         ("OFFICINA_BIND", "not-an-address", &["serve"]),
         ("DATABASE_URL", "mysql://localhost/x", &["migrate"]),
         ("OFFICINA_JWT_SECRET", "short", &["migrate"]),
         ("OFFICINA_LOG_FORMAT", "xml", &["migrate"]),
+        ("OFFICINA_LOG_FLUSH_MS", "soon", &["migrate"]),
     ];
     for (var, value, args) in cases {
         let out = officina(&db).args(args).env(var, value).output().unwrap();
@@ -152,6 +153,9 @@ fn openapi_command_prints_the_document() {
 fn get_status(port: u16, path: &str) -> Option<u16> {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
@@ -162,63 +166,123 @@ fn get_status(port: u16, path: &str) -> Option<u16> {
     answer.split(' ').nth(1)?.parse().ok()
 }
 
-/// Request lines are buffered (`telemetry`): they still reach stderr while the server runs, and
-/// the last ones at a graceful stop; every line stays whole JSON.
+/// `officina serve` with JSON request logs to a file, killed if the test ends before it stops.
+struct Serving {
+    child: std::process::Child,
+    port: u16,
+    log: tempfile::NamedTempFile,
+}
+
+impl Serving {
+    fn start(db: &TestDb, flush_ms: &str) -> Serving {
+        use std::time::{Duration, Instant};
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = officina(db)
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env(
+                "OFFICINA_JWT_SECRET",
+                "log-test-signing-secret-0123456789abcdef",
+            )
+            .env("OFFICINA_LOG_FORMAT", "json")
+            .env("OFFICINA_LOG_FLUSH_MS", flush_ms)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        let mut serving = Serving { child, port, log };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while get_status(port, "/health/live") != Some(200) {
+            let exited = serving.child.try_wait().unwrap();
+            assert!(exited.is_none(), "serve exited: {}", serving.logged());
+            assert!(Instant::now() < deadline, "serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        serving
+    }
+
+    fn logged(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap()
+    }
+
+    /// SIGTERM, then the exit; the log's lines, each parsed.
+    fn stop(mut self) -> Vec<serde_json::Value> {
+        use std::time::{Duration, Instant};
+        let signalled = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(signalled.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{status}");
+        self.logged()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn logs_request(lines: &[serde_json::Value], route: &str, status: u16) -> bool {
+    lines
+        .iter()
+        .any(|l| l["fields"]["route"] == route && l["fields"]["status"] == status)
+}
+
+/// Request lines are buffered (`telemetry`) but reach stderr while the server runs.
 #[test]
-fn serve_writes_its_request_log_while_running_and_at_a_graceful_stop() {
+fn serve_writes_its_request_log_while_running() {
     use std::time::{Duration, Instant};
     let db = TestDb::new();
-    let out = officina(&db).args(["migrate"]).output().unwrap();
-    assert!(out.status.success());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut child = officina(&db)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .env(
-            "OFFICINA_JWT_SECRET",
-            "log-test-signing-secret-0123456789abcdef",
-        )
-        .env("OFFICINA_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .unwrap();
-    let logged = || std::fs::read_to_string(log.path()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while get_status(port, "/health/live") != Some(200) {
+    assert!(officina(&db).args(["migrate"]).status().unwrap().success());
+    let serving = Serving::start(&db, "100");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !serving.logged().contains(r#""route":"/health/live""#) {
         assert!(
             Instant::now() < deadline,
-            "serve did not start: {}",
-            logged()
+            "no request line: {}",
+            serving.logged()
         );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // Written by the background thread while the server runs.
-    while !logged().contains(r#""route":"/health/live""#) {
-        assert!(Instant::now() < deadline, "no request line: {}", logged());
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(get_status(port, "/api/v1/specimens"), Some(401));
-    let stopped = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(stopped.success());
-    assert!(child.wait().unwrap().success());
-    let text = logged();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let lines = serving.stop();
+    assert!(logs_request(&lines, "/health/live", 200));
+}
+
+/// Lines still buffered when the server stops on a signal are written before it exits.
+#[test]
+fn serve_writes_the_buffered_request_lines_when_it_stops() {
+    let db = TestDb::new();
+    assert!(officina(&db).args(["migrate"]).status().unwrap().success());
+    // Lines may wait a minute: only the stop can write them within this test.
+    let serving = Serving::start(&db, "60000");
+    assert_eq!(get_status(serving.port, "/api/v1/specimens"), Some(401));
+    std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(
-        lines
-            .iter()
-            .any(|l| l["fields"]["route"] == "/api/v1/specimens" && l["fields"]["status"] == 401),
-        "{text}"
+        !serving.logged().contains("/api/v1/specimens"),
+        "written before the stop: {}",
+        serving.logged()
     );
+    let lines = serving.stop();
+    assert!(logs_request(&lines, "/api/v1/specimens", 401), "{lines:?}");
 }
