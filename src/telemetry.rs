@@ -59,14 +59,22 @@ impl Drop for LogGuard {
 
 /// A log destination behind an in-memory buffer (see the module's documentation).
 pub struct Buffered<W> {
-    shared: Arc<Mutex<Pending<W>>>,
+    shared: Arc<Shared<W>>,
     /// Every line is written at once (no buffering).
     direct: bool,
 }
 
-struct Pending<W> {
-    bytes: Vec<u8>,
-    out: W,
+/// Lines are appended under one lock and written out under another, so a slow write (a
+/// destination the kernel throttles) holds up the thread writing, never the threads logging.
+struct Shared<W> {
+    lines: Mutex<Vec<u8>>,
+    out: Mutex<Out<W>>,
+}
+
+/// The destination, and the buffer the lines are swapped into while they are written.
+struct Out<W> {
+    dest: W,
+    writing: Vec<u8>,
 }
 
 impl<W> Clone for Buffered<W> {
@@ -79,30 +87,32 @@ impl<W> Clone for Buffered<W> {
 }
 
 impl<W: Write + Send + 'static> Buffered<W> {
-    pub fn new(out: W) -> Self {
-        Self {
-            shared: Arc::new(Mutex::new(Pending {
-                bytes: Vec::with_capacity(FLUSH_AT),
-                out,
-            })),
-            direct: false,
-        }
+    pub fn new(dest: W) -> Self {
+        Self::with(dest, false)
     }
 
-    /// Every line written at once, as `out` takes it.
-    pub fn unbuffered(out: W) -> Self {
+    /// Every line written at once, as `dest` takes it.
+    pub fn unbuffered(dest: W) -> Self {
+        Self::with(dest, true)
+    }
+
+    fn with(dest: W, direct: bool) -> Self {
+        let capacity = if direct { 0 } else { FLUSH_AT };
         Self {
-            shared: Arc::new(Mutex::new(Pending {
-                bytes: Vec::new(),
-                out,
-            })),
-            direct: true,
+            shared: Arc::new(Shared {
+                lines: Mutex::new(Vec::with_capacity(capacity)),
+                out: Mutex::new(Out {
+                    dest,
+                    writing: Vec::with_capacity(capacity),
+                }),
+            }),
+            direct,
         }
     }
 
     /// Writes what is buffered, now.
     pub fn flush(&self) -> io::Result<()> {
-        self.lock().write_out()
+        self.shared.write_out(Wait::Yes)
     }
 
     /// Starts the thread that empties the buffer every `every`; it ends once every handle on
@@ -113,7 +123,7 @@ impl<W: Write + Send + 'static> Buffered<W> {
             .name("log-flush".into())
             .spawn(move || {
                 while let Some(shared) = weak.upgrade() {
-                    let _ = lock(&shared).write_out();
+                    let _ = shared.write_out(Wait::Yes);
                     drop(shared);
                     std::thread::sleep(every);
                 }
@@ -125,68 +135,105 @@ impl<W: Write + Send + 'static> Buffered<W> {
     }
 
     /// Makes a panic write the buffered lines before its own message (then the previous hook
-    /// runs). A panic while the buffer is locked (inside a write) leaves the buffer as it is.
+    /// runs). A panic while a lock is held (inside a write) leaves the buffer as it is.
     fn flush_before_panics(&self) {
         let weak = Arc::downgrade(&self.shared);
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if let Some(shared) = weak.upgrade() {
-                let pending = match shared.try_lock() {
-                    Ok(pending) => Some(pending),
-                    Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-                    Err(TryLockError::WouldBlock) => None,
-                };
-                if let Some(mut pending) = pending {
-                    let _ = pending.write_out();
-                }
+                let _ = shared.write_out(Wait::No);
             }
             previous(info);
         }));
     }
+}
 
-    fn lock(&self) -> MutexGuard<'_, Pending<W>> {
-        lock(&self.shared)
+/// Whether [`Shared::write_out`] waits for a write already under way.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Yes,
+    /// Returns at once if another thread is writing (it may not take the latest lines: the next
+    /// write will).
+    No,
+}
+
+/// A lock, taken again after a panic elsewhere: at worst a line is partly appended.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
     }
 }
 
-/// The buffer, locked. A panic while it was held leaves at worst a partly appended line.
-fn lock<W>(shared: &Mutex<Pending<W>>) -> MutexGuard<'_, Pending<W>> {
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
+impl<W: Write> Shared<W> {
+    /// Appends a line; returns how many bytes wait.
+    fn append(&self, line: &[u8]) -> usize {
+        let mut lines = lock(&self.lines);
+        lines.extend_from_slice(line);
+        lines.len()
+    }
 
-impl<W: Write> Pending<W> {
-    fn write_out(&mut self) -> io::Result<()> {
-        if self.bytes.is_empty() {
+    /// Takes every line appended so far and writes them. One writer at a time, in the order
+    /// they took their lines, so lines reach the destination in the order they were appended.
+    fn write_out(&self, wait: Wait) -> io::Result<()> {
+        let out = match wait {
+            Wait::Yes => Some(lock(&self.out)),
+            Wait::No => try_lock(&self.out),
+        };
+        let Some(mut out) = out else {
             return Ok(());
+        };
+        let Out { dest, writing } = &mut *out;
+        {
+            let Some(mut lines) = (match wait {
+                Wait::Yes => Some(lock(&self.lines)),
+                Wait::No => try_lock(&self.lines),
+            }) else {
+                return Ok(());
+            };
+            if lines.is_empty() {
+                return Ok(());
+            }
+            std::mem::swap(&mut *lines, writing);
         }
-        let written = self
-            .out
-            .write_all(&self.bytes)
-            .and_then(|()| self.out.flush());
+        let written = dest.write_all(writing).and_then(|()| dest.flush());
         // A failed write (stderr closed) drops the lines rather than growing without bound.
-        self.bytes.clear();
+        writing.clear();
         written
     }
 }
 
 /// What the formatter writes one line into.
 pub struct LineWriter<'a, W> {
-    shared: &'a Mutex<Pending<W>>,
+    shared: &'a Shared<W>,
     at_once: bool,
 }
 
 impl<W: Write> Write for LineWriter<'_, W> {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
-        let mut pending = lock(self.shared);
-        pending.bytes.extend_from_slice(line);
-        if self.at_once || pending.bytes.len() >= FLUSH_AT {
-            pending.write_out()?;
+        let waiting = self.shared.append(line);
+        if self.at_once {
+            self.shared.write_out(Wait::Yes)?;
+        } else if waiting >= FLUSH_AT {
+            // Whoever is writing already will not take these lines, the next write will; past
+            // four times the threshold (a destination that stalls), wait for it.
+            let wait = if waiting >= 4 * FLUSH_AT {
+                Wait::Yes
+            } else {
+                Wait::No
+            };
+            self.shared.write_out(wait)?;
         }
         Ok(line.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        lock(self.shared).write_out()
+        self.shared.write_out(Wait::Yes)
     }
 }
 
@@ -297,6 +344,64 @@ mod tests {
             .finish();
         with_default(subscriber, || tracing::info!("now"));
         assert!(sink.text().contains("now"), "{}", sink.text());
+    }
+
+    /// A destination whose writes wait until the test opens it.
+    struct Gate {
+        entered: std::sync::mpsc::Sender<()>,
+        open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+        sink: Sink,
+    }
+
+    impl Write for Gate {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            let _ = self.entered.send(());
+            let (open, cv) = &*self.open;
+            let mut is_open = open.lock().expect("gate");
+            while !*is_open {
+                is_open = cv.wait(is_open).expect("gate");
+            }
+            self.sink.write(b)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stalled_write_holds_up_the_writer_not_the_threads_logging() {
+        use std::sync::mpsc::channel;
+        let sink = Sink::default();
+        let (entered, in_write) = channel();
+        let open = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let writer = Buffered::new(Gate {
+            entered,
+            open: open.clone(),
+            sink: sink.clone(),
+        });
+        writer.make_writer().write_all(b"first\n").expect("append");
+        let flushing = {
+            let writer = writer.clone();
+            std::thread::spawn(move || writer.flush())
+        };
+        in_write
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the write began");
+        let (logged, done) = channel();
+        {
+            let writer = writer.clone();
+            std::thread::spawn(move || {
+                writer.make_writer().write_all(b"second\n").expect("append");
+                let _ = logged.send(());
+            });
+        }
+        done.recv_timeout(Duration::from_secs(10))
+            .expect("logging waited for the stalled write");
+        *open.0.lock().expect("gate") = true;
+        open.1.notify_all();
+        flushing.join().expect("join").expect("flush");
+        writer.flush().expect("flush");
+        assert_eq!(sink.text(), "first\nsecond\n");
     }
 
     #[test]
