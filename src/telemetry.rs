@@ -4,11 +4,13 @@
 //! Lines go to stderr through a buffer ([`Buffered`]): `serve` logs a line per request, and one
 //! `write` to stderr per line cost a loaded server more than the rest of the line (a system call
 //! per request, on the request's thread). Lines below `WARN` wait in memory until the buffer
-//! holds [`FLUSH_AT`] bytes or a background thread empties it, every `OFFICINA_LOG_FLUSH_MS`
-//! (100 ms by default; 0 writes every line at once). A warning or an error is written at once,
-//! after the lines buffered before it, and a panic writes the buffer before its message, so the
-//! lines that explain a failure come before it. [`init`]'s guard writes what is left when the
-//! command ends (`serve` included, once it stops on a signal).
+//! holds [`FLUSH_AT`] bytes (then the thread that filled it writes it, unless another thread is
+//! writing already) or a background thread empties it, every `OFFICINA_LOG_FLUSH_MS` (100 ms by
+//! default; 0 writes every line at once). A warning or an error is written at once, after the
+//! lines buffered before it. A panic writes the buffer before its message (unless another thread
+//! is writing at that moment, whose write then carries those lines). [`init`]'s guard writes what
+//! is left when the command ends (`serve` included, once it stops on a signal). Past [`WAIT_AT`]
+//! bytes waiting (a destination that stalls), logging threads wait for the write.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
@@ -20,8 +22,11 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::LogFormat;
 
-/// A buffer this full is written at once, by the thread that filled it.
+/// A buffer this full is written by the thread that filled it (or by the write under way).
 pub const FLUSH_AT: usize = 64 * 1024;
+/// This many bytes waiting make a logging thread wait for the write under way, so a destination
+/// that stalls cannot make the buffer grow without bound.
+pub const WAIT_AT: usize = 4 * FLUSH_AT;
 
 /// Installs the global subscriber, its lines waiting at most `flush_every` (zero: not at all).
 /// Keep the guard for as long as the command runs: dropping it writes the lines still buffered.
@@ -65,7 +70,9 @@ pub struct Buffered<W> {
 }
 
 /// Lines are appended under one lock and written out under another, so a slow write (a
-/// destination the kernel throttles) holds up the thread writing, never the threads logging.
+/// destination the kernel throttles) holds up the thread writing, not the threads logging lines
+/// below `WARN` (until [`WAIT_AT`] bytes wait); warnings and errors wait for it, to be written
+/// in order.
 struct Shared<W> {
     lines: Mutex<Vec<u8>>,
     out: Mutex<Out<W>>,
@@ -152,12 +159,14 @@ impl<W: Write + Send + 'static> Buffered<W> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Wait {
     Yes,
-    /// Returns at once if another thread is writing (it may not take the latest lines: the next
-    /// write will).
+    /// Returns at once, writing nothing, if a write is under way (on another thread, or on
+    /// this one: a panic inside the write) or the lines are being appended to at that instant;
+    /// the next write takes them.
     No,
 }
 
-/// A lock, taken again after a panic elsewhere: at worst a line is partly appended.
+/// A lock, taken again after a panic elsewhere: at worst a line is partly appended, or the lines
+/// of a write that panicked are dropped ([`Shared::write_out`]).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -189,6 +198,9 @@ impl<W: Write> Shared<W> {
             return Ok(());
         };
         let Out { dest, writing } = &mut *out;
+        // Lines left by a write that panicked are dropped, as those of a failed write are: taking
+        // them again would write them after newer lines.
+        writing.clear();
         {
             let Some(mut lines) = (match wait {
                 Wait::Yes => Some(lock(&self.lines)),
@@ -221,8 +233,8 @@ impl<W: Write> Write for LineWriter<'_, W> {
             self.shared.write_out(Wait::Yes)?;
         } else if waiting >= FLUSH_AT {
             // Whoever is writing already will not take these lines, the next write will; past
-            // four times the threshold (a destination that stalls), wait for it.
-            let wait = if waiting >= 4 * FLUSH_AT {
+            // `WAIT_AT` (a destination that stalls), wait for it.
+            let wait = if waiting >= WAIT_AT {
                 Wait::Yes
             } else {
                 Wait::No
@@ -397,11 +409,28 @@ mod tests {
         }
         done.recv_timeout(Duration::from_secs(10))
             .expect("logging waited for the stalled write");
+        // A line that fills the buffer past FLUSH_AT does not wait for the write under way
+        // either (its write is left to the next one).
+        let (filled, full) = channel();
+        {
+            let writer = writer.clone();
+            std::thread::spawn(move || {
+                let line = format!("{}\n", "x".repeat(FLUSH_AT));
+                writer
+                    .make_writer()
+                    .write_all(line.as_bytes())
+                    .expect("append");
+                let _ = filled.send(());
+            });
+        }
+        full.recv_timeout(Duration::from_secs(10))
+            .expect("a full buffer waited for the stalled write");
         *open.0.lock().expect("gate") = true;
         open.1.notify_all();
         flushing.join().expect("join").expect("flush");
         writer.flush().expect("flush");
-        assert_eq!(sink.text(), "first\nsecond\n");
+        let x = "x".repeat(FLUSH_AT);
+        assert_eq!(sink.text(), format!("first\nsecond\n{x}\n"));
     }
 
     #[test]
