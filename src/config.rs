@@ -248,18 +248,13 @@ impl Config {
             }
             Some(s) => Some(s.as_bytes().to_vec()),
         };
-        let token_ttl_secs = match args.token_ttl_secs.as_deref() {
-            None | Some("") => DEFAULT_TOKEN_TTL_SECS,
-            Some(s) => match s.trim().parse::<i64>() {
-                Ok(n) if (60..=86_400).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError {
-                        setting: "OFFICINA_TOKEN_TTL_SECS",
-                        message: format!("'{s}' is not a number of seconds between 60 and 86400"),
-                    });
-                }
-            },
-        };
+        let token_ttl_secs = number_in(
+            args.token_ttl_secs.as_deref(),
+            DEFAULT_TOKEN_TTL_SECS,
+            60..=86_400,
+            "OFFICINA_TOKEN_TTL_SECS",
+            "a number of seconds between 60 and 86400",
+        )?;
         let log_format = match args
             .log_format
             .as_deref()
@@ -275,18 +270,13 @@ impl Config {
                 });
             }
         };
-        let log_flush_ms = match args.log_flush_ms.as_deref().map(str::trim) {
-            None | Some("") => DEFAULT_LOG_FLUSH_MS,
-            Some(s) => match s.parse::<u64>() {
-                Ok(n) if n <= 60_000 => n,
-                _ => {
-                    return Err(ConfigError {
-                        setting: "OFFICINA_LOG_FLUSH_MS",
-                        message: format!("'{s}' is not a number of milliseconds up to 60000"),
-                    });
-                }
-            },
-        };
+        let log_flush_ms = number_in(
+            args.log_flush_ms.as_deref(),
+            DEFAULT_LOG_FLUSH_MS,
+            0..=60_000,
+            "OFFICINA_LOG_FLUSH_MS",
+            "a number of milliseconds up to 60000",
+        )?;
         Ok(Self {
             database,
             data_dir,
@@ -295,6 +285,30 @@ impl Config {
             log_format,
             log_flush: Duration::from_millis(log_flush_ms),
         })
+    }
+}
+
+/// A whole number setting: `default` when unset or empty, else a number (spaces around it
+/// allowed) within `range`; otherwise the error names `setting` and says the value is not `what`.
+fn number_in<T>(
+    raw: Option<&str>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    setting: &'static str,
+    what: &str,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd,
+{
+    match raw {
+        None | Some("") => Ok(default),
+        Some(s) => match s.trim().parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(ConfigError {
+                setting,
+                message: format!("'{s}' is not {what}"),
+            }),
+        },
     }
 }
 

@@ -165,6 +165,16 @@ enum Wait {
     No,
 }
 
+impl Wait {
+    /// `m` locked, waiting for it or not; `None` when it is held and this does not wait.
+    fn lock<T>(self, m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+        match self {
+            Wait::Yes => Some(lock(m)),
+            Wait::No => try_lock(m),
+        }
+    }
+}
+
 /// A lock, taken again after a panic elsewhere: at worst a line is partly appended, or the lines
 /// of a write that panicked are dropped ([`Shared::write_out`]).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -190,22 +200,16 @@ impl<W: Write> Shared<W> {
     /// Takes every line appended so far and writes them. One writer at a time, in the order
     /// they took their lines, so lines reach the destination in the order they were appended.
     fn write_out(&self, wait: Wait) -> io::Result<()> {
-        let out = match wait {
-            Wait::Yes => Some(lock(&self.out)),
-            Wait::No => try_lock(&self.out),
-        };
-        let Some(mut out) = out else {
+        let Some(mut out) = wait.lock(&self.out) else {
             return Ok(());
         };
         let Out { dest, writing } = &mut *out;
-        // Lines left by a write that panicked are dropped, as those of a failed write are: taking
-        // them again would write them after newer lines.
+        // The lines of the previous write are dropped, even if it failed (stderr closed: the
+        // buffer must not grow without bound) or panicked (taking them again would write them
+        // after newer lines).
         writing.clear();
         {
-            let Some(mut lines) = (match wait {
-                Wait::Yes => Some(lock(&self.lines)),
-                Wait::No => try_lock(&self.lines),
-            }) else {
+            let Some(mut lines) = wait.lock(&self.lines) else {
                 return Ok(());
             };
             if lines.is_empty() {
@@ -213,10 +217,7 @@ impl<W: Write> Shared<W> {
             }
             std::mem::swap(&mut *lines, writing);
         }
-        let written = dest.write_all(writing).and_then(|()| dest.flush());
-        // A failed write (stderr closed) drops the lines rather than growing without bound.
-        writing.clear();
-        written
+        dest.write_all(writing).and_then(|()| dest.flush())
     }
 }
 
@@ -295,12 +296,23 @@ mod tests {
 
     fn logging_to(sink: &Sink) -> (Buffered<Sink>, impl tracing::Subscriber + Send + Sync) {
         let writer = Buffered::new(sink.clone());
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(writer.clone())
+        (writer.clone(), subscriber(writer))
+    }
+
+    fn subscriber(writer: Buffered<Sink>) -> impl tracing::Subscriber + Send + Sync {
+        tracing_subscriber::fmt()
+            .with_writer(writer)
             .with_ansi(false)
             .with_max_level(Level::INFO)
-            .finish();
-        (writer, subscriber)
+            .finish()
+    }
+
+    /// Both messages were written, `first` before `second`.
+    fn assert_in_order(text: &str, first: &str, second: &str) {
+        match (text.find(first), text.find(second)) {
+            (Some(a), Some(b)) => assert!(a < b, "{text}"),
+            _ => panic!("{first} or {second} missing: {text}"),
+        }
     }
 
     #[test]
@@ -313,9 +325,7 @@ mod tests {
         });
         assert_eq!(sink.text(), "", "written before any flush");
         writer.flush().expect("flush");
-        let text = sink.text();
-        assert!(text.contains("first") && text.contains("second"), "{text}");
-        assert!(text.find("first") < text.find("second"), "{text}");
+        assert_in_order(&sink.text(), "first", "second");
     }
 
     #[test]
@@ -326,12 +336,7 @@ mod tests {
             tracing::info!("routine");
             tracing::warn!("trouble");
         });
-        let text = sink.text();
-        assert!(
-            text.contains("routine") && text.contains("trouble"),
-            "{text}"
-        );
-        assert!(text.find("routine") < text.find("trouble"), "{text}");
+        assert_in_order(&sink.text(), "routine", "trouble");
     }
 
     #[test]
@@ -350,10 +355,7 @@ mod tests {
     #[test]
     fn unbuffered_lines_are_written_at_once() {
         let sink = Sink::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(Buffered::unbuffered(sink.clone()))
-            .with_ansi(false)
-            .finish();
+        let subscriber = subscriber(Buffered::unbuffered(sink.clone()));
         with_default(subscriber, || tracing::info!("now"));
         assert!(sink.text().contains("now"), "{}", sink.text());
     }
@@ -380,6 +382,17 @@ mod tests {
         }
     }
 
+    /// Writes `line` on a new thread; the receiver hears once the write returned.
+    fn log_on_a_thread(writer: &Buffered<Gate>, line: Vec<u8>) -> std::sync::mpsc::Receiver<()> {
+        let (logged, done) = std::sync::mpsc::channel();
+        let writer = writer.clone();
+        std::thread::spawn(move || {
+            writer.make_writer().write_all(&line).expect("append");
+            let _ = logged.send(());
+        });
+        done
+    }
+
     #[test]
     fn a_stalled_write_holds_up_the_writer_not_the_threads_logging() {
         use std::sync::mpsc::channel;
@@ -399,31 +412,13 @@ mod tests {
         in_write
             .recv_timeout(Duration::from_secs(10))
             .expect("the write began");
-        let (logged, done) = channel();
-        {
-            let writer = writer.clone();
-            std::thread::spawn(move || {
-                writer.make_writer().write_all(b"second\n").expect("append");
-                let _ = logged.send(());
-            });
-        }
-        done.recv_timeout(Duration::from_secs(10))
+        log_on_a_thread(&writer, b"second\n".to_vec())
+            .recv_timeout(Duration::from_secs(10))
             .expect("logging waited for the stalled write");
         // A line that fills the buffer past FLUSH_AT does not wait for the write under way
         // either (its write is left to the next one).
-        let (filled, full) = channel();
-        {
-            let writer = writer.clone();
-            std::thread::spawn(move || {
-                let line = format!("{}\n", "x".repeat(FLUSH_AT));
-                writer
-                    .make_writer()
-                    .write_all(line.as_bytes())
-                    .expect("append");
-                let _ = filled.send(());
-            });
-        }
-        full.recv_timeout(Duration::from_secs(10))
+        log_on_a_thread(&writer, format!("{}\n", "x".repeat(FLUSH_AT)).into_bytes())
+            .recv_timeout(Duration::from_secs(10))
             .expect("a full buffer waited for the stalled write");
         *open.0.lock().expect("gate") = true;
         open.1.notify_all();

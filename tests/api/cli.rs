@@ -176,11 +176,7 @@ struct Serving {
 impl Serving {
     fn start(db: &TestDb, flush_ms: &str) -> Serving {
         use std::time::{Duration, Instant};
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::helpers::free_port();
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = officina(db)
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])

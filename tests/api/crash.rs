@@ -7,7 +7,6 @@
 //! committed data left them: no repeat, no gap, also for the writes made after the restart.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::concurrency::{count_sql, remit_for, submit_claims};
 use crate::directory::{payer_body, provider_body};
-use crate::helpers::{Res, TestDb, read};
+use crate::helpers::{Res, TestDb, free_port, read};
 use crate::patients::patient_body;
 
 const SECRET: &str = "crash-test-signing-secret-0123456789abcdef";
@@ -53,11 +52,7 @@ struct Server {
 
 impl Server {
     async fn start(db: &TestDb) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = officina(db)
             .args(["serve"])
             .env("OFFICINA_BIND", format!("127.0.0.1:{port}"))

@@ -22,6 +22,15 @@ use serde_json::Value;
 pub const PASSWORD: &str = "correct-horse-battery";
 static PASSWORD_HASH: LazyLock<String> = LazyLock::new(|| domain::hash_password(PASSWORD).unwrap());
 
+/// A port free at this instant on 127.0.0.1, for a process that binds it itself.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A fresh database: a temporary SQLite file, or a new PostgreSQL database dropped afterwards.
 pub struct TestDb {
     pub url: DatabaseUrl,
