@@ -4,4 +4,4 @@ pub mod api;
 pub mod repo;
 pub mod routes;
 
-pub use repo::{AuditCtx, PendingAudit, record, record_each, record_many};
+pub use repo::{AuditCtx, NewAuditRow, PendingAudit, new_rows, record, record_each, record_many};

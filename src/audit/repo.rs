@@ -110,28 +110,46 @@ pub fn record_many(
 /// As [`record_many`], each row with its own actor and request (the registrations of several
 /// requests written in one transaction).
 pub fn record_each(conn: &mut DbConn, rows: &[(&AuditCtx, &PendingAudit)]) -> Result<(), AppError> {
+    let rows = new_rows(rows);
     for chunk in rows.chunks(crate::db::INSERT_CHUNK) {
-        let values: Vec<_> = chunk
-            .iter()
-            .map(|(ctx, p)| {
-                (
-                    a::id.eq(AuditEventId::new().to_string()),
-                    a::org_id.eq(ctx.org.to_string()),
-                    a::actor_id.eq(ctx.actor.map(|u| u.to_string())),
-                    a::action.eq(p.action),
-                    a::entity.eq(p.entity),
-                    a::entity_id.eq(p.entity_id.clone()),
-                    a::request_id.eq(ctx.request_id.clone()),
-                    a::detail.eq(p.detail.as_ref().map(|d| d.to_string())),
-                    a::at.eq(p.at),
-                )
-            })
-            .collect();
         crate::on_inner!(conn, |c| diesel::insert_into(a::audit_events)
-            .values(&values)
+            .values(chunk)
             .execute(c))?;
     }
     Ok(())
+}
+
+/// An audit row as written.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = crate::db::schema::audit_events)]
+pub struct NewAuditRow {
+    id: String,
+    org_id: String,
+    actor_id: Option<String>,
+    action: &'static str,
+    entity: &'static str,
+    entity_id: Option<String>,
+    request_id: Option<String>,
+    detail: Option<String>,
+    at: NaiveDateTime,
+}
+
+/// The rows [`record_each`] writes, for a caller that writes them in a statement of its own
+/// (`db::chain`).
+pub fn new_rows(rows: &[(&AuditCtx, &PendingAudit)]) -> Vec<NewAuditRow> {
+    rows.iter()
+        .map(|(ctx, p)| NewAuditRow {
+            id: AuditEventId::new().to_string(),
+            org_id: ctx.org.to_string(),
+            actor_id: ctx.actor.map(|u| u.to_string()),
+            action: p.action,
+            entity: p.entity,
+            entity_id: p.entity_id.clone(),
+            request_id: ctx.request_id.clone(),
+            detail: p.detail.as_ref().map(|d| d.to_string()),
+            at: p.at,
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Queryable)]

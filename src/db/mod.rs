@@ -4,6 +4,7 @@
 //! executor (`web::block`; on SQLite a read by key runs at once, [`Db::read_by_key`]), with
 //! write transactions that are `BEGIN IMMEDIATE` on SQLite.
 
+pub mod chain;
 pub mod combine;
 pub mod ids;
 pub mod schema;
@@ -588,6 +589,14 @@ pub fn next_counter(conn: &mut DbConn, org: OrgId, name: &str) -> Result<i64, Ap
     Ok(*next_counters(conn, org, name, 1)?.end())
 }
 
+/// A counter step of `n` numbers: at least one.
+pub fn counter_step(n: usize) -> Result<i64, AppError> {
+    i64::try_from(n)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| AppError::internal("a counter step must be positive"))
+}
+
 /// As [`next_counter`], taking `n` (at least 1) consecutive numbers at once in one statement.
 pub fn next_counters(
     conn: &mut DbConn,
@@ -596,10 +605,7 @@ pub fn next_counters(
     n: usize,
 ) -> Result<std::ops::RangeInclusive<i64>, AppError> {
     use schema::counters::dsl as c;
-    let n = i64::try_from(n)
-        .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| AppError::internal("a counter step must be positive"))?;
+    let n = counter_step(n)?;
     let org = org.to_string();
     let last: i64 = on_inner!(conn, |inner| diesel::insert_into(c::counters)
         .values((c::org_id.eq(&org), c::name.eq(name), c::value.eq(n)))

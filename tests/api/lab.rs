@@ -180,6 +180,39 @@ async fn registration_errors_name_every_field() {
 }
 
 #[tokio::test]
+async fn a_new_accession_prefix_numbers_the_next_registration_and_the_count_goes_on() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let pid = p["id"].as_str().unwrap();
+    let first = register(&app, &org, pid, true).await;
+    let res = app
+        .patch(
+            "/api/v1/organization",
+            org.token(Role::Admin),
+            &json!({"accession_prefix": "rf", "version": 1}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let second = register(&app, &org, pid, true).await;
+    let parse =
+        |s: &serde_json::Value| Accession::parse(s["accession_number"].as_str().unwrap()).unwrap();
+    assert_eq!((parse(&first).prefix.as_str(), parse(&first).seq), ("L", 1));
+    assert_eq!(
+        (parse(&second).prefix.as_str(), parse(&second).seq),
+        ("RF", 2)
+    );
+    // As stored: the read answers the number the registration answered.
+    let read = app
+        .get(
+            &format!("/api/v1/specimens/{}", second["id"].as_str().unwrap()),
+            org.token(Role::Lab),
+        )
+        .await;
+    assert_eq!(read.body["accession_number"], second["accession_number"]);
+}
+
+#[tokio::test]
 async fn a_scanned_number_finds_the_specimen_and_a_mistyped_one_is_refused() {
     let app = TestApp::spawn().await;
     let a = app.seed_org("A").await;

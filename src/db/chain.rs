@@ -1,0 +1,117 @@
+//! Several PostgreSQL writes sent as one statement.
+//!
+//! A registration batch writes four tables (the rows do not read one another's results). Sent one
+//! by one, each INSERT is a round trip to the server, made while the batch holds its
+//! organization's counter row: on a busy machine each trip waits to be scheduled on both sides,
+//! and the lane's next batch waits for all of them. [`Chain`] writes them as one statement
+//! instead: every part but the last becomes a data-modifying `WITH` query, which PostgreSQL runs
+//! exactly once and to completion whether or not the main statement reads it. Foreign keys hold
+//! between the parts: PostgreSQL checks them when the whole statement has run, when the rows of
+//! every part are visible. SQLite has no data-modifying `WITH` and no round trips to save; its
+//! callers run the same INSERTs one after another.
+
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::{PgConnection, QueryResult, RunQueryDsl};
+
+/// Names of the `WITH` queries; a chain has at most this many parts before its last.
+const NAMES: [&str; 8] = ["w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7"];
+
+/// Statements (INSERTs, typically) run as one PostgreSQL statement, in order. Its bind
+/// parameters are those of all parts together, which PostgreSQL caps at 65 535.
+#[derive(Default)]
+pub struct Chain<'a> {
+    parts: Vec<Box<dyn QueryFragment<Pg> + 'a>>,
+}
+
+impl<'a> Chain<'a> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `part` after the parts already in the chain.
+    #[must_use]
+    pub fn then(mut self, part: impl QueryFragment<Pg> + 'a) -> Self {
+        self.parts.push(Box::new(part));
+        self
+    }
+
+    /// Runs the chain (nothing when it is empty). The count is the last part's.
+    pub fn run(self, conn: &mut PgConnection) -> QueryResult<usize> {
+        if self.parts.is_empty() {
+            return Ok(0);
+        }
+        if self.parts.len() > NAMES.len() + 1 {
+            return Err(diesel::result::Error::QueryBuilderError(
+                format!("a chain has at most {} statements", NAMES.len() + 1).into(),
+            ));
+        }
+        self.execute(conn)
+    }
+}
+
+impl QueryFragment<Pg> for Chain<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let Some((last, before)) = self.parts.split_last() else {
+            return Ok(());
+        };
+        for (n, (part, name)) in before.iter().zip(NAMES).enumerate() {
+            out.push_sql(if n == 0 { "WITH " } else { ", " });
+            out.push_sql(name);
+            out.push_sql(" AS (");
+            part.walk_ast(out.reborrow())?;
+            out.push_sql(")");
+        }
+        if !before.is_empty() {
+            out.push_sql(" ");
+        }
+        last.walk_ast(out.reborrow())
+    }
+}
+
+/// Its SQL depends on its parts and their row counts: never cached by type.
+impl QueryId for Chain<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl RunQueryDsl<PgConnection> for Chain<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::schema::counters::dsl as c;
+    use diesel::prelude::*;
+
+    fn sql(chain: &Chain<'_>) -> String {
+        diesel::debug_query::<Pg, _>(chain).to_string()
+    }
+
+    #[test]
+    fn every_part_but_the_last_is_a_with_query_and_binds_are_numbered_across_parts() {
+        let a = [(c::org_id.eq("o1"), c::name.eq("n1"), c::value.eq(1_i64))];
+        let b = [(c::org_id.eq("o2"), c::name.eq("n2"), c::value.eq(2_i64))];
+        let chain = Chain::new()
+            .then(diesel::insert_into(c::counters).values(&a[..]))
+            .then(diesel::insert_into(c::counters).values(&b[..]));
+        let text = sql(&chain);
+        assert!(
+            text.starts_with(
+                "WITH w0 AS (INSERT INTO \"counters\" (\"org_id\", \"name\", \"value\") VALUES ($1, $2, $3)) \
+                 INSERT INTO \"counters\" (\"org_id\", \"name\", \"value\") VALUES ($4, $5, $6)"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn one_part_is_the_statement_itself() {
+        let a = [(c::org_id.eq("o1"), c::name.eq("n1"), c::value.eq(1_i64))];
+        let chain = Chain::new().then(diesel::insert_into(c::counters).values(&a[..]));
+        assert!(
+            sql(&chain).starts_with("INSERT INTO \"counters\""),
+            "{}",
+            sql(&chain)
+        );
+    }
+}
