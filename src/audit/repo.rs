@@ -122,6 +122,8 @@ pub fn record_each(conn: &mut DbConn, rows: &[(&AuditCtx, &PendingAudit)]) -> Re
 /// An audit row as written.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = crate::db::schema::audit_events)]
+// `None` is NULL, not DEFAULT: with DEFAULT, diesel writes a batch on SQLite one row at a time.
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewAuditRow {
     id: String,
     org_id: String,

@@ -14,9 +14,6 @@ use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::{PgConnection, QueryResult, RunQueryDsl};
 
-/// Names of the `WITH` queries; a chain has at most this many parts before its last.
-const NAMES: [&str; 8] = ["w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7"];
-
 /// Statements (INSERTs, typically) run as one PostgreSQL statement, in order. Its bind
 /// parameters are those of all parts together, which PostgreSQL caps at 65 535.
 #[derive(Default)]
@@ -41,11 +38,6 @@ impl<'a> Chain<'a> {
         if self.parts.is_empty() {
             return Ok(0);
         }
-        if self.parts.len() > NAMES.len() + 1 {
-            return Err(diesel::result::Error::QueryBuilderError(
-                format!("a chain has at most {} statements", NAMES.len() + 1).into(),
-            ));
-        }
         self.execute(conn)
     }
 }
@@ -53,12 +45,13 @@ impl<'a> Chain<'a> {
 impl QueryFragment<Pg> for Chain<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         let Some((last, before)) = self.parts.split_last() else {
-            return Ok(());
+            return Err(diesel::result::Error::QueryBuilderError(
+                "an empty chain is no statement".into(),
+            ));
         };
-        for (n, (part, name)) in before.iter().zip(NAMES).enumerate() {
+        for (n, part) in before.iter().enumerate() {
             out.push_sql(if n == 0 { "WITH " } else { ", " });
-            out.push_sql(name);
-            out.push_sql(" AS (");
+            out.push_sql(&format!("w{n} AS ("));
             part.walk_ast(out.reborrow())?;
             out.push_sql(")");
         }
@@ -102,6 +95,33 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_empty_insert_is_a_statement_that_writes_nothing_and_ten_parts_all_count() {
+        let a = [(c::org_id.eq("o1"), c::name.eq("n1"), c::value.eq(1_i64))];
+        let mut chain = Chain::new().then(diesel::insert_into(c::counters).values(&a[..0]));
+        for _ in 0..9 {
+            chain = chain.then(diesel::insert_into(c::counters).values(&a[..]));
+        }
+        let text = sql(&chain);
+        assert!(
+            text.starts_with("WITH w0 AS (SELECT 1 FROM \"counters\" WHERE 1=0), w1 AS (INSERT"),
+            "{text}"
+        );
+        assert!(text.contains("w8 AS (INSERT"), "{text}");
+        assert!(text.contains("VALUES ($25, $26, $27) -- binds"), "{text}");
+        assert_eq!(text.matches("INSERT INTO").count(), 9, "{text}");
+    }
+
+    #[test]
+    fn an_empty_chain_is_refused() {
+        let chain = Chain::new();
+        let mut text = String::new();
+        let mut qb = <Pg as diesel::backend::Backend>::QueryBuilder::default();
+        assert!(chain.to_sql(&mut qb, &Pg).is_err());
+        text.push_str(&diesel::query_builder::QueryBuilder::finish(qb));
+        assert!(text.is_empty());
     }
 
     #[test]

@@ -407,7 +407,8 @@ pub struct Registered {
 /// The organization's accession prefix and `n` new numbers of its accession counter for `year`
 /// ([`crate::db::next_counters`]). On PostgreSQL one statement (the counter's upsert returns the
 /// prefix), which saves a registration batch a round trip while it holds the counter; on SQLite,
-/// in process, the organization is read first.
+/// in process, the organization is read first. (An organization that does not exist is an error
+/// either way; callers act for an organization their caller check found.)
 fn accession_numbers(
     conn: &mut DbConn,
     org: OrgId,
@@ -595,7 +596,9 @@ pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Regi
     let audits = audit::new_rows(&audits);
     match conn {
         // One statement, one round trip, while the batch holds the counter. A full batch
-        // (MAX_BATCH specimens of at most 50 tests) binds under 30 000 parameters.
+        // (`combine::MAX_BATCH` = 64 specimens of at most 50 tests, the API's cap) binds under
+        // 28 000 parameters, PostgreSQL's cap being 65 535; beyond that the statement fails,
+        // and the lane writes each registration on its own (`combine::write_all_or_each`).
         DbConn::Postgresql(c) => {
             Chain::new()
                 .then(diesel::insert_into(sp::specimens).values(&specimens))
