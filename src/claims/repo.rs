@@ -6,13 +6,16 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::domain::{self, ClaimStatus, frequency};
+use super::schema::claim_events;
 use super::schema::{claim_lines::dsl as cl, claims::dsl as c};
 use super::scrubber::Candidate;
 pub use super::transitions::{
     ClaimChanges, events, illegal, lock, set_payer_claim_number, transition, transition_many,
 };
-use super::transitions::{NewEvent, append_created_events};
+use super::transitions::{NewEvent, append_created_events, created_event_rows};
 use crate::audit::{self, AuditCtx};
+use crate::db::chain::Chain;
+use crate::db::schema::audit_events;
 use crate::db::{
     ChargeId, ClaimEventId, ClaimId, ClaimLineId, CoverageId, DbConn, OrgId, PatientId, PayerId,
     ProviderId,
@@ -251,39 +254,61 @@ fn insert_line_rows<'a>(
     conn: &mut DbConn,
     lines: impl IntoIterator<Item = &'a ClaimLine>,
 ) -> Result<(), AppError> {
-    let rows: Vec<_> = lines
-        .into_iter()
-        .map(|l| {
-            (
-                (
-                    cl::id.eq(l.id.to_string()),
-                    cl::org_id.eq(l.org_id.to_string()),
-                    cl::claim_id.eq(l.claim_id.to_string()),
-                    cl::line_number.eq(l.line_number),
-                    cl::procedure_code.eq(&l.procedure_code),
-                    cl::modifiers.eq(&l.modifiers),
-                    cl::diagnosis_pointers.eq(&l.diagnosis_pointers),
-                    cl::units.eq(l.units),
-                ),
-                (
-                    cl::charge_cents.eq(l.charge_cents),
-                    cl::service_date.eq(l.service_date),
-                    cl::tooth.eq(&l.tooth),
-                    cl::surfaces.eq(&l.surfaces),
-                    cl::oral_cavity_area.eq(&l.oral_cavity_area),
-                    cl::line_control_number.eq(&l.line_control_number),
-                    cl::charge_id.eq(&l.charge_id),
-                    cl::created_at.eq(l.created_at),
-                ),
-            )
-        })
-        .collect();
+    let rows = line_rows_of(lines);
     for chunk in rows.chunks(crate::db::INSERT_CHUNK) {
         crate::on_inner!(conn, |x| diesel::insert_into(cl::claim_lines)
             .values(chunk)
             .execute(x))?;
     }
     Ok(())
+}
+
+/// A claim line as written.
+#[derive(Insertable)]
+#[diesel(table_name = super::schema::claim_lines)]
+// `None` is NULL, not DEFAULT: with DEFAULT, diesel writes a batch on SQLite one row at a time.
+#[diesel(treat_none_as_default_value = false)]
+struct LineRow<'a> {
+    id: String,
+    org_id: String,
+    claim_id: String,
+    line_number: i32,
+    procedure_code: &'a str,
+    modifiers: &'a str,
+    diagnosis_pointers: &'a str,
+    units: i64,
+    charge_cents: i64,
+    service_date: NaiveDate,
+    tooth: Option<&'a str>,
+    surfaces: &'a str,
+    oral_cavity_area: Option<&'a str>,
+    line_control_number: &'a str,
+    charge_id: Option<&'a str>,
+    created_at: NaiveDateTime,
+}
+
+fn line_rows_of<'a>(lines: impl IntoIterator<Item = &'a ClaimLine>) -> Vec<LineRow<'a>> {
+    lines
+        .into_iter()
+        .map(|l| LineRow {
+            id: l.id.to_string(),
+            org_id: l.org_id.to_string(),
+            claim_id: l.claim_id.to_string(),
+            line_number: l.line_number,
+            procedure_code: &l.procedure_code,
+            modifiers: &l.modifiers,
+            diagnosis_pointers: &l.diagnosis_pointers,
+            units: l.units,
+            charge_cents: l.charge_cents,
+            service_date: l.service_date,
+            tooth: l.tooth.as_deref(),
+            surfaces: &l.surfaces,
+            oral_cavity_area: l.oral_cavity_area.as_deref(),
+            line_control_number: &l.line_control_number,
+            charge_id: l.charge_id.as_deref(),
+            created_at: l.created_at,
+        })
+        .collect()
 }
 
 /// Creates a draft claim with a new patient control number.
@@ -406,14 +431,6 @@ pub fn create_claims(
             )
         })
         .collect();
-    // Multi-row statements run on the inner connection. A claim row binds 23 values, so half an
-    // `INSERT_CHUNK` of them stays under SQLite's bind limit.
-    for chunk in claims.chunks(crate::db::INSERT_CHUNK / 2) {
-        crate::on_inner!(conn, |x| diesel::insert_into(c::claims)
-            .values(chunk)
-            .execute(x))?;
-    }
-    insert_line_rows(conn, created.iter().flat_map(|cc| &cc.lines))?;
     let events: Vec<NewEvent> = created
         .iter()
         .zip(items)
@@ -426,7 +443,6 @@ pub fn create_claims(
             },
         })
         .collect();
-    append_created_events(conn, org, &events, now)?;
     let audits: Vec<audit::PendingAudit> = created
         .iter()
         .map(|cc| audit::PendingAudit {
@@ -442,7 +458,35 @@ pub fn create_claims(
         .collect();
     let audits: Vec<(&AuditCtx, &audit::PendingAudit)> =
         items.iter().map(|i| &i.ctx).zip(&audits).collect();
-    audit::record_each(conn, &audits)?;
+    match conn {
+        // One statement, one round trip, while the batch holds the counter. A full batch
+        // (`combine::MAX_BATCH` = 64 claims of at most `scrubber::MAX_LINES` = 50 lines) binds
+        // under 56 000 parameters, PostgreSQL's cap being 65 535; beyond that the statement
+        // fails, and the lane writes each claim on its own (`combine::write_all_or_each`).
+        DbConn::Postgresql(x) => {
+            let lines = line_rows_of(created.iter().flat_map(|cc| &cc.lines));
+            let events = created_event_rows(&org_s, &events, now);
+            let audits = audit::new_rows(&audits);
+            Chain::new()
+                .then(diesel::insert_into(c::claims).values(&claims))
+                .then(diesel::insert_into(cl::claim_lines).values(&lines))
+                .then(diesel::insert_into(claim_events::table).values(&events))
+                .then(diesel::insert_into(audit_events::table).values(&audits))
+                .run(x)?;
+        }
+        // Multi-row statements. A claim row binds 23 values, so half an `INSERT_CHUNK` of them
+        // stays under SQLite's bind limit.
+        DbConn::Sqlite(_) => {
+            for chunk in claims.chunks(crate::db::INSERT_CHUNK / 2) {
+                crate::on_inner!(conn, |x| diesel::insert_into(c::claims)
+                    .values(chunk)
+                    .execute(x))?;
+            }
+            insert_line_rows(conn, created.iter().flat_map(|cc| &cc.lines))?;
+            append_created_events(conn, org, &events, now)?;
+            audit::record_each(conn, &audits)?;
+        }
+    }
     Ok(created)
 }
 

@@ -29,27 +29,50 @@ pub(super) fn append_created_events(
     at: chrono::NaiveDateTime,
 ) -> Result<(), AppError> {
     let org = org.to_string();
-    for chunk in events.chunks(crate::db::INSERT_CHUNK) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|e| {
-                (
-                    ev::id.eq(ClaimEventId::new().to_string()),
-                    ev::org_id.eq(&org),
-                    ev::claim_id.eq(e.claim.to_string()),
-                    ev::from_status.eq(None::<&str>),
-                    ev::to_status.eq(ClaimStatus::Draft.as_str()),
-                    ev::actor_id.eq(&e.actor),
-                    ev::at.eq(at),
-                    ev::reason.eq(Some(e.reason.as_str())),
-                )
-            })
-            .collect();
+    let rows = created_event_rows(&org, events, at);
+    for chunk in rows.chunks(crate::db::INSERT_CHUNK) {
         crate::on_inner!(conn, |c| diesel::insert_into(ev::claim_events)
-            .values(&rows)
+            .values(chunk)
             .execute(c))?;
     }
     Ok(())
+}
+
+/// A claim event as written.
+#[derive(Insertable)]
+#[diesel(table_name = super::schema::claim_events)]
+// `None` is NULL, not DEFAULT: with DEFAULT, diesel writes a batch on SQLite one row at a time.
+#[diesel(treat_none_as_default_value = false)]
+pub(super) struct EventRow<'a> {
+    id: String,
+    org_id: &'a str,
+    claim_id: String,
+    from_status: Option<&'static str>,
+    to_status: &'static str,
+    actor_id: Option<&'a str>,
+    at: NaiveDateTime,
+    reason: Option<&'a str>,
+}
+
+/// The rows of [`append_created_events`], for a caller that writes them in a statement of its own.
+pub(super) fn created_event_rows<'a>(
+    org: &'a str,
+    events: &'a [NewEvent],
+    at: NaiveDateTime,
+) -> Vec<EventRow<'a>> {
+    events
+        .iter()
+        .map(|e| EventRow {
+            id: ClaimEventId::new().to_string(),
+            org_id: org,
+            claim_id: e.claim.to_string(),
+            from_status: None,
+            to_status: ClaimStatus::Draft.as_str(),
+            actor_id: e.actor.as_deref(),
+            at,
+            reason: Some(e.reason.as_str()),
+        })
+        .collect()
 }
 
 /// The `409` for a change the claim's status does not allow.
