@@ -345,9 +345,10 @@ pub struct CreatedClaim {
 }
 
 /// Creates drafts of one organization in the caller's transaction, their patient control numbers
-/// in order (one counter step of `items.len()`, gapless), with a few multi-row statements
-/// whatever their number: the counter, the claims, their lines, their first events, their audit
-/// rows. Returns them as written, without reading them back.
+/// in order (one counter step of `items.len()`, gapless), with a few statements whatever their
+/// number: the counter, then the claims, their lines, their first events and their audit rows
+/// (on PostgreSQL one chained statement, `db::chain`; on SQLite multi-row INSERTs). Returns them
+/// as written, without reading them back.
 pub fn create_claims(
     conn: &mut DbConn,
     items: &[ClaimCreation],
@@ -461,8 +462,8 @@ pub fn create_claims(
     match conn {
         // One statement, one round trip, while the batch holds the counter. A full batch
         // (`combine::MAX_BATCH` = 64 claims of at most `scrubber::MAX_LINES` = 50 lines) binds
-        // under 56 000 parameters, PostgreSQL's cap being 65 535; beyond that the statement
-        // fails, and the lane writes each claim on its own (`combine::write_all_or_each`).
+        // under 54 000 parameters. PostgreSQL's cap is 65 535, and a statement past it is not
+        // even sent (the whole batch would answer 503), so those two caps must keep it under.
         DbConn::Postgresql(x) => {
             let lines = line_rows_of(created.iter().flat_map(|cc| &cc.lines));
             let events = created_event_rows(&org_s, &events, now);

@@ -14,7 +14,7 @@ use crate::db::{ClaimEventId, ClaimId, DbConn, OrgId};
 use crate::directory::repo::stale;
 use crate::error::AppError;
 
-/// The first event of a new claim, for [`append_created_events`].
+/// The first event of a new claim, for [`append_created_events`] or [`created_event_rows`].
 pub(super) struct NewEvent {
     pub claim: ClaimId,
     pub actor: Option<String>,

@@ -1,8 +1,8 @@
 //! Several PostgreSQL writes sent as one statement.
 //!
-//! A registration batch writes four tables (the rows do not read one another's results). Sent one
-//! by one, each INSERT is a round trip to the server, made while the batch holds its
-//! organization's counter row: on a busy machine each trip waits to be scheduled on both sides,
+//! A batch of specimen registrations or of new claims writes four tables (the rows do not read
+//! one another's results). Sent one by one, each INSERT is a round trip to the server, made while
+//! the batch holds its organization's counter row: on a busy machine each trip waits to be scheduled on both sides,
 //! and the lane's next batch waits for all of them. [`Chain`] writes them as one statement
 //! instead: every part but the last becomes a data-modifying `WITH` query, which PostgreSQL runs
 //! exactly once and to completion whether or not the main statement reads it. Foreign keys hold

@@ -447,9 +447,10 @@ fn accession_numbers(
 }
 
 /// Registers specimens of one organization in the caller's transaction, numbered in order
-/// (gapless: one counter step of `regs.len()`), with a few multi-row statements whatever their
-/// number: the counter, the specimens, their tests, their first custody events, their audit rows.
-/// Returns them as written, in order, without reading them back.
+/// (gapless: one counter step of `regs.len()`), with a few statements whatever their number: the
+/// counter, then the specimens, their tests, their first custody events and their audit rows (on
+/// PostgreSQL one chained statement, `db::chain`; on SQLite multi-row INSERTs). Returns them as
+/// written, in order, without reading them back.
 pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Registered>, AppError> {
     let Some(org_id) = AuditCtx::common_org(regs.iter().map(|r| &r.ctx))? else {
         return Ok(Vec::new());
@@ -597,8 +598,8 @@ pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Regi
     match conn {
         // One statement, one round trip, while the batch holds the counter. A full batch
         // (`combine::MAX_BATCH` = 64 specimens of at most 50 tests, the API's cap) binds under
-        // 28 000 parameters, PostgreSQL's cap being 65 535; beyond that the statement fails,
-        // and the lane writes each registration on its own (`combine::write_all_or_each`).
+        // 28 000 parameters. PostgreSQL's cap is 65 535, and a statement past it is not even
+        // sent (the whole batch would answer 503), so those two caps must keep it under.
         DbConn::Postgresql(c) => {
             Chain::new()
                 .then(diesel::insert_into(sp::specimens).values(&specimens))
