@@ -594,13 +594,13 @@ pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Regi
         .collect();
     let audits: Vec<(&AuditCtx, &audit::PendingAudit)> =
         regs.iter().map(|r| &r.ctx).zip(&audits).collect();
-    let audits = audit::new_rows(&audits);
     match conn {
         // One statement, one round trip, while the batch holds the counter. A full batch
         // (`combine::MAX_BATCH` = 64 specimens of at most 50 tests, the API's cap) binds under
         // 28 000 parameters. PostgreSQL's cap is 65 535, and a statement past it is not even
         // sent (the whole batch would answer 503), so those two caps must keep it under.
         DbConn::Postgresql(c) => {
+            let audits = audit::new_rows(&audits);
             Chain::new()
                 .then(diesel::insert_into(sp::specimens).values(&specimens))
                 .then(diesel::insert_into(st::specimen_tests).values(&tests))
@@ -625,11 +625,7 @@ pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Regi
                     .values(chunk)
                     .execute(c)?;
             }
-            for chunk in audits.chunks(crate::db::INSERT_CHUNK) {
-                diesel::insert_into(audit_events::table)
-                    .values(chunk)
-                    .execute(c)?;
-            }
+            audit::record_each(conn, &audits)?;
         }
     }
     Ok(done)
