@@ -14,6 +14,7 @@ use crate::auth::repo::{self as users, NewUser};
 use crate::config::{
     Cli, CodesCommand, Command, Config, ConfigError, OrgCommand, UserCommand, parse_bind,
 };
+use crate::db::pipeline::NotUsed;
 use crate::db::schema::instance_settings::dsl as s;
 use crate::db::{self, Db, DbConn, OrgId};
 use crate::error::AppError;
@@ -199,11 +200,16 @@ fn read_password() -> Result<String, CliError> {
 
 /// Opens the pool; a connection failure names `DATABASE_URL` (exit 2).
 pub fn open_db(config: &Config) -> Result<Db, CliError> {
-    Db::connect(&config.database).map_err(|e| {
+    let db = Db::connect(&config.database).map_err(|e| {
         CliError::Config(ConfigError {
             setting: "DATABASE_URL",
             message: format!("{} ({})", e, config.database.redacted()),
         })
+    })?;
+    Ok(if config.pg_pipeline {
+        db
+    } else {
+        db.without_pipeline()
     })
 }
 
@@ -257,6 +263,11 @@ fn serve(config: &Config, db: Db, addr: std::net::SocketAddr) -> Result<(), CliE
         })
     })?;
     tracing::info!(%addr, database = %config.database.redacted(), "officina listening; API docs at /docs/");
+    match db.pipeline_status() {
+        Ok(()) => tracing::info!("PostgreSQL reads by key: one pipelined connection per worker"),
+        Err(NotUsed::Sqlite) => {}
+        Err(why) => tracing::info!(reason = %why, "PostgreSQL reads by key: on the pool only"),
+    }
     let _ = std::io::stdout().flush();
     let state = AppState::new(db, TokenKeys::new(&secret, config.token_ttl_secs));
     actix_web::rt::System::new().block_on(async move {

@@ -98,6 +98,10 @@ pub struct GlobalArgs {
     /// each line at once).
     #[arg(long, env = "OFFICINA_LOG_FLUSH_MS", global = true)]
     pub log_flush_ms: Option<String>,
+    /// PostgreSQL reads by key through one pipelined connection per worker: on or off (default
+    /// on; used only where the URL allows it, see the README).
+    #[arg(long, env = "OFFICINA_PG_PIPELINE", global = true)]
+    pub pg_pipeline: Option<String>,
 }
 
 #[derive(Debug, Parser)]
@@ -216,6 +220,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How long log lines below WARN may wait in memory (`telemetry`); zero: not at all.
     pub log_flush: Duration,
+    /// PostgreSQL reads by key through each worker's pipelined connection (`db::pipeline`).
+    pub pg_pipeline: bool,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -277,6 +283,21 @@ impl Config {
             "OFFICINA_LOG_FLUSH_MS",
             "a number of milliseconds up to 60000",
         )?;
+        let pg_pipeline = match args
+            .pg_pipeline
+            .as_deref()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("") | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(ConfigError {
+                    setting: "OFFICINA_PG_PIPELINE",
+                    message: format!("'{other}' is not one of: on, off"),
+                });
+            }
+        };
         Ok(Self {
             database,
             data_dir,
@@ -284,6 +305,7 @@ impl Config {
             token_ttl_secs,
             log_format,
             log_flush: Duration::from_millis(log_flush_ms),
+            pg_pipeline,
         })
     }
 }

@@ -97,14 +97,19 @@ impl Bearer {
         let user = repo::find_token_user(conn, self.org_id, self.user_id, &self.jti)?
             .filter(|u| u.active)
             .ok_or_else(unauthorized)?;
-        Ok(AuthUser {
+        Ok(self.into_user(user.role))
+    }
+
+    /// The checked caller, holding `role`.
+    fn into_user(self, role: Role) -> AuthUser {
+        AuthUser {
             user_id: self.user_id,
             org_id: self.org_id,
-            role: user.role,
+            role,
             jti: self.jti,
             exp: self.exp,
             request_id: self.request_id,
-        })
+        }
     }
 
     /// The caller checked (`401`), then its role against `roles` (`403`).
@@ -184,6 +189,45 @@ impl Bearer {
         T: Send + 'static,
     {
         db.read_by_key(self.guarded(roles, f)).await
+    }
+
+    /// [`Bearer::read_guarded_by_key`], answered first, where there is one, through the worker's
+    /// pipelined connection (`db::pipeline`): `query` (built with [`Guard::holds`] in its
+    /// `WHERE`) finds the row, and `accept` makes the answer of it. Anything else (no pipeline, no
+    /// row, a row `accept` refuses) runs `f` on the pool, which answers as
+    /// [`Bearer::read_guarded`] does; so a refused caller is told only what `f` tells it. `query`
+    /// is `None` when there is nothing to read by (a malformed key, which `f` answers).
+    pub async fn read_guarded_by_key_pipelined<T, Q, U, A, F>(
+        self,
+        db: &Db,
+        roles: &'static [Role],
+        query: Option<impl FnOnce(&Guard<'_>) -> Q>,
+        accept: A,
+        f: F,
+    ) -> Result<Option<T>, AppError>
+    where
+        Q: for<'c> diesel_async::methods::LoadQuery<
+                'static,
+                &'c diesel_async::AsyncPgConnection,
+                U,
+            > + 'static,
+        U: Send,
+        A: FnOnce(U) -> Option<T>,
+        F: FnOnce(&mut DbConn, &Guard<'_>) -> Result<Option<T>, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if let Some(pipeline) = db.pipeline()
+            && let Some(query) = query
+        {
+            let guard = Guard {
+                bearer: &self,
+                roles,
+            };
+            if let Some(found) = pipeline.first(query(&guard)).await.and_then(accept) {
+                return Ok(Some(found));
+            }
+        }
+        self.read_guarded_by_key(db, roles, f).await
     }
 
     /// `f` with the caller's condition, and the full check when it found nothing, as one unit of
@@ -270,7 +314,20 @@ impl FromRequest for AuthUser {
         Box::pin(async move {
             let bearer = bearer?;
             let db = db.ok_or_else(|| AppError::internal("application state missing"))?;
-            // The token's user, by key.
+            // The token's user, by key: through the worker's pipelined connection where there is
+            // one, else (or when it finds no active user, to answer from the pool) on the pool.
+            if let Some(pipeline) = db.pipeline()
+                && let Some(user) = repo::find_token_user_pipelined(
+                    pipeline,
+                    bearer.org_id,
+                    bearer.user_id,
+                    &bearer.jti,
+                )
+                .await
+                && user.active
+            {
+                return Ok(bearer.into_user(user.role));
+            }
             db.read_by_key(move |conn| bearer.check(conn)).await
         })
     }

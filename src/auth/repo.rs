@@ -82,16 +82,35 @@ pub fn find_token_user(
     id: UserId,
     jti: &str,
 ) -> Result<Option<User>, AppError> {
-    use diesel::dsl::{exists, not};
-    let query = u::users
-        .filter(u::org_id.eq(org.to_string()))
-        .filter(u::id.eq(id.to_string()))
-        .filter(not(exists(
-            rt::revoked_tokens.filter(rt::jti.eq(jti.to_owned())),
-        )));
-    crate::db::first_row::<_, UserRow>(conn, query)?
-        .map(UserRow::into_user)
-        .transpose()
+    crate::db::first_row::<_, UserRow>(
+        conn,
+        token_user(org.to_string(), id.to_string(), jti.to_owned()),
+    )?
+    .map(UserRow::into_user)
+    .transpose()
+}
+
+/// [`find_token_user`] through the worker's pipelined connection (`db::pipeline`); `None` when
+/// it finds no user or cannot answer, and the caller reads on the pool.
+pub async fn find_token_user_pipelined(
+    pipeline: &crate::db::pipeline::Pipeline,
+    org: OrgId,
+    id: UserId,
+    jti: &str,
+) -> Option<User> {
+    let query = token_user(org.to_string(), id.to_string(), jti.to_owned());
+    pipeline.first::<_, UserRow>(query).await?.into_user().ok()
+}
+
+/// The query of [`find_token_user`]: the user by key, unless the token was revoked.
+#[diesel::dsl::auto_type]
+fn token_user(org: String, id: String, jti: String) -> _ {
+    let revoked: diesel::dsl::Filter<rt::revoked_tokens, diesel::dsl::Eq<rt::jti, String>> =
+        rt::revoked_tokens.filter(rt::jti.eq(jti));
+    u::users
+        .filter(u::org_id.eq(org))
+        .filter(u::id.eq(id))
+        .filter(diesel::dsl::not(diesel::dsl::exists(revoked)))
 }
 
 /// The check of [`find_token_user`] plus the role check, as one SQL condition that a read puts in

@@ -7,6 +7,7 @@
 pub mod chain;
 pub mod combine;
 pub mod ids;
+pub mod pipeline;
 pub mod schema;
 mod sqlite_plans;
 
@@ -463,15 +464,46 @@ pub struct Db {
     pool: Pool,
     /// SQLite: reads by key run on the calling thread when a connection is idle.
     inline_reads: bool,
+    /// PostgreSQL: reads by key through each worker's pipelined connection, or why not.
+    pipeline: Result<pipeline::Pipeline, pipeline::NotUsed>,
 }
 
 impl Db {
-    /// Opens the pool for `url` ([`connect`]).
+    /// Opens the pool for `url` ([`connect`]), with pipelined reads by key where the URL allows
+    /// them ([`pipeline`]).
     pub fn connect(url: &DatabaseUrl) -> Result<Self, ConnError> {
+        let pool = connect(url)?;
+        let pipeline = match url {
+            DatabaseUrl::Postgres(raw) => pipeline::Pipeline::for_url(raw).and_then(|p| {
+                let mut conn = pool.get().map_err(|_| pipeline::NotUsed::NoIdentity)?;
+                match &mut conn.conn {
+                    DbConn::Postgresql(pg) => p.identify(pg),
+                    DbConn::Sqlite(_) => Err(pipeline::NotUsed::Sqlite),
+                }
+            }),
+            DatabaseUrl::Sqlite(_) => Err(pipeline::NotUsed::Sqlite),
+        };
         Ok(Self {
-            pool: connect(url)?,
+            pool,
             inline_reads: matches!(url, DatabaseUrl::Sqlite(_)),
+            pipeline,
         })
+    }
+
+    /// Turns pipelined reads by key off (`OFFICINA_PG_PIPELINE=off`).
+    pub fn without_pipeline(mut self) -> Self {
+        self.pipeline = Err(pipeline::NotUsed::TurnedOff);
+        self
+    }
+
+    /// Whether reads by key go through the pipeline, and why not ([`pipeline`]).
+    pub fn pipeline_status(&self) -> Result<(), &pipeline::NotUsed> {
+        self.pipeline.as_ref().map(|_| ())
+    }
+
+    /// The pipelined connections of reads by key ([`pipeline`]), where they are used.
+    pub fn pipeline(&self) -> Option<&pipeline::Pipeline> {
+        self.pipeline.as_ref().ok()
     }
 
     pub fn pool(&self) -> &Pool {

@@ -231,22 +231,40 @@ pub fn by_id(
     guard: &Guard,
     id: SpecimenId,
 ) -> Result<Option<(i32, String)>, AppError> {
-    let query = sp::specimens
-        .filter(sp::org_id.eq(guard.org().to_string()))
-        .filter(sp::id.eq(id.to_string()))
-        .filter(guard.holds())
-        .select((sp::version, sp::document_format, sp::document));
-    let row: Option<(i32, i64, Option<String>)> = crate::db::first_row(conn, query)?;
-    match row {
+    let row: Option<(i32, i64, Option<String>)> =
+        crate::db::first_row(conn, by_id_stored(guard, id))?;
+    match row.map(current) {
         None => Ok(None),
-        Some((version, f, Some(doc))) if f == format() => Ok(Some((version, doc))),
-        Some(_) => repo::specimen_with_tests(conn, guard, id)?
+        Some(Some(found)) => Ok(Some(found)),
+        Some(None) => repo::specimen_with_tests(conn, guard, id)?
             .map(|(s, tests, results)| {
                 let view = SpecimenView::new(s, tests, results);
                 Ok((view.version, render(&view)?))
             })
             .transpose(),
     }
+}
+
+/// [`by_id`]'s query: the specimen's version and stored document, if the caller may read it
+/// (for a read through the worker's pipelined connection, `Bearer::read_guarded_by_key_pipelined`).
+pub fn by_id_stored(guard: &Guard, id: SpecimenId) -> stored {
+    stored(guard.org().to_string(), id.to_string(), guard.holds())
+}
+
+/// The answer [`by_id`] gives from a row of [`by_id_stored`], when its document is current; `None`
+/// when it must be built from the tables.
+pub fn current((version, f, doc): (i32, i64, Option<String>)) -> Option<(i32, String)> {
+    doc.filter(|_| f == format()).map(|doc| (version, doc))
+}
+
+/// The stored view of a specimen the caller may read, by key.
+#[diesel::dsl::auto_type]
+pub fn stored(org: String, id: String, holds: crate::auth::repo::caller_holds_in) -> _ {
+    sp::specimens
+        .filter(sp::org_id.eq(org))
+        .filter(sp::id.eq(id))
+        .filter(holds)
+        .select((sp::version, sp::document_format, sp::document))
 }
 
 /// The views of listed specimens as JSON, in order: each stored document, and for those without

@@ -11,7 +11,7 @@ use super::domain::{Accession, SpecimenStatus};
 use super::repo::{self, SpecimenFilter};
 use crate::app::AppState;
 use crate::auth::routes::path_id;
-use crate::auth::{AuthUser, Bearer, Role};
+use crate::auth::{AuthUser, Bearer, Guard, Role};
 use crate::db::{DbConn, OrgId, SpecimenId, SpecimenTestId};
 use crate::error::{AppError, FieldErrors, Problem};
 use crate::http::pagination::Paged;
@@ -259,10 +259,15 @@ async fn get_specimen(
 ) -> Result<HttpResponse, AppError> {
     // A malformed id is answered after the caller is checked (401 first, as everywhere).
     let id: Result<SpecimenId, AppError> = path_id(&id, "specimen");
+    let key = id.as_ref().ok().copied();
     let view = bearer
-        .read_guarded_by_key(&state.db, &Role::ALL, move |c, guard| {
-            documents::by_id(c, guard, id?)
-        })
+        .read_guarded_by_key_pipelined(
+            &state.db,
+            &Role::ALL,
+            key.map(|key| move |guard: &Guard<'_>| documents::by_id_stored(guard, key)),
+            documents::current,
+            move |c, guard| documents::by_id(c, guard, id?),
+        )
         .await?
         .ok_or_else(|| AppError::not_found("specimen"))?;
     let (version, document) = view;

@@ -123,12 +123,13 @@ fn org_create_refuses_a_bad_npi() {
 #[test]
 fn bad_configuration_is_one_line_naming_the_setting_and_exit_2() {
     let db = TestDb::new();
-    let cases: [(&str, &str, &[&str]); 5] = [
+    let cases: [(&str, &str, &[&str]); 6] = [
         ("OFFICINA_BIND", "not-an-address", &["serve"]),
         ("DATABASE_URL", "mysql://localhost/x", &["migrate"]),
         ("OFFICINA_JWT_SECRET", "short", &["migrate"]),
         ("OFFICINA_LOG_FORMAT", "xml", &["migrate"]),
         ("OFFICINA_LOG_FLUSH_MS", "soon", &["migrate"]),
+        ("OFFICINA_PG_PIPELINE", "maybe", &["migrate"]),
     ];
     for (var, value, args) in cases {
         let out = officina(&db).args(args).env(var, value).output().unwrap();

@@ -27,6 +27,7 @@ mod lab_turnaround;
 mod openapi;
 mod organization;
 mod patients;
+mod pipeline;
 mod pool;
 mod remittance_matching;
 mod remittances;

@@ -1,0 +1,398 @@
+//! PostgreSQL reads by key through one pipelined connection per server worker.
+//!
+//! A read by key on the pool costs a thread hop (the blocking pool) and a round trip in which the
+//! connection's PostgreSQL backend is woken for one query. On a loaded server the switches between
+//! those threads and processes cost more than the query (see BENCHMARKS.md). Here each actix
+//! worker thread keeps one asynchronous connection (diesel-async over tokio-postgres) and every
+//! request the worker is serving sends its query on it at once: queries in flight together go out
+//! together and PostgreSQL answers them in order without waiting for the client between them
+//! (pipelining), all on the worker's own thread.
+//!
+//! Only reads that answer a request from one row found by key go this way, and only as a fast
+//! path: [`Pipeline::first`] answers `None` for anything it cannot give (no connection yet, a
+//! failure, a timeout, no row), and the caller then runs its ordinary read on the pool, which
+//! answers every other outcome (a refusal, a `404`) as before. Nothing that writes, and nothing
+//! in a transaction, uses it.
+//!
+//! Where it is used ([`Pipeline::for_url`]): tokio-postgres speaks no TLS here, so only with
+//! `sslmode=disable`, or `prefer` (libpq's default) towards a Unix socket or a loopback address,
+//! one host named in the URL. tokio-postgres reads its settings from the URL only, where libpq also
+//! reads `PG*` variables and service files; so a connection, once open, must reach the same
+//! server, database, user and `search_path` as the pool ([`Pipeline::identity`]), or it is closed
+//! and the worker keeps its reads on the pool. `OFFICINA_PG_PIPELINE=off` turns the path off.
+
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::rt::time::timeout;
+use diesel::sql_types::Text;
+use diesel_async::methods::LoadQuery;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use tokio_postgres::config::{Host, SslMode, SslNegotiation};
+
+/// How long a worker waits before trying again to open a connection that failed or was lost.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// The longest wait for a connection to open.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest wait for a read by key; past it the connection is dropped and the pool answers.
+const READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What identifies the server, database, user and schema path a connection reached; the pool's
+/// and the pipeline's must be equal.
+const IDENTITY_SQL: &str = "concat_ws(' ', current_database(), current_user, \
+     inet_server_addr(), inet_server_port(), pg_postmaster_start_time(), \
+     current_setting('search_path'))";
+
+/// Where the workers' pipelined connections go, and what they answered.
+#[derive(Clone)]
+pub struct Pipeline {
+    url: Arc<str>,
+    /// The pool's [`IDENTITY_SQL`].
+    identity: Arc<str>,
+    counts: Arc<Counts>,
+}
+
+/// Reads the pipeline answered, and connections it dropped after a failure (for tests and
+/// operators' curiosity; not exported as metrics).
+#[derive(Default)]
+struct Counts {
+    answered: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// Why a PostgreSQL URL keeps its reads on the pool (logged once at start-up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotUsed {
+    /// The database is SQLite (its reads by key already run on the worker).
+    Sqlite,
+    /// `OFFICINA_PG_PIPELINE=off`.
+    TurnedOff,
+    /// tokio-postgres cannot read the URL (a libpq-only parameter or `sslmode`).
+    Unreadable,
+    /// The URL names no host or several (libpq would choose; the pipeline does not).
+    NotOneHost,
+    /// TLS is asked for, or is libpq's default towards a host that is not this one.
+    WantsTls,
+    /// The pool's connection could not tell which server it reached.
+    NoIdentity,
+}
+
+impl std::fmt::Display for NotUsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "the database is SQLite",
+            Self::TurnedOff => "OFFICINA_PG_PIPELINE=off",
+            Self::Unreadable => "the URL has a parameter the pipelined client does not read",
+            Self::NotOneHost => "the URL does not name exactly one host",
+            Self::WantsTls => "the URL asks for TLS, or may use it towards another host",
+            Self::NoIdentity => "the pool's connection could not name its server",
+        })
+    }
+}
+
+impl Pipeline {
+    /// Whether `url` may be read through the pipeline (see the module's documentation); the
+    /// identity is set by [`Pipeline::identify`].
+    pub fn for_url(url: &str) -> Result<Self, NotUsed> {
+        let config = tokio_postgres::Config::from_str(url).map_err(|_| NotUsed::Unreadable)?;
+        let [host] = config.get_hosts() else {
+            return Err(NotUsed::NotOneHost);
+        };
+        let local = match host {
+            Host::Unix(_) => true,
+            Host::Tcp(name) => {
+                name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            }
+        } && config.get_hostaddrs().iter().all(|ip| ip.is_loopback());
+        let plain = match config.get_ssl_mode() {
+            SslMode::Disable => true,
+            SslMode::Prefer => local && config.get_ssl_negotiation() == SslNegotiation::Postgres,
+            _ => false,
+        };
+        if !plain {
+            return Err(NotUsed::WantsTls);
+        }
+        Ok(Self {
+            url: url.into(),
+            identity: "".into(),
+            counts: Arc::default(),
+        })
+    }
+
+    /// Records what the pool's connection `conn` reached ([`IDENTITY_SQL`]).
+    pub fn identify(mut self, conn: &mut diesel::PgConnection) -> Result<Self, NotUsed> {
+        use diesel::RunQueryDsl;
+        let identity: String = diesel::select(diesel::dsl::sql::<Text>(IDENTITY_SQL))
+            .get_result(conn)
+            .map_err(|_| NotUsed::NoIdentity)?;
+        self.identity = identity.into();
+        Ok(self)
+    }
+
+    /// Reads answered through the pipeline, and connections dropped after a failure, so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.counts.answered.load(Ordering::Relaxed),
+            self.counts.dropped.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The one row of `query`, a read by key, through this worker's connection; `None` when
+    /// there is no row or the pipeline cannot answer (the caller then reads on the pool).
+    pub async fn first<'q, Q, U>(&self, query: Q) -> Option<U>
+    where
+        Q: for<'c> LoadQuery<'q, &'c AsyncPgConnection, U> + 'q,
+        U: Send,
+    {
+        use diesel_async::RunQueryDsl;
+        let conn = self.connection().await?;
+        let mut shared: &AsyncPgConnection = &conn;
+        match timeout(READ_TIMEOUT, query.load(&mut shared)).await {
+            Ok(Ok(rows)) => {
+                debug_assert!(rows.len() <= 1, "a pipelined read is by a unique key");
+                let row = rows.into_iter().next();
+                if row.is_some() {
+                    self.counts.answered.fetch_add(1, Ordering::Relaxed);
+                }
+                row
+            }
+            failed => {
+                // Every request in flight on the connection fails with it; the first one here
+                // drops it and says so.
+                if self.drop_connection(&conn) {
+                    match failed {
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "pipelined read failed; reads by key use the pool until the connection is reopened")
+                        }
+                        _ => tracing::warn!(
+                            timeout_ms = READ_TIMEOUT.as_millis() as u64,
+                            "pipelined read timed out; reads by key use the pool until the connection is reopened"
+                        ),
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// This worker's open connection. With none, the first caller after [`RETRY_AFTER`] opens
+    /// one and waits for it; callers meanwhile get `None`.
+    async fn connection(&self) -> Option<Rc<AsyncPgConnection>> {
+        let failures = match self.with_slot(|slot| match slot {
+            Slot::Open(conn) => Err(Some(conn.clone())),
+            Slot::Opening | Slot::Refused => Err(None),
+            Slot::Closed { since, .. } if since.is_some_and(|t| t.elapsed() < RETRY_AFTER) => {
+                Err(None)
+            }
+            Slot::Closed { failures, .. } => {
+                let failures = *failures;
+                *slot = Slot::Opening;
+                Ok(failures)
+            }
+        }) {
+            Ok(failures) => failures,
+            Err(answer) => return answer,
+        };
+        // Back to `Closed` should this request be dropped while it waits.
+        let mut opening = Opening {
+            pipeline: self,
+            failures,
+            done: false,
+        };
+        let slot = match timeout(OPEN_TIMEOUT, self.open()).await {
+            Ok(Ok(conn)) => Slot::Open(Rc::new(conn)),
+            Ok(Err(Refusal::OtherServer)) => {
+                tracing::warn!(
+                    "the pipelined PostgreSQL connection reached another server, database, user or search_path than the pool (libpq's PG* variables or a service file?); reads by key use the pool"
+                );
+                Slot::Refused
+            }
+            failed => {
+                let error = match failed {
+                    Ok(Err(Refusal::Failed(e))) => e.to_string(),
+                    _ => format!("no connection within {} s", OPEN_TIMEOUT.as_secs()),
+                };
+                if failures == 0 {
+                    tracing::warn!(%error, "pipelined PostgreSQL connection failed; reads by key use the pool, and it is tried again every 2 s");
+                } else {
+                    tracing::debug!(%error, failures, "pipelined PostgreSQL connection failed again");
+                }
+                Slot::Closed {
+                    since: Some(Instant::now()),
+                    failures: failures + 1,
+                }
+            }
+        };
+        opening.done = true;
+        let conn = match &slot {
+            Slot::Open(conn) => Some(conn.clone()),
+            _ => None,
+        };
+        self.with_slot(|s| *s = slot);
+        conn
+    }
+
+    /// Opens a connection and checks it reached what the pool did.
+    async fn open(&self) -> Result<AsyncPgConnection, Refusal> {
+        use diesel_async::RunQueryDsl;
+        let mut conn = AsyncPgConnection::establish(&self.url)
+            .await
+            .map_err(|e| Refusal::Failed(e.to_string()))?;
+        // diesel-async sets the time zone to UTC, as `db::open` does for the pool. Named for
+        // pg_stat_activity (and the tests that look for these connections there).
+        conn.batch_execute("SET application_name = 'officina-pipeline'")
+            .await
+            .map_err(|e| Refusal::Failed(e.to_string()))?;
+        let identity: String = diesel::select(diesel::dsl::sql::<Text>(IDENTITY_SQL))
+            .get_result(&mut conn)
+            .await
+            .map_err(|e| Refusal::Failed(e.to_string()))?;
+        if identity.as_str() != &*self.identity {
+            return Err(Refusal::OtherServer);
+        }
+        Ok(conn)
+    }
+
+    /// Closes this worker's connection after it failed, unless another request did already;
+    /// true for the request that did.
+    fn drop_connection(&self, failed: &Rc<AsyncPgConnection>) -> bool {
+        let dropped = self.with_slot(|slot| {
+            let same = matches!(slot, Slot::Open(c) if Rc::ptr_eq(c, failed));
+            if same {
+                *slot = Slot::Closed {
+                    since: Some(Instant::now()),
+                    failures: 0,
+                };
+            }
+            same
+        });
+        if dropped {
+            self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        dropped
+    }
+
+    /// `f` on this thread's slot for this pipeline's database.
+    fn with_slot<T>(&self, f: impl FnOnce(&mut Slot) -> T) -> T {
+        SLOTS.with(|slots| {
+            let mut slots = slots.borrow_mut();
+            let at = match slots.iter().position(|(url, _)| *url == self.url) {
+                Some(at) => at,
+                None => {
+                    let closed = Slot::Closed {
+                        since: None,
+                        failures: 0,
+                    };
+                    slots.push((self.url.clone(), closed));
+                    slots.len() - 1
+                }
+            };
+            f(&mut slots[at].1)
+        })
+    }
+}
+
+/// Why [`Pipeline::open`] gave no connection.
+enum Refusal {
+    Failed(String),
+    /// It reached another server, database, user or `search_path` than the pool.
+    OtherServer,
+}
+
+/// One worker's connection to one database.
+enum Slot {
+    /// None open: never opened (`since` is `None`), or closed after a failure at `since`, to be
+    /// opened again after [`RETRY_AFTER`]; `failures` in a row so far.
+    Closed {
+        since: Option<Instant>,
+        failures: u32,
+    },
+    /// Being opened by one request; the others read on the pool meanwhile.
+    Opening,
+    Open(Rc<AsyncPgConnection>),
+    /// It reached another server than the pool: never used on this worker.
+    Refused,
+}
+
+/// Puts the slot back to `Closed` if the request opening it is dropped before it is done.
+struct Opening<'a> {
+    pipeline: &'a Pipeline,
+    failures: u32,
+    done: bool,
+}
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let failures = self.failures;
+            self.pipeline.with_slot(|slot| {
+                *slot = Slot::Closed {
+                    since: None,
+                    failures,
+                }
+            });
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's connections, by database URL (an actix worker serves one application, so
+    /// in practice one entry).
+    static SLOTS: RefCell<Vec<(Arc<str>, Slot)>> = const { RefCell::new(Vec::new()) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn used(url: &str) -> Result<(), NotUsed> {
+        Pipeline::for_url(url).map(|_| ())
+    }
+
+    #[test]
+    fn a_database_on_this_host_or_without_tls_is_read_through_the_pipeline() {
+        assert_eq!(used("postgres://u@127.0.0.1:5432/db"), Ok(()));
+        assert_eq!(used("postgres://u@localhost/db?sslmode=prefer"), Ok(()));
+        assert_eq!(used("postgres://u@[::1]/db"), Ok(()));
+        assert_eq!(used("postgres://u@/db?host=/var/run/postgresql"), Ok(()));
+        assert_eq!(used("postgres://u@db.internal/db?sslmode=disable"), Ok(()));
+    }
+
+    #[test]
+    fn tls_asked_for_or_possible_towards_another_host_keeps_reads_on_the_pool() {
+        // libpq's default (prefer) would encrypt; the pipeline cannot, so it is not used.
+        assert_eq!(used("postgres://u@db.internal/db"), Err(NotUsed::WantsTls));
+        assert_eq!(
+            used("postgres://u@10.0.0.5/db?sslmode=require"),
+            Err(NotUsed::WantsTls)
+        );
+        // Asked for explicitly, even on this host.
+        assert_eq!(
+            used("postgres://u@localhost/db?sslmode=require"),
+            Err(NotUsed::WantsTls)
+        );
+        // A local name that libpq would connect to another address.
+        assert_eq!(
+            used("postgres://u@localhost/db?hostaddr=10.0.0.5"),
+            Err(NotUsed::WantsTls)
+        );
+        assert_eq!(
+            used("postgres://u@127.0.0.1/db?sslmode=verify-full"),
+            Err(NotUsed::Unreadable)
+        );
+    }
+
+    #[test]
+    fn a_url_without_exactly_one_host_keeps_reads_on_the_pool() {
+        assert_eq!(used("postgres:///db"), Err(NotUsed::NotOneHost));
+        assert_eq!(
+            used("postgres://u@127.0.0.1,127.0.0.2/db?sslmode=disable"),
+            Err(NotUsed::NotOneHost)
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! PostgreSQL reads by key through each worker's pipelined connection (`db::pipeline`): they
+//! are taken on PostgreSQL, answer what the pool answers, refuse whom the pool refuses, and a
+//! lost connection costs no request. On SQLite there is no pipeline and the same requests answer
+//! the same way.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text};
+use officina::auth::Role;
+use officina::config::DatabaseUrl;
+use officina::db::pipeline::NotUsed;
+use reqwest::Method;
+
+use crate::helpers::{Org, TestApp};
+use crate::lab::register;
+use crate::patients::create_patient;
+
+#[derive(QueryableByName)]
+struct Backend {
+    #[diesel(sql_type = Integer)]
+    pid: i32,
+    #[diesel(sql_type = Text)]
+    query: String,
+}
+
+/// The test database's pipelined connections (by their `application_name`) and the last
+/// statement of each; `None` on SQLite.
+fn pipelined_backends(app: &TestApp) -> Option<Vec<Backend>> {
+    let DatabaseUrl::Postgres(url) = &app.test_db.url else {
+        return None;
+    };
+    let mut conn = diesel::PgConnection::establish(url).unwrap();
+    Some(
+        diesel::sql_query(
+            "SELECT pid, query FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'officina-pipeline'",
+        )
+        .load(&mut conn)
+        .unwrap(),
+    )
+}
+
+/// `GET path` on a new connection: the server hands connections to its workers in turn, so
+/// reads on new connections reach every worker.
+async fn get_fresh(app: &TestApp, path: &str, token: &str) -> crate::helpers::Res {
+    let client = reqwest::Client::new();
+    crate::helpers::read(
+        client
+            .get(format!("{}{}", app.address, path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// The pipeline's counts (reads it answered, connections it dropped); `None` without one.
+fn counts(app: &TestApp) -> Option<(u64, u64)> {
+    app.db.pipeline().map(|p| p.counts())
+}
+
+/// Whether this test runs where the pipeline is used: PostgreSQL on this host. On SQLite the
+/// requests answer as before (checked by the callers); a PostgreSQL the pipeline does not use
+/// (a `TEST_DATABASE_URL` on another host, say) skips the test with a message.
+fn pipelined(app: &TestApp) -> bool {
+    match app.db.pipeline_status() {
+        Ok(()) => true,
+        Err(NotUsed::Sqlite) => false,
+        Err(why) => {
+            eprintln!("skipped: the test database is not read through the pipeline ({why})");
+            false
+        }
+    }
+}
+
+/// A specimen of a new patient, the path that reads it, and the answer of the pool for it (its
+/// item in the patient's list, which is read on the pool); then reads on new connections until
+/// every worker's pipelined connection is open (PostgreSQL).
+async fn specimen_read_until_pipelined(app: &TestApp, org: &Org) -> (String, serde_json::Value) {
+    let patient = create_patient(app, org, "Ada", "Quill", "1970-01-01").await;
+    let pid = patient["id"].as_str().unwrap();
+    let id = register(app, org, pid, true).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed = app
+        .get(
+            &format!("/api/v1/specimens?patient_id={pid}"),
+            org.token(Role::Lab),
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let pooled = listed.body["items"][0].clone();
+    assert_eq!(pooled["id"], id.as_str());
+    let path = format!("/api/v1/specimens/{id}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pipelined_backends(app).is_some_and(|b| b.len() < 2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pipelined connections open"
+        );
+        assert_eq!(
+            get_fresh(app, &path, org.token(Role::Lab)).await.status,
+            200
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (path, pooled)
+}
+
+#[tokio::test]
+async fn reads_by_key_on_postgresql_go_through_the_pipelined_connections_and_answer_as_the_pool() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let (path, pooled) = specimen_read_until_pipelined(&app, &org).await;
+    let before = counts(&app);
+    for _ in 0..10 {
+        let res = get_fresh(&app, &path, org.token(Role::Lab)).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        assert_eq!(
+            res.body, pooled,
+            "the pipelined read answers the pool's document"
+        );
+        assert_eq!(
+            res.headers["etag"].to_str().unwrap(),
+            format!("\"{}\"", pooled["version"])
+        );
+    }
+    if !pipelined(&app) {
+        assert_eq!(counts(&app), None);
+        return;
+    }
+    let (answered, dropped) = counts(&app).unwrap();
+    assert_eq!(
+        answered - before.unwrap().0,
+        10,
+        "every read was answered through the pipeline"
+    );
+    assert_eq!(dropped, 0);
+    // One connection per worker (the test server has two), each last used by this read.
+    let backends = pipelined_backends(&app).unwrap();
+    assert_eq!(backends.len(), 2, "one pipelined connection per worker");
+    for b in &backends {
+        assert!(b.query.contains("\"specimens\""), "{}", b.query);
+    }
+}
+
+#[tokio::test]
+async fn pipelined_reads_refuse_revoked_disabled_demoted_and_foreign_callers_as_the_pool_does() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let other = app.seed_org("Elsewhere").await;
+    let (path, _) = specimen_read_until_pipelined(&app, &org).await;
+    // The extractor's read (`AuthUser`, here on `/me` and `/users`) goes through it too.
+    let before = counts(&app);
+    for _ in 0..4 {
+        assert_eq!(
+            app.get("/api/v1/me", org.token(Role::Biller)).await.status,
+            200
+        );
+    }
+    assert_eq!(
+        app.get("/api/v1/users", org.token(Role::Auditor))
+            .await
+            .status,
+        200
+    );
+    if let (Some(before), Some(after)) = (before, counts(&app)) {
+        assert_eq!(
+            after.0 - before.0,
+            5,
+            "the extractor read through the pipeline"
+        );
+    }
+
+    // Another organization's caller learns nothing.
+    app.get(&path, other.token(Role::Lab))
+        .await
+        .assert_problem(404);
+
+    // A revoked token is refused at once, by the guarded read and by the extractor.
+    let token = org.token(Role::Manager);
+    assert_eq!(app.get(&path, token).await.status, 200);
+    let res = app
+        .request(Method::POST, "/api/v1/auth/logout", Some(token), None)
+        .await;
+    assert_eq!(res.status, 204);
+    app.get(&path, token).await.assert_problem(401);
+    app.get("/api/v1/me", token).await.assert_problem(401);
+
+    // A disabled user too.
+    assert_eq!(app.get(&path, org.token(Role::Biller)).await.status, 200);
+    app.disable(&org, Role::Biller).await;
+    app.get(&path, org.token(Role::Biller))
+        .await
+        .assert_problem(401);
+    app.get("/api/v1/me", org.token(Role::Biller))
+        .await
+        .assert_problem(401);
+
+    // A demoted user holds its new role at once (the role comes from the row, not the token).
+    let res = app
+        .patch(
+            &format!("/api/v1/users/{}", org.user(Role::Auditor)),
+            org.token(Role::Admin),
+            &serde_json::json!({"role": "biller"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    app.get("/api/v1/users", org.token(Role::Auditor))
+        .await
+        .assert_problem(403);
+
+    // A malformed or unknown id is a 404 for a caller who may read.
+    app.get("/api/v1/specimens/nope", org.token(Role::Lab))
+        .await
+        .assert_problem(404);
+    app.get(
+        &format!("/api/v1/specimens/{}", uuid::Uuid::now_v7()),
+        org.token(Role::Lab),
+    )
+    .await
+    .assert_problem(404);
+}
+
+#[tokio::test]
+async fn a_lost_pipelined_connection_costs_no_request_and_is_opened_again() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let (path, pooled) = specimen_read_until_pipelined(&app, &org).await;
+    if !pipelined(&app) {
+        assert_eq!(app.get(&path, org.token(Role::Lab)).await.body, pooled);
+        return;
+    }
+    let backends = pipelined_backends(&app).unwrap();
+    let DatabaseUrl::Postgres(url) = &app.test_db.url else {
+        unreachable!()
+    };
+    let mut admin = diesel::PgConnection::establish(url).unwrap();
+    for b in &backends {
+        diesel::sql_query(format!("SELECT pg_terminate_backend({})", b.pid))
+            .execute(&mut admin)
+            .unwrap();
+    }
+    // Every read still answers (from the pool while a worker's connection is gone).
+    for _ in 0..10 {
+        let res = get_fresh(&app, &path, org.token(Role::Lab)).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        assert_eq!(res.body, pooled);
+        assert_eq!(
+            get_fresh(&app, "/api/v1/me", org.token(Role::Lab))
+                .await
+                .status,
+            200
+        );
+    }
+    let (_, dropped) = counts(&app).unwrap();
+    assert!(dropped >= 1, "the lost connections were dropped");
+    // After the retry delay (2 s) each worker opens a new one and reads go through it again.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (path, _) = specimen_read_until_pipelined(&app, &org).await;
+    let before = counts(&app).unwrap().0;
+    for _ in 0..4 {
+        assert_eq!(
+            get_fresh(&app, &path, org.token(Role::Lab)).await.status,
+            200
+        );
+    }
+    assert_eq!(
+        counts(&app).unwrap().0 - before,
+        4,
+        "reads go through the new connections"
+    );
+    let pids: Vec<i32> = pipelined_backends(&app)
+        .unwrap()
+        .iter()
+        .map(|b| b.pid)
+        .collect();
+    assert!(
+        backends.iter().all(|b| !pids.contains(&b.pid)),
+        "new connections"
+    );
+}
