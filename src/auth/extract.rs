@@ -100,6 +100,17 @@ impl Bearer {
         Ok(self.into_user(user.role))
     }
 
+    /// The caller checked through the worker's pipelined connection (`db::pipeline`): `Some`
+    /// when its user is found, active and holds one of `roles`; `None` for anything else (no
+    /// pipeline, a refusal, a failure), and the caller is then checked on the pool, which gives
+    /// the refusal.
+    async fn authorize_pipelined(&self, db: &Db, roles: &[Role]) -> Option<AuthUser> {
+        let pipeline = db.pipeline()?;
+        let user =
+            repo::find_token_user_pipelined(pipeline, self.org_id, self.user_id, &self.jti).await?;
+        (user.active && roles.contains(&user.role)).then(|| self.clone().into_user(user.role))
+    }
+
     /// The checked caller, holding `role`.
     fn into_user(self, role: Role) -> AuthUser {
         AuthUser {
@@ -316,17 +327,8 @@ impl FromRequest for AuthUser {
             let db = db.ok_or_else(|| AppError::internal("application state missing"))?;
             // The token's user, by key: through the worker's pipelined connection where there is
             // one, else (or when it finds no active user, to answer from the pool) on the pool.
-            if let Some(pipeline) = db.pipeline()
-                && let Some(user) = repo::find_token_user_pipelined(
-                    pipeline,
-                    bearer.org_id,
-                    bearer.user_id,
-                    &bearer.jti,
-                )
-                .await
-                && user.active
-            {
-                return Ok(bearer.into_user(user.role));
+            if let Some(user) = bearer.authorize_pipelined(&db, &Role::ALL).await {
+                return Ok(user);
             }
             db.read_by_key(move |conn| bearer.check(conn)).await
         })
