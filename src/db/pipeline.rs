@@ -18,8 +18,12 @@
 //! `sslmode=disable`, or `prefer` (libpq's default) towards a Unix socket or a loopback address,
 //! one host named in the URL. tokio-postgres reads its settings from the URL only, where libpq also
 //! reads `PG*` variables and service files; so a connection, once open, must reach the same
-//! server, database, user and `search_path` as the pool ([`Pipeline::identity`]), or it is closed
-//! and the worker keeps its reads on the pool. `OFFICINA_PG_PIPELINE=off` turns the path off.
+//! server, database, user and `search_path` as the pool ([`Pipeline::identify`]), or it is closed
+//! and the worker keeps its reads on the pool (trying again later, as after any failure). Each
+//! read gives up after [`READ_TIMEOUT`] (the server's `statement_timeout` a little sooner, so a
+//! read stuck behind a lock leaves no session behind); the worker then reads on the pool and
+//! opens a new connection after [`RETRY_AFTER`], doubling the wait after each failure to open
+//! one, up to [`RETRY_MAX`]. `OFFICINA_PG_PIPELINE=off` turns the path off.
 
 use std::cell::RefCell;
 use std::net::IpAddr;
@@ -35,24 +39,32 @@ use diesel_async::methods::LoadQuery;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use tokio_postgres::config::{Host, SslMode, SslNegotiation};
 
-/// How long a worker waits before trying again to open a connection that failed or was lost.
+/// How long a worker waits before opening a connection again after it was lost; doubled after
+/// each failure to open one, up to [`RETRY_MAX`].
 const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// The longest wait between two attempts to open a connection.
+const RETRY_MAX: Duration = Duration::from_secs(120);
 /// The longest wait for a connection to open.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest wait for a read by key; past it the connection is dropped and the pool answers.
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// The pipelined sessions' `statement_timeout`: the server ends a read a little before the
+/// client gives up on it, so a read waiting on a lock does not outlive its connection.
+const STATEMENT_TIMEOUT: &str = "1900ms";
 
 /// What identifies the server, database, user and schema path a connection reached; the pool's
-/// and the pipeline's must be equal.
+/// and the pipeline's must be equal. Nothing in it changes when the server restarts, nor depends
+/// on the session's `DateStyle` (the address and port are NULL, and left out, on a Unix socket;
+/// the server's configured port tells two clusters on one host apart there).
 const IDENTITY_SQL: &str = "concat_ws(' ', current_database(), current_user, \
-     inet_server_addr(), inet_server_port(), pg_postmaster_start_time(), \
+     inet_server_addr(), inet_server_port(), current_setting('port'), \
      current_setting('search_path'))";
 
 /// Where the workers' pipelined connections go, and what they answered.
 #[derive(Clone)]
 pub struct Pipeline {
     url: Arc<str>,
-    /// The pool's [`IDENTITY_SQL`].
+    /// What the pool's connections reached ([`IDENTITY_SQL`]).
     identity: Arc<str>,
     counts: Arc<Counts>,
 }
@@ -124,7 +136,8 @@ impl Pipeline {
         })
     }
 
-    /// Records what the pool's connection `conn` reached ([`IDENTITY_SQL`]).
+    /// Records what the pool's connection `conn` reached: server, database, user and
+    /// `search_path`.
     pub fn identify(mut self, conn: &mut diesel::PgConnection) -> Result<Self, NotUsed> {
         use diesel::RunQueryDsl;
         let identity: String = diesel::select(diesel::dsl::sql::<Text>(IDENTITY_SQL))
@@ -162,8 +175,8 @@ impl Pipeline {
                 row
             }
             failed => {
-                // Every request in flight on the connection fails with it; the first one here
-                // drops it and says so.
+                // The first request here drops the connection and says so; the others in flight
+                // on it finish (or fail) on their own.
                 if self.drop_connection(&conn) {
                     match failed {
                         Ok(Err(e)) => {
@@ -185,8 +198,10 @@ impl Pipeline {
     async fn connection(&self) -> Option<Rc<AsyncPgConnection>> {
         let failures = match self.with_slot(|slot| match slot {
             Slot::Open(conn) => Err(Some(conn.clone())),
-            Slot::Opening | Slot::Refused => Err(None),
-            Slot::Closed { since, .. } if since.is_some_and(|t| t.elapsed() < RETRY_AFTER) => {
+            Slot::Opening => Err(None),
+            Slot::Closed { since, failures }
+                if since.is_some_and(|t| t.elapsed() < wait(*failures)) =>
+            {
                 Err(None)
             }
             Slot::Closed { failures, .. } => {
@@ -206,21 +221,17 @@ impl Pipeline {
         };
         let slot = match timeout(OPEN_TIMEOUT, self.open()).await {
             Ok(Ok(conn)) => Slot::Open(Rc::new(conn)),
-            Ok(Err(Refusal::OtherServer)) => {
-                tracing::warn!(
-                    "the pipelined PostgreSQL connection reached another server, database, user or search_path than the pool (libpq's PG* variables or a service file?); reads by key use the pool"
-                );
-                Slot::Refused
-            }
             failed => {
                 let error = match failed {
-                    Ok(Err(Refusal::Failed(e))) => e.to_string(),
+                    Ok(Err(Refusal::Failed(e))) => e,
+                    Ok(Err(Refusal::OtherServer)) => "it reached another server, database, user or search_path than the pool (libpq's PG* variables, a service file?)".to_owned(),
                     _ => format!("no connection within {} s", OPEN_TIMEOUT.as_secs()),
                 };
+                let retry_s = wait(failures + 1).as_secs();
                 if failures == 0 {
-                    tracing::warn!(%error, "pipelined PostgreSQL connection failed; reads by key use the pool, and it is tried again every 2 s");
+                    tracing::warn!(%error, retry_s, "pipelined PostgreSQL connection failed; reads by key use the pool until it opens");
                 } else {
-                    tracing::debug!(%error, failures, "pipelined PostgreSQL connection failed again");
+                    tracing::debug!(%error, failures, retry_s, "pipelined PostgreSQL connection failed again");
                 }
                 Slot::Closed {
                     since: Some(Instant::now()),
@@ -245,7 +256,9 @@ impl Pipeline {
             .map_err(|e| Refusal::Failed(e.to_string()))?;
         // diesel-async sets the time zone to UTC, as `db::open` does for the pool. Named for
         // pg_stat_activity (and the tests that look for these connections there).
-        conn.batch_execute("SET application_name = 'officina-pipeline'")
+        conn.batch_execute(&format!(
+            "SET application_name = 'officina-pipeline'; SET statement_timeout = '{STATEMENT_TIMEOUT}'"
+        ))
             .await
             .map_err(|e| Refusal::Failed(e.to_string()))?;
         let identity: String = diesel::select(diesel::dsl::sql::<Text>(IDENTITY_SQL))
@@ -306,8 +319,8 @@ enum Refusal {
 
 /// One worker's connection to one database.
 enum Slot {
-    /// None open: never opened (`since` is `None`), or closed after a failure at `since`, to be
-    /// opened again after [`RETRY_AFTER`]; `failures` in a row so far.
+    /// None open: never opened (`since` is `None`), or closed at `since`, to be opened again
+    /// after [`wait`]`(failures)`; `failures`: attempts to open one that failed in a row.
     Closed {
         since: Option<Instant>,
         failures: u32,
@@ -315,8 +328,13 @@ enum Slot {
     /// Being opened by one request; the others read on the pool meanwhile.
     Opening,
     Open(Rc<AsyncPgConnection>),
-    /// It reached another server than the pool: never used on this worker.
-    Refused,
+}
+
+/// The wait before opening a connection again after `failures` failed attempts in a row:
+/// [`RETRY_AFTER`], doubled after each, at most [`RETRY_MAX`].
+fn wait(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    RETRY_AFTER.saturating_mul(1 << doublings).min(RETRY_MAX)
 }
 
 /// Puts the slot back to `Closed` if the request opening it is dropped before it is done.
@@ -330,10 +348,17 @@ impl Drop for Opening<'_> {
     fn drop(&mut self) {
         if !self.done {
             let failures = self.failures;
-            self.pipeline.with_slot(|slot| {
-                *slot = Slot::Closed {
-                    since: None,
-                    failures,
+            // `try_with`: nothing to reset while the thread's slots are being torn down.
+            let _ = SLOTS.try_with(|slots| {
+                if let Some((_, slot)) = slots
+                    .borrow_mut()
+                    .iter_mut()
+                    .find(|(url, _)| *url == self.pipeline.url)
+                {
+                    *slot = Slot::Closed {
+                        since: None,
+                        failures,
+                    };
                 }
             });
         }
@@ -385,6 +410,14 @@ mod tests {
             used("postgres://u@127.0.0.1/db?sslmode=verify-full"),
             Err(NotUsed::Unreadable)
         );
+    }
+
+    #[test]
+    fn a_connection_that_keeps_failing_to_open_is_tried_less_and_less_often() {
+        let waits: Vec<u64> = (0..10).map(|f| wait(f).as_secs()).collect();
+        // Lost (0 failures to open) or failed once: 2 s; then doubled, at most two minutes.
+        assert_eq!(waits, [2, 2, 4, 8, 16, 32, 64, 120, 120, 120]);
+        assert_eq!(wait(u32::MAX), RETRY_MAX);
     }
 
     #[test]
