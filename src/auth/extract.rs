@@ -100,15 +100,15 @@ impl Bearer {
         Ok(self.into_user(user.role))
     }
 
-    /// The caller checked through the worker's pipelined connection (`db::pipeline`): `Some`
-    /// when its user is found, active and holds one of `roles`; `None` for anything else (no
-    /// pipeline, a refusal, a failure), and the caller is then checked on the pool, which gives
-    /// the refusal.
-    async fn authorize_pipelined(&self, db: &Db, roles: &[Role]) -> Option<AuthUser> {
+    /// The caller's role, checked through the worker's pipelined connection (`db::pipeline`):
+    /// `Some` when its user is found, active and holds one of `roles`; `None` for anything else
+    /// (no pipeline, a refusal, a failure), and the caller is then checked on the pool, which
+    /// gives the refusal.
+    async fn role_pipelined(&self, db: &Db, roles: &[Role]) -> Option<Role> {
         let pipeline = db.pipeline()?;
         let user =
             repo::find_token_user_pipelined(pipeline, self.org_id, self.user_id, &self.jti).await?;
-        (user.active && roles.contains(&user.role)).then(|| self.clone().into_user(user.role))
+        (user.active && roles.contains(&user.role)).then_some(user.role)
     }
 
     /// The checked caller, holding `role`.
@@ -327,8 +327,8 @@ impl FromRequest for AuthUser {
             let db = db.ok_or_else(|| AppError::internal("application state missing"))?;
             // The token's user, by key: through the worker's pipelined connection where there is
             // one, else (or when it finds no active user, to answer from the pool) on the pool.
-            if let Some(user) = bearer.authorize_pipelined(&db, &Role::ALL).await {
-                return Ok(user);
+            if let Some(role) = bearer.role_pipelined(&db, &Role::ALL).await {
+                return Ok(bearer.into_user(role));
             }
             db.read_by_key(move |conn| bearer.check(conn)).await
         })

@@ -193,8 +193,8 @@ impl Pipeline {
         }
     }
 
-    /// This worker's open connection. With none, the first caller after [`RETRY_AFTER`] opens
-    /// one and waits for it; callers meanwhile get `None`.
+    /// This worker's open connection. With none, the first caller once the slot's [`wait`] is
+    /// over opens one and waits for it; callers meanwhile get `None`.
     async fn connection(&self) -> Option<Rc<AsyncPgConnection>> {
         let failures = match self.with_slot(|slot| match slot {
             Slot::Open(conn) => Err(Some(conn.clone())),
