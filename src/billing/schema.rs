@@ -49,3 +49,17 @@ diesel::allow_tables_to_appear_in_same_query!(batches, batch_claims, batch_event
 // The 837 reads a batch's claims in output order by joining them to the batch.
 use crate::claims::schema::claims;
 diesel::allow_tables_to_appear_in_same_query!(batch_claims, claims);
+
+// The 837 reads each claim with its patient, coverage and rendering provider in one join, and
+// the lines of the batch's claims joined to the batch (`batches_x12`).
+use crate::claims::schema::claim_lines;
+use crate::db::schema::{coverages, patients, providers};
+diesel::allow_tables_to_appear_in_same_query!(batch_claims, patients);
+diesel::allow_tables_to_appear_in_same_query!(batch_claims, coverages);
+diesel::allow_tables_to_appear_in_same_query!(batch_claims, providers);
+diesel::allow_tables_to_appear_in_same_query!(batch_claims, claim_lines);
+diesel::allow_tables_to_appear_in_same_query!(claims, patients);
+diesel::allow_tables_to_appear_in_same_query!(claims, coverages);
+diesel::allow_tables_to_appear_in_same_query!(claims, providers);
+diesel::allow_tables_to_appear_in_same_query!(patients, providers);
+diesel::allow_tables_to_appear_in_same_query!(coverages, providers);

@@ -6,6 +6,7 @@
 
 pub mod chain;
 pub mod combine;
+pub mod cursor;
 pub mod ids;
 pub mod pipeline;
 pub mod schema;

@@ -715,19 +715,35 @@ async fn a_voided_claim_the_payer_has_goes_out_as_a_frequency_8_claim() {
     assert!(ready.body["items"].as_array().unwrap().is_empty());
 }
 
-/// The 837 is written a chunk of claims at a time (`batches_x12::CHUNK`, 500), each chunk's claims
-/// and lines read at most `db::PROBE_CHUNK` (100) ids per statement: whatever the chunk size,
-/// the bytes are the ones the API serves, with the claims in control-number order (105 claims, so
-/// a chunk of 500 is read in two statements of 100 and 5).
+/// The 837 is written a chunk of claims at a time (`batches_x12::CHUNK`, 1 000): on PostgreSQL
+/// fetched from two cursors (claims, and 4x as many lines) merged by claim, on SQLite read by
+/// id, at most `db::PROBE_CHUNK` (100) ids per statement. Whatever the chunk size, the bytes are
+/// the ones the API serves, with the claims in control-number order and each claim with all its
+/// lines: 105 claims of 1, 2 or 4 lines, so the lines of a claim straddle fetches and a chunk of
+/// 1 000 is read on SQLite in two statements of 100 and 5.
 #[tokio::test]
 async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
     let app = TestApp::spawn().await;
     let fx = fixture(&app, true).await;
     billing_settings(&app, &fx.org).await;
     let n_claims = db::PROBE_CHUNK + 5;
+    let mut lines_written = 0;
     for n in 0..n_claims {
         let mut body = claim_body(&fx);
         body["lines"][0]["charge_cents"] = json!(10000 + n);
+        let lines = body["lines"].as_array_mut().unwrap();
+        match n % 3 {
+            0 => lines.truncate(1),
+            1 => {}
+            _ => {
+                for code in ["80053", "85025"] {
+                    let mut more = lines[1].clone();
+                    more["procedure_code"] = json!(code);
+                    lines.push(more);
+                }
+            }
+        }
+        lines_written += lines.len();
         ready_claim(&app, &fx, &body).await;
     }
     let res = app
@@ -756,6 +772,8 @@ async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
         .collect();
     assert_eq!(pcns.len(), n_claims);
     assert!(pcns.is_sorted(), "{pcns:?}");
+    let lx = served.text.lines().filter(|l| l.starts_with("LX*")).count();
+    assert_eq!(lx, lines_written);
     let db = app.db.clone();
     let org = fx.org.id;
     let written = tokio::task::spawn_blocking(move || {
@@ -763,7 +781,7 @@ async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
         let batch = batches::require(&mut conn, org, id).unwrap();
         let x12 = officina::billing::batches_x12::prepare(&mut conn, org, &batch).unwrap();
         assert_eq!(x12.claims(), n_claims);
-        [1, 2, 3, 5, 100, 500]
+        [1, 2, 3, 5, 100, 1000]
             .map(|chunk| {
                 let mut out = Vec::new();
                 x12.write_in_chunks(&mut conn, &mut out, chunk).unwrap();
