@@ -3,8 +3,9 @@
 //! should still run as one statement (one plan over whole tables, not one probe per key), such
 //! as the 837 of a batch of tens of thousands of claims.
 //!
-//! Cursors live until the end of the transaction (or the savepoint) that declared them; on
-//! SQLite there are none, so callers keep a read by keys for it.
+//! Cursors live until the end of the transaction that declared them, or until the savepoint
+//! that declared them is rolled back; on SQLite there are none, so callers keep a read by keys
+//! for it.
 
 use std::marker::PhantomData;
 
@@ -13,7 +14,10 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_dsl::LoadQuery;
 use diesel::{PgConnection, QueryResult, RunQueryDsl};
 
-/// A declared cursor whose rows have the SQL type `ST` (the declared query's).
+/// A declared cursor whose rows have the SQL type `ST` (the declared query's). Its name is fixed
+/// by the caller, so a transaction holds at most one cursor of each name at a time: declare it
+/// in a savepoint, which closes it when it ends.
+#[must_use = "a cursor stays open until its transaction or savepoint ends"]
 pub struct Cursor<ST> {
     name: &'static str,
     rows: PhantomData<ST>,
@@ -43,11 +47,6 @@ impl<ST: 'static> Cursor<ST> {
             sql_type: PhantomData,
         }
         .load(conn)
-    }
-
-    /// `CLOSE name`: frees the cursor before the end of its transaction.
-    pub fn close(self, conn: &mut PgConnection) -> QueryResult<()> {
-        Close { name: self.name }.execute(conn).map(drop)
     }
 }
 
@@ -103,23 +102,3 @@ impl<ST> QueryFragment<Pg> for Fetch<ST> {
 }
 
 impl<ST> RunQueryDsl<PgConnection> for Fetch<ST> {}
-
-/// `CLOSE` a cursor.
-struct Close {
-    name: &'static str,
-}
-
-impl QueryId for Close {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl QueryFragment<Pg> for Close {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.unsafe_to_cache_prepared();
-        out.push_sql("CLOSE ");
-        out.push_identifier(self.name)
-    }
-}
-
-impl RunQueryDsl<PgConnection> for Close {}

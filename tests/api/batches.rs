@@ -5,7 +5,7 @@
 use officina::auth::Role;
 use officina::billing::batches::{self, BatchStatus};
 use officina::claims::domain::ClaimStatus;
-use officina::db::{self, BatchId};
+use officina::db::{self, BatchId, DbConn};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -719,18 +719,25 @@ async fn a_voided_claim_the_payer_has_goes_out_as_a_frequency_8_claim() {
 /// fetched from two cursors (claims, and 4x as many lines) merged by claim, on SQLite read by
 /// id, at most `db::PROBE_CHUNK` (100) ids per statement. Whatever the chunk size, the bytes are
 /// the ones the API serves, with the claims in control-number order and each claim with all its
-/// lines: 105 claims of 1, 2 or 4 lines, so the lines of a claim straddle fetches and a chunk of
-/// 1 000 is read on SQLite in two statements of 100 and 5.
+/// lines: 105 claims of 1, 2 or 4 lines, so the lines of a claim straddle fetches (and a chunk
+/// of 1 000 is read on SQLite in two statements of 100 and 5 ids per table), one in five without
+/// a rendering provider.
 #[tokio::test]
 async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
     let app = TestApp::spawn().await;
     let fx = fixture(&app, true).await;
     billing_settings(&app, &fx.org).await;
     let n_claims = db::PROBE_CHUNK + 5;
-    let mut lines_written = 0;
+    let (mut lines_written, mut rendered) = (0, 0);
     for n in 0..n_claims {
         let mut body = claim_body(&fx);
         body["lines"][0]["charge_cents"] = json!(10000 + n);
+        // Every fifth claim has no rendering provider (the provider's join finds none).
+        if n % 5 == 0 {
+            body["rendering_provider_id"] = Value::Null;
+        } else {
+            rendered += 1;
+        }
         let lines = body["lines"].as_array_mut().unwrap();
         match n % 3 {
             0 => lines.truncate(1),
@@ -772,8 +779,9 @@ async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
         .collect();
     assert_eq!(pcns.len(), n_claims);
     assert!(pcns.is_sorted(), "{pcns:?}");
-    let lx = served.text.lines().filter(|l| l.starts_with("LX*")).count();
-    assert_eq!(lx, lines_written);
+    let count = |tag: &str| served.text.lines().filter(|l| l.starts_with(tag)).count();
+    assert_eq!(count("LX*"), lines_written);
+    assert_eq!(count("NM1*82*"), rendered);
     let db = app.db.clone();
     let org = fx.org.id;
     let written = tokio::task::spawn_blocking(move || {
@@ -781,13 +789,38 @@ async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
         let batch = batches::require(&mut conn, org, id).unwrap();
         let x12 = officina::billing::batches_x12::prepare(&mut conn, org, &batch).unwrap();
         assert_eq!(x12.claims(), n_claims);
-        [1, 2, 3, 5, 100, 1000]
+        let written: Vec<String> = [1, 2, 3, 5, 100, 1000]
             .map(|chunk| {
                 let mut out = Vec::new();
                 x12.write_in_chunks(&mut conn, &mut out, chunk).unwrap();
                 String::from_utf8(out).unwrap()
             })
-            .to_vec()
+            .to_vec();
+        // On PostgreSQL, inside the caller's transaction (as the handler calls it), the 837's
+        // cursors and the settings made for them end with its savepoint: none is left open, and
+        // the transaction's settings are its own again.
+        if matches!(**conn, DbConn::Postgresql(_)) {
+            let mut out = Vec::new();
+            db::write_tx(&mut conn, |conn| {
+                x12.write(conn, &mut out)?;
+                let mut left = |sql: &str| crate::concurrency::count_sql(conn, sql);
+                assert_eq!(
+                    left("SELECT COUNT(*) AS n FROM pg_cursors WHERE name <> ''"),
+                    0
+                );
+                assert_eq!(
+                    left(
+                        "SELECT COUNT(*) AS n FROM pg_settings WHERE name IN \
+                         ('work_mem', 'cursor_tuple_fraction') AND setting <> reset_val"
+                    ),
+                    0
+                );
+                Ok::<_, officina::error::AppError>(())
+            })
+            .unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), written[0]);
+        }
+        written
     })
     .await
     .unwrap();
@@ -796,8 +829,9 @@ async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
     }
 }
 
-/// The 837's reads by id (`db::load_by_ids_at_most`, [`db::PROBE_CHUNK`] for claims and lines)
-/// read every id once, in order, at most `most` per statement, on either backend.
+/// Reads by id (`db::load_by_ids_at_most`; the 837's on SQLite use [`db::PROBE_CHUNK`] for
+/// claims and lines) read every id once, in order, at most `most` per statement, on either
+/// backend.
 #[tokio::test]
 async fn reads_by_id_take_at_most_the_given_number_of_ids_per_statement() {
     let app = TestApp::spawn().await;
