@@ -45,6 +45,17 @@ use diesel::prelude::*;
 /// two or three chunks in flight stay a few MB.
 pub const CHUNK: usize = 1000;
 
+/// The claims of a batch: `batch_claims` joined to `claims` (same organization), filtered by
+/// organization and batch, where every read of a batch's claims here starts.
+macro_rules! batch_claims {
+    ($org:expr, $batch:expr) => {
+        bc::batch_claims
+            .inner_join(cs::claims.on(cs::id.eq(bc::claim_id).and(cs::org_id.eq(bc::org_id))))
+            .filter(bc::org_id.eq($org))
+            .filter(bc::batch_id.eq($batch))
+    };
+}
+
 /// A batch's 837, checked and ready to write: its envelope, its payer and its size.
 pub struct Prepared {
     pub interchange: Interchange,
@@ -110,11 +121,12 @@ pub fn prepare(conn: &mut DbConn, org_id: OrgId, batch: &Batch) -> Result<Prepar
     }
 
     // The batch's size and its voided claims; the claims themselves are read by `write`.
+    let (org_key, batch_key) = (org_id.to_string(), batch.id.to_string());
     let members = crate::db::load::<_, i64>(
         conn,
         bc::batch_claims
-            .filter(bc::org_id.eq(org_id.to_string()))
-            .filter(bc::batch_id.eq(batch.id.to_string()))
+            .filter(bc::org_id.eq(&org_key))
+            .filter(bc::batch_id.eq(&batch_key))
             .count(),
     )?
     .first()
@@ -128,10 +140,7 @@ pub fn prepare(conn: &mut DbConn, org_id: OrgId, batch: &Batch) -> Result<Prepar
     }
     let voided: Vec<String> = crate::db::load(
         conn,
-        bc::batch_claims
-            .inner_join(cs::claims.on(cs::id.eq(bc::claim_id).and(cs::org_id.eq(bc::org_id))))
-            .filter(bc::org_id.eq(org_id.to_string()))
-            .filter(bc::batch_id.eq(batch.id.to_string()))
+        batch_claims!(&org_key, &batch_key)
             .filter(cs::status.eq_any([ClaimStatus::Void.as_str(), ClaimStatus::Replaced.as_str()]))
             .order(cs::patient_control_number.asc())
             .select(cs::patient_control_number),
@@ -218,6 +227,25 @@ impl From<diesel::result::Error> for Undone {
 
 fn changed_while_read() -> AppError {
     AppError::internal("batch claims changed while their 837 was read")
+}
+
+/// The columns of [`LineRow`], in its order (a macro: the tuple's type is not worth naming).
+macro_rules! line_columns {
+    () => {
+        (
+            cl::claim_id,
+            cl::procedure_code,
+            cl::modifiers,
+            cl::diagnosis_pointers,
+            cl::units,
+            cl::charge_cents,
+            cl::service_date,
+            cl::tooth,
+            cl::surfaces,
+            cl::oral_cavity_area,
+            cl::line_control_number,
+        )
+    };
 }
 
 /// Claims (`$claims`: the claims table, or the batch joined to it), each with its patient, its
@@ -375,17 +403,11 @@ impl Prepared {
         // sort the memory to stay off disk (10 000 claims: 2.6 MB spilled with the default
         // 4 MB). Undone with the savepoint.
         pg.batch_execute("SET LOCAL cursor_tuple_fraction = 1.0; SET LOCAL work_mem = '64MB'")?;
-        let claims =
-            Cursor::declare(
-                pg,
-                "officina_837_claims",
-                claims_joined!(bc::batch_claims.inner_join(
-                    cs::claims.on(cs::id.eq(bc::claim_id).and(cs::org_id.eq(bc::org_id)))
-                ))
-                .filter(bc::org_id.eq(&org))
-                .filter(bc::batch_id.eq(&batch))
-                .order(cs::patient_control_number.asc()),
-            )?;
+        let claims = Cursor::declare(
+            pg,
+            "officina_837_claims",
+            claims_joined!(batch_claims!(&org, &batch)).order(cs::patient_control_number.asc()),
+        )?;
         let lines = Cursor::declare(
             pg,
             "officina_837_lines",
@@ -398,7 +420,7 @@ impl Prepared {
                 .filter(bc::org_id.eq(&org))
                 .filter(bc::batch_id.eq(&batch))
                 .order((cs::patient_control_number.asc(), cl::line_number.asc()))
-                .select(LINE_COLUMNS),
+                .select(line_columns!()),
         )?;
         let page = chunk.saturating_mul(LINES_PER_CLAIM);
         let mut pending: VecDeque<LineRow> = VecDeque::new();
@@ -450,10 +472,7 @@ impl Prepared {
         let (org, batch) = (self.org_id.to_string(), self.batch_id.to_string());
         let order: Vec<ClaimId> = crate::db::load::<_, String>(
             conn,
-            bc::batch_claims
-                .inner_join(cs::claims.on(cs::id.eq(bc::claim_id).and(cs::org_id.eq(bc::org_id))))
-                .filter(bc::org_id.eq(&org))
-                .filter(bc::batch_id.eq(&batch))
+            batch_claims!(&org, &batch)
                 .order(cs::patient_control_number.asc())
                 .select(cs::id),
         )?
@@ -495,7 +514,7 @@ impl Prepared {
                         .filter(cl::org_id.eq(&org))
                         .filter(cl::claim_id.eq_any(some))
                         .order((cl::claim_id.asc(), cl::line_number.asc()))
-                        .select(LINE_COLUMNS),
+                        .select(line_columns!()),
                 )?)
             })? {
                 lines_by.entry(l.claim_id).or_default().push(l);
@@ -598,32 +617,6 @@ struct LineRow {
     oral_cavity_area: Option<String>,
     line_control_number: String,
 }
-
-const LINE_COLUMNS: (
-    cl::claim_id,
-    cl::procedure_code,
-    cl::modifiers,
-    cl::diagnosis_pointers,
-    cl::units,
-    cl::charge_cents,
-    cl::service_date,
-    cl::tooth,
-    cl::surfaces,
-    cl::oral_cavity_area,
-    cl::line_control_number,
-) = (
-    cl::claim_id,
-    cl::procedure_code,
-    cl::modifiers,
-    cl::diagnosis_pointers,
-    cl::units,
-    cl::charge_cents,
-    cl::service_date,
-    cl::tooth,
-    cl::surfaces,
-    cl::oral_cavity_area,
-    cl::line_control_number,
-);
 
 /// A claim as read, with its lines in line number order: what the writing thread converts.
 struct Gathered {
