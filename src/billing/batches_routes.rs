@@ -548,13 +548,14 @@ async fn batch_x12(
     user.require(&EDITORS)?;
     let id: BatchId = path_id(&id, "batch")?;
     let ctx = user.audit();
+    let db = state.db.clone();
     let (name, bytes) = state
         .db
         .write(move |conn| {
             let b = batches::require(conn, ctx.org, id)?;
             let x12 = super::batches_x12::prepare(conn, ctx.org, &b)?;
             let mut out = Vec::with_capacity(1024 + x12.claims() * 1024);
-            x12.write(conn, &mut out)?;
+            db.with_spare(|spare| x12.write(conn, spare, &mut out))?;
             audit::record(
                 conn,
                 &ctx,

@@ -8,17 +8,19 @@
 //!
 //! * PostgreSQL: two cursors ([`crate::db::cursor`]), the claims and the lines of the batch in
 //!   output order, each one statement with one plan over the tables, fetched a chunk at a time
-//!   and merged by claim id;
+//!   and merged by claim id; the lines' cursor on a second connection, read by a thread of its
+//!   own, when the caller has one;
 //! * SQLite: the batch's claim ids in output order, then each chunk's claims and lines by id.
 //!
-//! Reading and writing overlap: the thread holding the connection reads, a scoped thread turns
-//! the rows into `Claim837` values and writes their segments. The output is the same bytes
+//! Reading and writing overlap: the thread holding the connection reads (the claims, and the
+//! lines unless their own thread does), a scoped thread turns the rows into `Claim837` values
+//! and writes their segments. The output is the same bytes
 //! whatever the chunk size or the backend: the claims in patient control number order (unique
 //! per organization), each claim's lines by line number.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{self, SyncSender};
 
 use super::batches::Batch;
 use super::schema::batch_claims::dsl as bc;
@@ -213,7 +215,8 @@ const MAX_CHUNK: usize = 1 << 20;
 /// many fetches the lines take).
 const LINES_PER_CLAIM: usize = 4;
 
-/// How the always rolled back savepoint of [`Prepared::read_with_cursors`] ended.
+/// How a savepoint or transaction of the 837's cursors ended ([`read_then_undo`]): it is always
+/// rolled back, after the read or on its failure.
 enum Undone {
     Read,
     Failed(AppError),
@@ -229,7 +232,80 @@ fn changed_while_read() -> AppError {
     AppError::internal("batch claims changed while their 837 was read")
 }
 
-/// The columns of [`LineRow`], in its order (a macro: the tuple's type is not worth naming).
+/// The settings of the 837's cursors, local to the savepoint or transaction that declares them.
+/// Cursors are planned for all their rows, as a SELECT is: by default PostgreSQL plans a cursor
+/// for its first tenth (`cursor_tuple_fraction` 0.1), which here chose index probes per claim
+/// over hash joins and read 2-3x slower; and the lines' sort gets the memory to stay off disk
+/// (10 000 claims: 2.6 MB spilled with the default 4 MB).
+const CURSOR_SETTINGS: &str = "SET LOCAL cursor_tuple_fraction = 1.0; SET LOCAL work_mem = '64MB'";
+
+/// The body of a savepoint or transaction of the 837's cursors: sets [`CURSOR_SETTINGS`], runs
+/// `read`, and always ends in a rollback (`Err`), which closes the cursors and undoes the
+/// settings whether `read` got to the end or failed; [`undone`] tells which.
+fn read_then_undo(
+    pg: &mut diesel::PgConnection,
+    read: impl FnOnce(&mut diesel::PgConnection) -> Result<(), AppError>,
+) -> Result<(), Undone> {
+    pg.batch_execute(CURSOR_SETTINGS)?;
+    Err(match read(pg) {
+        Ok(()) => Undone::Read,
+        Err(e) => Undone::Failed(e),
+    })
+}
+
+/// How [`read_then_undo`]'s read went, once rolled back.
+fn undone(ended: Result<(), Undone>) -> Result<(), AppError> {
+    match ended {
+        Ok(()) | Err(Undone::Read) => Ok(()),
+        Err(Undone::Failed(e)) => Err(e),
+    }
+}
+
+/// Where the claims' side of the 837 gets its lines, a page at a time, in output order.
+enum LinePages {
+    /// The lines' cursor on the same connection, `usize` lines per fetch.
+    Cursor(LineCursor, usize),
+    /// Pages of `usize` lines the lines' thread fetched on its own connection
+    /// ([`Prepared::send_lines`]); the last one is shorter, empty if need be.
+    Sent(mpsc::Receiver<Vec<LineRow>>, usize),
+    /// Read to the end.
+    Done,
+}
+
+impl LinePages {
+    /// The next page of lines; none once they are all read.
+    fn next(&mut self, pg: &mut diesel::PgConnection) -> Result<Vec<LineRow>, AppError> {
+        let rows = match self {
+            Self::Cursor(cursor, page) => {
+                let rows: Vec<LineRow> = cursor.fetch(pg, *page)?;
+                if rows.len() < *page {
+                    *self = Self::Done;
+                }
+                rows
+            }
+            Self::Sent(pages, page) => {
+                // Closed before the short page: the lines' thread failed, and returns why.
+                let rows = pages
+                    .recv()
+                    .map_err(|_| AppError::internal("the 837's lines stopped before their end"))?;
+                if rows.len() < *page {
+                    *self = Self::Done;
+                }
+                rows
+            }
+            Self::Done => Vec::new(),
+        };
+        Ok(rows)
+    }
+
+    /// Whether lines remain once the claims are read (then the batch changed while read).
+    fn any_left(&mut self, pg: &mut diesel::PgConnection) -> Result<bool, AppError> {
+        Ok(!self.next(pg)?.is_empty())
+    }
+}
+
+/// The columns of [`LineRow`], in its order: one token list serving as the lines' select clause
+/// and, in [`LineCursor`], as its type.
 macro_rules! line_columns {
     () => {
         (
@@ -247,6 +323,9 @@ macro_rules! line_columns {
         )
     };
 }
+
+/// The lines' cursor: rows of [`LineRow`] (the type of [`line_columns`]).
+type LineCursor = Cursor<diesel::dsl::SqlTypeOf<line_columns!()>>;
 
 /// Claims (`$claims`: the claims table, or the batch joined to it), each with its patient, its
 /// coverage and its rendering provider (if any), as rows of [`Joined`]; the callers filter them.
@@ -319,9 +398,18 @@ impl Prepared {
         self.claims
     }
 
-    /// Writes the 837 into `out`, reading and converting [`CHUNK`] claims at a time.
-    pub fn write<W: Write + Send>(&self, conn: &mut DbConn, out: &mut W) -> Result<(), AppError> {
-        self.write_in_chunks(conn, out, CHUNK)
+    /// Writes the 837 into `out`, reading and converting [`CHUNK`] claims at a time. `spare`: a
+    /// second connection (PostgreSQL), if one is idle, to read the lines on beside the claims; it
+    /// does not see what `conn`'s transaction wrote, so that transaction must not have written
+    /// the batch's claims or lines, nor locked their tables against reads (the second
+    /// connection would wait on a lock this thread never releases).
+    pub fn write<W: Write + Send>(
+        &self,
+        conn: &mut DbConn,
+        spare: Option<&mut DbConn>,
+        out: &mut W,
+    ) -> Result<(), AppError> {
+        self.write_in_chunks(conn, spare, out, CHUNK)
     }
 
     /// [`Prepared::write`] with `chunk` claims at a time (at least 1): the bytes do not depend on
@@ -331,15 +419,21 @@ impl Prepared {
     /// converts and writes the chunk before, so the segments of one chunk are formatted while
     /// the database answers the next; at most one chunk waits between them. A database failure
     /// ends the claims early and is returned (the caller discards what was written).
+    ///
+    /// On PostgreSQL with a `spare` connection, a third thread reads the lines on it
+    /// ([`Prepared::send_lines`]) while this one reads the claims, so each side's server works
+    /// while the other's rows are decoded; without one, both cursors are read here in turn.
+    /// SQLite ignores `spare`.
     pub fn write_in_chunks<W: Write + Send>(
         &self,
         conn: &mut DbConn,
+        spare: Option<&mut DbConn>,
         out: &mut W,
         chunk: usize,
     ) -> Result<(), AppError> {
         // FETCH takes a 32-bit count.
         let chunk = chunk.clamp(1, MAX_CHUNK);
-        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Gathered>>(1);
+        let (send, receive) = mpsc::sync_channel::<Vec<Gathered>>(1);
         let (interchange, payer_name, payer_id) =
             (&self.interchange, &self.payer_name, &self.payer_id);
         std::thread::scope(|scope| {
@@ -353,9 +447,12 @@ impl Prepared {
                     writer::write_837(out, interchange, claims)
                 })
                 .map_err(|e| AppError::internal(format!("x12 writer thread: {e}")))?;
-            let read = match conn {
-                DbConn::Postgresql(pg) => self.read_with_cursors(pg, chunk, &send),
-                DbConn::Sqlite(_) => self.read_by_ids(conn, chunk, &send),
+            let read = match (conn, spare) {
+                (DbConn::Postgresql(pg), Some(DbConn::Postgresql(other))) => {
+                    self.read_with_cursors(pg, Some(other), chunk, &send)
+                }
+                (DbConn::Postgresql(pg), _) => self.read_with_cursors(pg, None, chunk, &send),
+                (conn @ DbConn::Sqlite(_), _) => self.read_by_ids(conn, chunk, &send),
             };
             drop(send);
             let written = writing
@@ -367,48 +464,99 @@ impl Prepared {
     }
 
     /// PostgreSQL: the claims and the lines of the batch through two cursors in the same order,
-    /// merged by claim id, `chunk` claims (and [`LINES_PER_CLAIM`] × `chunk` lines) per fetch.
+    /// merged by claim id, `chunk` claims (and [`LINES_PER_CLAIM`] × `chunk` lines) per fetch:
+    /// the lines' cursor on `lines_on` by a thread of its own when there is one, else on `pg`.
     ///
-    /// Inside a savepoint (or a transaction of its own) that is always rolled back: the reads
-    /// change nothing, and the rollback closes the cursors and undoes the settings made for
-    /// them, whether they were read to the end or a fetch failed.
+    /// Each cursor lives in a savepoint (or a transaction of its own) that is always rolled back
+    /// ([`read_then_undo`]): the reads change nothing, and the rollback closes the cursor and
+    /// undoes the settings made for it, whether it was read to the end or a fetch failed.
+    ///
+    /// Each cursor reads as of its own `DECLARE` (read committed, the default), on one
+    /// connection or two alike, except that the second connection does not see what the
+    /// caller's transaction wrote: callers read the batch without having written it, as the
+    /// handler does (and must not hold locks that would make the second connection wait). An
+    /// approved batch's claims and lines no longer change; lines left over once the claims are
+    /// read, or a count of claims other than the batch's, fail the 837 as changed
+    /// ([`changed_while_read`]).
     fn read_with_cursors(
         &self,
         pg: &mut diesel::PgConnection,
+        lines_on: Option<&mut diesel::PgConnection>,
         chunk: usize,
         send: &SyncSender<Vec<Gathered>>,
     ) -> Result<(), AppError> {
-        match pg.transaction::<(), Undone, _>(|pg| {
-            Err(match self.fetch_merged(pg, chunk, send) {
-                Ok(()) => Undone::Read,
-                Err(e) => Undone::Failed(e),
-            })
-        }) {
-            Ok(()) | Err(Undone::Read) => Ok(()),
-            Err(Undone::Failed(e)) => Err(e),
+        let page = chunk.saturating_mul(LINES_PER_CLAIM);
+        let Some(other) = lines_on else {
+            return undone(pg.transaction(|pg| {
+                read_then_undo(pg, |pg| {
+                    let lines = LinePages::Cursor(self.declare_lines(pg)?, page);
+                    self.fetch_merged(pg, chunk, lines, send)
+                })
+            }));
+        };
+        let (line_send, line_receive) = mpsc::sync_channel::<Vec<LineRow>>(1);
+        std::thread::scope(|scope| {
+            let lines = std::thread::Builder::new()
+                .name("x12-lines".into())
+                .spawn_scoped(scope, move || self.send_lines(other, page, &line_send))
+                .map_err(|e| AppError::internal(format!("x12 lines thread: {e}")))?;
+            let read = undone(pg.transaction(|pg| {
+                read_then_undo(pg, |pg| {
+                    let lines = LinePages::Sent(line_receive, page);
+                    self.fetch_merged(pg, chunk, lines, send)
+                })
+            }));
+            let sent = lines
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            // A failure on the lines' side closes their pages before the last, which stops the
+            // claims' side at once: the lines' own error is the one to report.
+            sent?;
+            read
+        })
+    }
+
+    /// The lines' side of [`Prepared::read_with_cursors`] on a connection of its own: its cursor
+    /// in a read-only transaction that is always rolled back, `page` lines at a time into `send`
+    /// until they end or the claims' side stops taking them.
+    fn send_lines(
+        &self,
+        pg: &mut diesel::PgConnection,
+        page: usize,
+        send: &SyncSender<Vec<LineRow>>,
+    ) -> Result<(), AppError> {
+        undone(
+            pg.build_transaction()
+                .read_only()
+                .run(|pg| read_then_undo(pg, |pg| self.fetch_lines(pg, page, send))),
+        )
+    }
+
+    /// The reads of [`Prepared::send_lines`], in its transaction: every page, the last one
+    /// shorter (empty if the lines fill their pages exactly), which tells the claims' side they
+    /// ended.
+    fn fetch_lines(
+        &self,
+        pg: &mut diesel::PgConnection,
+        page: usize,
+        send: &SyncSender<Vec<LineRow>>,
+    ) -> Result<(), AppError> {
+        let lines = self.declare_lines(pg)?;
+        loop {
+            let rows: Vec<LineRow> = lines.fetch(pg, page)?;
+            let last = rows.len() < page;
+            if send.send(rows).is_err() || last {
+                // The end, or the claims' side stopped (what it returns says why).
+                return Ok(());
+            }
         }
     }
 
-    /// The reads of [`Prepared::read_with_cursors`], in its savepoint.
-    fn fetch_merged(
-        &self,
-        pg: &mut diesel::PgConnection,
-        chunk: usize,
-        send: &SyncSender<Vec<Gathered>>,
-    ) -> Result<(), AppError> {
+    /// Declares the lines' cursor: the lines of the batch in output order (patient control
+    /// number, line number).
+    fn declare_lines(&self, pg: &mut diesel::PgConnection) -> Result<LineCursor, AppError> {
         let (org, batch) = (self.org_id.to_string(), self.batch_id.to_string());
-        // Plan the cursors for all their rows, as a SELECT is planned: by default PostgreSQL
-        // plans a cursor for its first tenth (`cursor_tuple_fraction` 0.1), which here chose
-        // index probes per claim over hash joins and read 2-3x slower, and give the lines'
-        // sort the memory to stay off disk (10 000 claims: 2.6 MB spilled with the default
-        // 4 MB). Undone with the savepoint.
-        pg.batch_execute("SET LOCAL cursor_tuple_fraction = 1.0; SET LOCAL work_mem = '64MB'")?;
-        let claims = Cursor::declare(
-            pg,
-            "officina_837_claims",
-            claims_joined!(batch_claims!(&org, &batch)).order(cs::patient_control_number.asc()),
-        )?;
-        let lines = Cursor::declare(
+        Ok(Cursor::declare(
             pg,
             "officina_837_lines",
             cl::claim_lines
@@ -421,10 +569,25 @@ impl Prepared {
                 .filter(bc::batch_id.eq(&batch))
                 .order((cs::patient_control_number.asc(), cl::line_number.asc()))
                 .select(line_columns!()),
+        )?)
+    }
+
+    /// The claims' side of [`Prepared::read_with_cursors`], in its savepoint: the claims' cursor
+    /// fetched `chunk` at a time, each claim given the lines that follow it in `lines`.
+    fn fetch_merged(
+        &self,
+        pg: &mut diesel::PgConnection,
+        chunk: usize,
+        mut lines: LinePages,
+        send: &SyncSender<Vec<Gathered>>,
+    ) -> Result<(), AppError> {
+        let (org, batch) = (self.org_id.to_string(), self.batch_id.to_string());
+        let claims = Cursor::declare(
+            pg,
+            "officina_837_claims",
+            claims_joined!(batch_claims!(&org, &batch)).order(cs::patient_control_number.asc()),
         )?;
-        let page = chunk.saturating_mul(LINES_PER_CLAIM);
         let mut pending: VecDeque<LineRow> = VecDeque::new();
-        let mut lines_may_remain = true;
         let (mut read, mut writer_stopped) = (0, false);
         loop {
             let rows: Vec<Joined> = claims.fetch(pg, chunk)?;
@@ -436,10 +599,8 @@ impl Prepared {
             for row in rows {
                 let mut its = Vec::new();
                 loop {
-                    if pending.is_empty() && lines_may_remain {
-                        let more: Vec<LineRow> = lines.fetch(pg, page)?;
-                        lines_may_remain = more.len() == page;
-                        pending.extend(more);
+                    if pending.is_empty() {
+                        pending.extend(lines.next(pg)?);
                     }
                     if pending.front().is_some_and(|l| l.claim_id == row.0.id) {
                         its.extend(pending.pop_front());
@@ -455,7 +616,7 @@ impl Prepared {
                 break;
             }
         }
-        if !writer_stopped && (read != self.claims || !pending.is_empty()) {
+        if !writer_stopped && (read != self.claims || !pending.is_empty() || lines.any_left(pg)?) {
             return Err(changed_while_read());
         }
         Ok(())

@@ -516,6 +516,30 @@ impl Db {
         self.pool.get().map_err(AppError::from)
     }
 
+    /// PostgreSQL: runs `f` with a second pooled connection if the pool has one idle now and
+    /// another left idle after it, for work that can split across two connections (the 837's
+    /// reads). Never waits on the pool, so a unit of work already holding a connection cannot
+    /// stall on it, and leaves an idle connection for the next request. `None` on SQLite or when
+    /// fewer are idle. After `f` fails the connection is checked before its next use (`f`'s
+    /// error may have come from the other connection).
+    pub fn with_spare<T>(
+        &self,
+        f: impl FnOnce(Option<&mut DbConn>) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let sqlite = self.inline_reads;
+        if sqlite || self.pool.state().idle_connections < 2 {
+            return f(None);
+        }
+        let Some(mut spare) = self.pool.try_get() else {
+            return f(None);
+        };
+        let result = f(Some(&mut spare.conn));
+        if result.is_err() {
+            spare.suspect = true;
+        }
+        result
+    }
+
     /// Runs `f` on a pooled connection in the blocking pool (one trip). A connection that lost
     /// its server is dropped instead of going back to the pool.
     async fn run<T, F>(&self, f: F) -> Result<T, AppError>

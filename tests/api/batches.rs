@@ -719,15 +719,16 @@ async fn a_voided_claim_the_payer_has_goes_out_as_a_frequency_8_claim() {
 /// fetched from two cursors (claims, and 4x as many lines) merged by claim, on SQLite read by
 /// id, at most `db::PROBE_CHUNK` (100) ids per statement. Whatever the chunk size, the bytes are
 /// the ones the API serves, with the claims in control-number order and each claim with all its
-/// lines: 105 claims of 1, 2 or 4 lines, so the lines of a claim straddle fetches (and a chunk
-/// of 1 000 is read on SQLite in two statements of 100 and 5 ids per table), one in five without
-/// a rendering provider.
+/// lines: 107 claims of 1, 2 or 4 lines, so the lines of a claim straddle fetches (and a chunk
+/// of 1 000 is read on SQLite in two statements of 100 and 7 ids per table), one in five without
+/// a rendering provider; 248 lines, so pages of 4 and 8 lines (chunks of 1 and 2) end exactly
+/// at the last line and only an empty fetch tells the end.
 #[tokio::test]
 async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
     let app = TestApp::spawn().await;
     let fx = fixture(&app, true).await;
     billing_settings(&app, &fx.org).await;
-    let n_claims = db::PROBE_CHUNK + 5;
+    let n_claims = db::PROBE_CHUNK + 7;
     let (mut lines_written, mut rendered) = (0, 0);
     for n in 0..n_claims {
         let mut body = claim_body(&fx);
@@ -753,6 +754,7 @@ async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
         lines_written += lines.len();
         ready_claim(&app, &fx, &body).await;
     }
+    assert_eq!(lines_written % 8, 0, "{lines_written} lines");
     let res = app
         .post(
             "/api/v1/batches",
@@ -789,35 +791,46 @@ async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
         let batch = batches::require(&mut conn, org, id).unwrap();
         let x12 = officina::billing::batches_x12::prepare(&mut conn, org, &batch).unwrap();
         assert_eq!(x12.claims(), n_claims);
-        let written: Vec<String> = [1, 2, 3, 5, 100, 1000]
-            .map(|chunk| {
+        // On PostgreSQL, with and without a second connection for the lines (the handler uses
+        // one when the pool has two idle).
+        let mut spare = db.conn().unwrap();
+        let pg = matches!(**conn, DbConn::Postgresql(_));
+        // With two connections idle (these two, back in the pool), a spare on PostgreSQL.
+        drop((db.conn().unwrap(), db.conn().unwrap()));
+        assert_eq!(db.with_spare(|s| Ok(s.is_some())).unwrap(), pg);
+        let mut written = Vec::new();
+        for chunk in [1, 2, 3, 5, 100, 1000] {
+            for with_spare in if pg { &[false, true][..] } else { &[false][..] } {
                 let mut out = Vec::new();
-                x12.write_in_chunks(&mut conn, &mut out, chunk).unwrap();
-                String::from_utf8(out).unwrap()
-            })
-            .to_vec();
+                let spare = with_spare.then_some(&mut **spare);
+                x12.write_in_chunks(&mut conn, spare, &mut out, chunk)
+                    .unwrap();
+                written.push(String::from_utf8(out).unwrap());
+            }
+        }
         // On PostgreSQL, inside the caller's transaction (as the handler calls it), the 837's
-        // cursors and the settings made for them end with its savepoint: none is left open, and
-        // the transaction's settings are its own again.
-        if matches!(**conn, DbConn::Postgresql(_)) {
+        // cursors and the settings made for them end with its savepoint, and on the second
+        // connection with its own transaction: none is left open, and each connection's
+        // settings are its own again.
+        let left = |conn: &mut DbConn| {
+            let mut count = |sql: &str| crate::concurrency::count_sql(conn, sql);
+            (
+                count("SELECT COUNT(*) AS n FROM pg_cursors WHERE name <> ''"),
+                count(
+                    "SELECT COUNT(*) AS n FROM pg_settings WHERE name IN \
+                     ('work_mem', 'cursor_tuple_fraction') AND setting <> reset_val",
+                ),
+            )
+        };
+        if pg {
             let mut out = Vec::new();
             db::write_tx(&mut conn, |conn| {
-                x12.write(conn, &mut out)?;
-                let mut left = |sql: &str| crate::concurrency::count_sql(conn, sql);
-                assert_eq!(
-                    left("SELECT COUNT(*) AS n FROM pg_cursors WHERE name <> ''"),
-                    0
-                );
-                assert_eq!(
-                    left(
-                        "SELECT COUNT(*) AS n FROM pg_settings WHERE name IN \
-                         ('work_mem', 'cursor_tuple_fraction') AND setting <> reset_val"
-                    ),
-                    0
-                );
+                x12.write(conn, Some(&mut **spare), &mut out)?;
+                assert_eq!(left(conn), (0, 0));
                 Ok::<_, officina::error::AppError>(())
             })
             .unwrap();
+            assert_eq!(left(&mut spare), (0, 0));
             assert_eq!(String::from_utf8(out).unwrap(), written[0]);
         }
         written
@@ -827,6 +840,89 @@ async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
     for w in written {
         assert_eq!(w, served.text);
     }
+}
+
+/// On PostgreSQL, the 837 read across two connections ends cleanly when either side fails: a
+/// writer that fails stops the reads, whose cursors are gone from both connections; a lines'
+/// side that cannot start (its connection already in a transaction) stops the claims' side at
+/// once, and its own error is the one returned, not "changed" or "stopped early".
+#[tokio::test]
+async fn batch_837_errors_on_either_connection_end_the_read() {
+    let app = TestApp::spawn().await;
+    if !matches!(**app.db.conn().unwrap(), DbConn::Postgresql(_)) {
+        return; // SQLite has no second connection for the lines.
+    }
+    let fx = fixture(&app, true).await;
+    billing_settings(&app, &fx.org).await;
+    for _ in 0..3 {
+        ready_claim(&app, &fx, &claim_body(&fx)).await;
+    }
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "professional", "payer_id": fx.payer}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let id: BatchId = res.body["id"].as_str().unwrap().parse().unwrap();
+    let res = batch_action(&app, &fx.org, Role::Manager, &id.to_string(), "approve").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let db = app.db.clone();
+    let org = fx.org.id;
+    tokio::task::spawn_blocking(move || {
+        let (mut conn, mut spare) = (db.conn().unwrap(), db.conn().unwrap());
+        let batch = batches::require(&mut conn, org, id).unwrap();
+        let x12 = officina::billing::batches_x12::prepare(&mut conn, org, &batch).unwrap();
+        let cursors = |conn: &mut DbConn| {
+            crate::concurrency::count_sql(
+                conn,
+                "SELECT COUNT(*) AS n FROM pg_cursors WHERE name <> ''",
+            )
+        };
+
+        /// Takes `left` bytes, then fails.
+        struct FailAfter(usize);
+        impl std::io::Write for FailAfter {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                if buf.len() > self.0 {
+                    return Err(std::io::Error::other("disk full"));
+                }
+                self.0 -= buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let failed = x12
+            .write_in_chunks(&mut conn, Some(&mut **spare), &mut FailAfter(600), 1)
+            .unwrap_err();
+        assert!(failed.to_string().contains("x12 writer"), "{failed}");
+        assert_eq!((cursors(&mut conn), cursors(&mut spare)), (0, 0));
+
+        // The spare already in a transaction: the lines' side cannot begin its own.
+        let DbConn::Postgresql(pg) = &mut **spare else {
+            unreachable!()
+        };
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        AnsiTransactionManager::begin_transaction(pg).unwrap();
+        let failed = x12
+            .write_in_chunks(&mut conn, Some(&mut **spare), &mut Vec::new(), 1)
+            .unwrap_err();
+        let message = failed.to_string();
+        assert!(
+            !message.contains("changed") && !message.contains("stopped"),
+            "{message}"
+        );
+        assert_eq!(cursors(&mut conn), 0);
+        let DbConn::Postgresql(pg) = &mut **spare else {
+            unreachable!()
+        };
+        AnsiTransactionManager::rollback_transaction(pg).unwrap();
+    })
+    .await
+    .unwrap();
 }
 
 /// Reads by id (`db::load_by_ids_at_most`; the 837's on SQLite use [`db::PROBE_CHUNK`] for
