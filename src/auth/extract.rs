@@ -227,18 +227,73 @@ impl Bearer {
         F: FnOnce(&mut DbConn, &Guard<'_>) -> Result<Option<T>, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        if let Some(pipeline) = db.pipeline()
-            && let Some(query) = query
-        {
-            let guard = Guard {
-                bearer: &self,
-                roles,
-            };
-            if let Some(found) = pipeline.first(query(&guard)).await.and_then(accept) {
-                return Ok(Some(found));
-            }
+        let accept = |rows: Vec<U>| {
+            debug_assert!(rows.len() <= 1, "a pipelined read is by a unique key");
+            rows.into_iter().next().and_then(accept)
+        };
+        if let Some(found) = self.pipelined(db, roles, query, accept).await {
+            return Ok(Some(found));
         }
         self.read_guarded_by_key(db, roles, f).await
+    }
+
+    /// [`Bearer::read_guarded`], answered first, where there is one, through the worker's
+    /// pipelined connection from one short page of rows in index order ([`Pipeline::page`]):
+    /// `query` (built with [`Guard::holds`] in its `WHERE`) reads the page, and `accept` makes
+    /// the answer of its rows. Anything else (no pipeline, no row, rows `accept` refuses) runs `f`
+    /// on the pool, which answers as [`Bearer::read_guarded`] does. `query` is `None` when the
+    /// request's read is not such a page.
+    ///
+    /// [`Pipeline::page`]: crate::db::pipeline::Pipeline::page
+    pub async fn read_guarded_page_pipelined<T, Q, U, A, F>(
+        self,
+        db: &Db,
+        roles: &'static [Role],
+        query: Option<impl FnOnce(&Guard<'_>) -> Q>,
+        accept: A,
+        f: F,
+    ) -> Result<Option<T>, AppError>
+    where
+        Q: for<'c> diesel_async::methods::LoadQuery<
+                'static,
+                &'c diesel_async::AsyncPgConnection,
+                U,
+            > + 'static,
+        U: Send,
+        A: FnOnce(Vec<U>) -> Option<T>,
+        F: FnOnce(&mut DbConn, &Guard<'_>) -> Result<Option<T>, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if let Some(found) = self.pipelined(db, roles, query, accept).await {
+            return Ok(Some(found));
+        }
+        self.read_guarded(db, roles, f).await
+    }
+
+    /// The pipelined part of [`Bearer::read_guarded_by_key_pipelined`] and
+    /// [`Bearer::read_guarded_page_pipelined`]: `accept`'s answer from the rows of `query`, or
+    /// `None` (then the pool answers).
+    async fn pipelined<T, Q, U>(
+        &self,
+        db: &Db,
+        roles: &'static [Role],
+        query: Option<impl FnOnce(&Guard<'_>) -> Q>,
+        accept: impl FnOnce(Vec<U>) -> Option<T>,
+    ) -> Option<T>
+    where
+        Q: for<'c> diesel_async::methods::LoadQuery<
+                'static,
+                &'c diesel_async::AsyncPgConnection,
+                U,
+            > + 'static,
+        U: Send,
+    {
+        let (pipeline, query) = (db.pipeline()?, query?);
+        let guard = Guard {
+            bearer: self,
+            roles,
+        };
+        pipeline.page(query(&guard)).await.and_then(accept)
     }
 
     /// `f` with the caller's condition, and the full check when it found nothing, as one unit of

@@ -8,10 +8,11 @@
 //! together and PostgreSQL answers them in order without waiting for the client between them
 //! (pipelining), all on the worker's own thread.
 //!
-//! Only reads that answer a request from one row found by key go this way, and only as a fast
-//! path: [`Pipeline::first`] answers `None` for anything it cannot give (no connection yet, a
-//! failure, a timeout, no row), and the caller then runs its ordinary read on the pool, which
-//! answers every other outcome (a refusal, a `404`) as before. Nothing that writes, and nothing
+//! Only reads that answer a request from one row found by key, or from one short page of rows
+//! read in index order ([`Pipeline::page`]: a patient's specimens), go this way, and only as a
+//! fast path: [`Pipeline::first`] and [`Pipeline::page`] answer `None` for anything they cannot
+//! give (no connection yet, a failure, a timeout, no row), and the caller then runs its ordinary
+//! read on the pool, which answers every other outcome (a refusal, a `404`) as before. Nothing that writes, and nothing
 //! in a transaction, uses it.
 //!
 //! Where it is used ([`Pipeline::for_url`]): tokio-postgres speaks no TLS here, so only with
@@ -162,17 +163,28 @@ impl Pipeline {
         Q: for<'c> LoadQuery<'q, &'c AsyncPgConnection, U> + 'q,
         U: Send,
     {
+        let rows = self.page(query).await?;
+        debug_assert!(rows.len() <= 1, "a pipelined read is by a unique key");
+        rows.into_iter().next()
+    }
+
+    /// The rows of `query`, one short page read in the order of an index (a `LIMIT` of at most a
+    /// page, as a list's), through this worker's connection; `None` when there is no row or the
+    /// pipeline cannot answer (the caller then reads on the pool). Anything longer would hold up
+    /// the reads queued behind it on the connection.
+    pub async fn page<'q, Q, U>(&self, query: Q) -> Option<Vec<U>>
+    where
+        Q: for<'c> LoadQuery<'q, &'c AsyncPgConnection, U> + 'q,
+        U: Send,
+    {
         use diesel_async::RunQueryDsl;
         let conn = self.connection().await?;
         let mut shared: &AsyncPgConnection = &conn;
         match timeout(READ_TIMEOUT, query.load(&mut shared)).await {
+            Ok(Ok(rows)) if rows.is_empty() => None,
             Ok(Ok(rows)) => {
-                debug_assert!(rows.len() <= 1, "a pipelined read is by a unique key");
-                let row = rows.into_iter().next();
-                if row.is_some() {
-                    self.counts.answered.fetch_add(1, Ordering::Relaxed);
-                }
-                row
+                self.counts.answered.fetch_add(1, Ordering::Relaxed);
+                Some(rows)
             }
             failed => {
                 // The first request here drops the connection and says so; the others in flight

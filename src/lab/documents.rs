@@ -267,6 +267,37 @@ pub fn stored(org: String, id: String, holds: crate::auth::repo::caller_holds_in
         .select((sp::version, sp::document_format, sp::document))
 }
 
+/// A page of a patient's specimens the caller may read, as [`repo::list`] reads it when the
+/// patient is its only filter: `rows` rows after the id `after` (`""`: from the first), in id
+/// order, through `specimens (org_id, patient_id, id)`. For the pipelined connection
+/// ([`crate::db::pipeline::Pipeline::page`]).
+#[diesel::dsl::auto_type]
+pub fn patient_page(
+    org: String,
+    patient: String,
+    after: String,
+    rows: i64,
+    holds: crate::auth::repo::caller_holds_in,
+) -> _ {
+    sp::specimens
+        .filter(sp::org_id.eq(org))
+        .filter(sp::patient_id.eq(patient))
+        .filter(sp::id.gt(after))
+        .filter(holds)
+        .select((sp::id, sp::document_format, sp::document))
+        .order(sp::id.asc())
+        .limit(rows)
+}
+
+/// The ids and documents of [`patient_page`]'s rows when every document is current, in order;
+/// `None` when one must be built from the tables (which the pool's read does).
+pub fn all_current(rows: Vec<(String, i64, Option<String>)>) -> Option<Vec<(String, String)>> {
+    let current = format();
+    rows.into_iter()
+        .map(|(id, f, doc)| doc.filter(|_| f == current).map(|doc| (id, doc)))
+        .collect()
+}
+
 /// The views of listed specimens as JSON, in order: each stored document, and for those without
 /// a current one ([`repo::list`] gives `None`) the view built from the tables.
 pub fn complete(

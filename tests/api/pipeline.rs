@@ -175,25 +175,40 @@ async fn pipelined_reads_refuse_revoked_disabled_demoted_and_foreign_callers_as_
         );
     }
 
+    // The patient's specimens, a page the pipeline reads too (`GET /specimens?patient_id=`).
+    let shown = app.get(&path, org.token(Role::Lab)).await;
+    let list = format!(
+        "/api/v1/specimens?patient_id={}",
+        shown.body["patient_id"].as_str().unwrap()
+    );
+
     // Another organization's caller learns nothing.
     app.get(&path, other.token(Role::Lab))
         .await
         .assert_problem(404);
+    let foreign = app.get(&list, other.token(Role::Lab)).await;
+    assert_eq!(foreign.status, 200, "{}", foreign.text);
+    assert_eq!(foreign.body["items"], serde_json::json!([]));
 
     // A revoked token is refused at once, by the guarded read and by the extractor.
     let token = org.token(Role::Manager);
     assert_eq!(app.get(&path, token).await.status, 200);
+    assert_eq!(app.get(&list, token).await.status, 200);
     let res = app
         .request(Method::POST, "/api/v1/auth/logout", Some(token), None)
         .await;
     assert_eq!(res.status, 204);
     app.get(&path, token).await.assert_problem(401);
+    app.get(&list, token).await.assert_problem(401);
     app.get("/api/v1/me", token).await.assert_problem(401);
 
     // A disabled user too.
     assert_eq!(app.get(&path, org.token(Role::Biller)).await.status, 200);
     app.disable(&org, Role::Biller).await;
     app.get(&path, org.token(Role::Biller))
+        .await
+        .assert_problem(401);
+    app.get(&list, org.token(Role::Biller))
         .await
         .assert_problem(401);
     app.get("/api/v1/me", org.token(Role::Biller))
@@ -281,5 +296,60 @@ async fn a_lost_pipelined_connection_costs_no_request_and_is_opened_again() {
     assert!(
         backends.iter().all(|b| !pids.contains(&b.pid)),
         "new connections"
+    );
+}
+
+/// A patient's specimens, a page at a time (the default page size or less, no other filter):
+/// through the pipelined connection on PostgreSQL, the same bytes and cursors as the pool's read
+/// (which a status filter selecting the same specimens still takes).
+#[tokio::test]
+async fn a_patients_specimen_pages_go_through_the_pipeline_and_answer_as_the_pool() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let (_, pooled) = specimen_read_until_pipelined(&app, &org).await;
+    let patient = pooled["patient_id"].as_str().unwrap().to_owned();
+    let status = pooled["status"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        register(&app, &org, &patient, true).await;
+    }
+    // Each path with a page of two: its first page, then the page after its cursor.
+    let pages = |extra: String| {
+        let (app, org, patient) = (&app, &org, patient.clone());
+        async move {
+            let base = format!("/api/v1/specimens?patient_id={patient}&limit=2{extra}");
+            let first = get_fresh(app, &base, org.token(Role::Lab)).await;
+            assert_eq!(first.status, 200, "{}", first.text);
+            let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+            let next = get_fresh(
+                app,
+                &format!("{base}&cursor={cursor}"),
+                org.token(Role::Lab),
+            )
+            .await;
+            assert_eq!(next.status, 200, "{}", next.text);
+            assert_eq!(next.body["next_cursor"], serde_json::Value::Null);
+            (first.text, next.text)
+        }
+    };
+    let before = counts(&app);
+    let pipelined_pages = pages(String::new()).await;
+    let middle = counts(&app);
+    let pooled_pages = pages(format!("&status={status}")).await;
+    let after = counts(&app);
+    assert_eq!(
+        pipelined_pages, pooled_pages,
+        "the same pages, byte for byte"
+    );
+    let first: serde_json::Value = serde_json::from_str(&pipelined_pages.0).unwrap();
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    if !pipelined(&app) {
+        assert_eq!(counts(&app), None);
+        return;
+    }
+    let (before, middle, after) = (before.unwrap(), middle.unwrap(), after.unwrap());
+    assert_eq!(
+        (middle.0 - before.0) - (after.0 - middle.0),
+        2,
+        "the two pages without a status filter were read through the pipeline"
     );
 }
