@@ -11,6 +11,7 @@ use super::domain::Role;
 use super::repo;
 use crate::app::AppState;
 use crate::audit::AuditCtx;
+use crate::db::pipeline::PipelinedQuery;
 use crate::db::{Db, DbConn, OrgId, UserId};
 use crate::error::AppError;
 
@@ -217,11 +218,7 @@ impl Bearer {
         f: F,
     ) -> Result<Option<T>, AppError>
     where
-        Q: for<'c> diesel_async::methods::LoadQuery<
-                'static,
-                &'c diesel_async::AsyncPgConnection,
-                U,
-            > + 'static,
+        Q: PipelinedQuery<U>,
         U: Send,
         A: FnOnce(U) -> Option<T>,
         F: FnOnce(&mut DbConn, &Guard<'_>) -> Result<Option<T>, AppError> + Send + 'static,
@@ -254,11 +251,7 @@ impl Bearer {
         f: F,
     ) -> Result<Option<T>, AppError>
     where
-        Q: for<'c> diesel_async::methods::LoadQuery<
-                'static,
-                &'c diesel_async::AsyncPgConnection,
-                U,
-            > + 'static,
+        Q: PipelinedQuery<U>,
         U: Send,
         A: FnOnce(Vec<U>) -> Option<T>,
         F: FnOnce(&mut DbConn, &Guard<'_>) -> Result<Option<T>, AppError> + Send + 'static,
@@ -281,11 +274,7 @@ impl Bearer {
         accept: impl FnOnce(Vec<U>) -> Option<T>,
     ) -> Option<T>
     where
-        Q: for<'c> diesel_async::methods::LoadQuery<
-                'static,
-                &'c diesel_async::AsyncPgConnection,
-                U,
-            > + 'static,
+        Q: PipelinedQuery<U>,
         U: Send,
     {
         let (pipeline, query) = (db.pipeline()?, query?);

@@ -61,6 +61,18 @@ const IDENTITY_SQL: &str = "concat_ws(' ', current_database(), current_user, \
      inet_server_addr(), inet_server_port(), current_setting('port'), \
      current_setting('search_path'))";
 
+/// A query the pipelined connection can load into rows of `U`: what [`Pipeline::first`] and
+/// [`Pipeline::page`] read (any diesel query on PostgreSQL's tables with its binds owned).
+pub trait PipelinedQuery<U>:
+    for<'c> LoadQuery<'static, &'c AsyncPgConnection, U> + 'static
+{
+}
+
+impl<U, Q> PipelinedQuery<U> for Q where
+    Q: for<'c> LoadQuery<'static, &'c AsyncPgConnection, U> + 'static
+{
+}
+
 /// Where the workers' pipelined connections go, and what they answered.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -158,9 +170,9 @@ impl Pipeline {
 
     /// The one row of `query`, a read by key, through this worker's connection; `None` when
     /// there is no row or the pipeline cannot answer (the caller then reads on the pool).
-    pub async fn first<'q, Q, U>(&self, query: Q) -> Option<U>
+    pub async fn first<Q, U>(&self, query: Q) -> Option<U>
     where
-        Q: for<'c> LoadQuery<'q, &'c AsyncPgConnection, U> + 'q,
+        Q: PipelinedQuery<U>,
         U: Send,
     {
         let rows = self.page(query).await?;
@@ -172,9 +184,9 @@ impl Pipeline {
     /// page, as a list's), through this worker's connection; `None` when there is no row or the
     /// pipeline cannot answer (the caller then reads on the pool). Anything longer would hold up
     /// the reads queued behind it on the connection.
-    pub async fn page<'q, Q, U>(&self, query: Q) -> Option<Vec<U>>
+    pub async fn page<Q, U>(&self, query: Q) -> Option<Vec<U>>
     where
-        Q: for<'c> LoadQuery<'q, &'c AsyncPgConnection, U> + 'q,
+        Q: PipelinedQuery<U>,
         U: Send,
     {
         use diesel_async::RunQueryDsl;
