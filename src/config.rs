@@ -98,8 +98,9 @@ pub struct GlobalArgs {
     /// each line at once).
     #[arg(long, env = "OFFICINA_LOG_FLUSH_MS", global = true)]
     pub log_flush_ms: Option<String>,
-    /// PostgreSQL reads by key through one pipelined connection per worker: on or off (default
-    /// on; used only where the URL allows it, see the README).
+    /// PostgreSQL reads by key (and a patient's page of specimens) through one pipelined
+    /// connection per worker: on or off (default on; used only where the URL allows it, see the
+    /// README).
     #[arg(long, env = "OFFICINA_PG_PIPELINE", global = true)]
     pub pg_pipeline: Option<String>,
 }

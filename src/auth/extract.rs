@@ -282,7 +282,9 @@ impl Bearer {
             bearer: self,
             roles,
         };
-        pipeline.page(query(&guard)).await.and_then(accept)
+        let answer = pipeline.page(query(&guard)).await.and_then(accept)?;
+        pipeline.answered();
+        Some(answer)
     }
 
     /// `f` with the caller's condition, and the full check when it found nothing, as one unit of

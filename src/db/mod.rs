@@ -465,7 +465,8 @@ pub struct Db {
     pool: Pool,
     /// SQLite: reads by key run on the calling thread when a connection is idle.
     inline_reads: bool,
-    /// PostgreSQL: reads by key through each worker's pipelined connection, or why not.
+    /// PostgreSQL: reads by key (and a patient's page of specimens) through each worker's
+    /// pipelined connection, or why not.
     pipeline: Result<pipeline::Pipeline, pipeline::NotUsed>,
 }
 

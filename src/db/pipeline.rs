@@ -1,4 +1,5 @@
-//! PostgreSQL reads by key through one pipelined connection per server worker.
+//! PostgreSQL reads by key (and a patient's page of specimens) through one pipelined connection
+//! per server worker.
 //!
 //! A read by key on the pool costs a thread hop (the blocking pool) and a round trip in which the
 //! connection's PostgreSQL backend is woken for one query. On a loaded server the switches between
@@ -47,8 +48,11 @@ const RETRY_AFTER: Duration = Duration::from_secs(2);
 const RETRY_MAX: Duration = Duration::from_secs(120);
 /// The longest wait for a connection to open.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
-/// The longest wait for a read by key; past it the connection is dropped and the pool answers.
+/// The longest wait for a pipelined read (queued behind the worker's others included); past it
+/// the connection is dropped and the pool answers.
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// The most rows a pipelined read returns: a list's default page (50) and its look-ahead row.
+pub const PAGE_ROWS: usize = crate::http::pagination::DEFAULT_LIMIT as usize + 1;
 /// The pipelined sessions' `statement_timeout`: the server ends a read a little before the
 /// client gives up on it, so a read waiting on a lock does not outlive its connection.
 const STATEMENT_TIMEOUT: &str = "1900ms";
@@ -82,8 +86,8 @@ pub struct Pipeline {
     counts: Arc<Counts>,
 }
 
-/// Reads the pipeline answered, and connections it dropped after a failure (for tests and
-/// operators' curiosity; not exported as metrics).
+/// Requests the pipeline answered (a row or page found and accepted), and connections it dropped
+/// after a failure (for tests and operators' curiosity; not exported as metrics).
 #[derive(Default)]
 struct Counts {
     answered: AtomicU64,
@@ -177,13 +181,16 @@ impl Pipeline {
     {
         let rows = self.page(query).await?;
         debug_assert!(rows.len() <= 1, "a pipelined read is by a unique key");
+        self.answered();
         rows.into_iter().next()
     }
 
-    /// The rows of `query`, one short page read in the order of an index (a `LIMIT` of at most a
-    /// page, as a list's), through this worker's connection; `None` when there is no row or the
-    /// pipeline cannot answer (the caller then reads on the pool). Anything longer would hold up
-    /// the reads queued behind it on the connection.
+    /// The rows of `query`, one short page read in the order of an index (a `LIMIT` of at most
+    /// [`PAGE_ROWS`], as a list's default page and its look-ahead row), through this worker's
+    /// connection; `None` when there is no row or the pipeline cannot answer (the caller then
+    /// reads on the pool). Anything longer would hold up the reads queued behind it on the
+    /// connection. The caller counts the request as answered ([`Pipeline::answered`]) once it
+    /// accepts the rows.
     pub async fn page<Q, U>(&self, query: Q) -> Option<Vec<U>>
     where
         Q: PipelinedQuery<U>,
@@ -195,7 +202,7 @@ impl Pipeline {
         match timeout(READ_TIMEOUT, query.load(&mut shared)).await {
             Ok(Ok(rows)) if rows.is_empty() => None,
             Ok(Ok(rows)) => {
-                self.counts.answered.fetch_add(1, Ordering::Relaxed);
+                debug_assert!(rows.len() <= PAGE_ROWS, "a pipelined page is short");
                 Some(rows)
             }
             failed => {
@@ -204,17 +211,22 @@ impl Pipeline {
                 if self.drop_connection(&conn) {
                     match failed {
                         Ok(Err(e)) => {
-                            tracing::warn!(error = %e, "pipelined read failed; reads by key use the pool until the connection is reopened")
+                            tracing::warn!(error = %e, "pipelined read failed; pipelined reads use the pool until the connection is reopened")
                         }
                         _ => tracing::warn!(
                             timeout_ms = READ_TIMEOUT.as_millis() as u64,
-                            "pipelined read timed out; reads by key use the pool until the connection is reopened"
+                            "pipelined read timed out; pipelined reads use the pool until the connection is reopened"
                         ),
                     }
                 }
                 None
             }
         }
+    }
+
+    /// Counts a request answered from what [`Pipeline::page`] read.
+    pub fn answered(&self) {
+        self.counts.answered.fetch_add(1, Ordering::Relaxed);
     }
 
     /// This worker's open connection. With none, the first caller once the slot's [`wait`] is
@@ -253,7 +265,7 @@ impl Pipeline {
                 };
                 let retry_s = wait(failures + 1).as_secs();
                 if failures == 0 {
-                    tracing::warn!(%error, retry_s, "pipelined PostgreSQL connection failed; reads by key use the pool until it opens");
+                    tracing::warn!(%error, retry_s, "pipelined PostgreSQL connection failed; pipelined reads use the pool until it opens");
                 } else {
                     tracing::debug!(%error, failures, retry_s, "pipelined PostgreSQL connection failed again");
                 }

@@ -289,12 +289,12 @@ pub fn patient_page(
         .limit(rows)
 }
 
-/// The ids and documents of [`patient_page`]'s rows when every document is current, in order;
-/// `None` when one must be built from the tables (which the pool's read does).
-pub fn all_current(rows: Vec<(String, i64, Option<String>)>) -> Option<Vec<(String, String)>> {
+/// The documents of [`patient_page`]'s rows when every one is current, in order; `None` when one
+/// must be built from the tables (which the pool's read does).
+pub fn all_current(rows: Vec<(String, i64, Option<String>)>) -> Option<Vec<String>> {
     let current = format();
     rows.into_iter()
-        .map(|(id, f, doc)| doc.filter(|_| f == current).map(|doc| (id, doc)))
+        .map(|(_, f, doc)| doc.filter(|_| f == current))
         .collect()
 }
 

@@ -247,11 +247,11 @@ async fn list_specimens(
                     )
                 }
             }),
-            |rows| {
-                let page =
-                    Paged::from_rows(documents::all_current(rows)?, limit, |(id, _)| id.clone());
+            |rows: Vec<(String, i64, Option<String>)>| {
+                // The look-ahead row is not shown: only the page's own views must be current.
+                let page = Paged::from_rows(rows, limit, |(id, _, _)| id.clone());
                 Some(Paged {
-                    items: page.items.into_iter().map(|(_, doc)| doc).collect(),
+                    items: documents::all_current(page.items)?,
                     next_cursor: page.next_cursor,
                 })
             },

@@ -1,4 +1,5 @@
-//! PostgreSQL reads by key through each worker's pipelined connection (`db::pipeline`): they
+//! PostgreSQL reads by key (and a patient's page of specimens) through each worker's pipelined
+//! connection (`db::pipeline`): they
 //! are taken on PostgreSQL, answer what the pool answers, refuse whom the pool refuses, and a
 //! lost connection costs no request. On SQLite there is no pipeline and the same requests answer
 //! the same way.
@@ -301,7 +302,9 @@ async fn a_lost_pipelined_connection_costs_no_request_and_is_opened_again() {
 
 /// A patient's specimens, a page at a time (the default page size or less, no other filter):
 /// through the pipelined connection on PostgreSQL, the same bytes and cursors as the pool's read
-/// (which a status filter selecting the same specimens still takes).
+/// (which a status filter selecting the same specimens still takes), only that patient's (another
+/// patient's specimens registered between them); a page with a view to rebuild is answered by
+/// the pool, and invalid parameters as before.
 #[tokio::test]
 async fn a_patients_specimen_pages_go_through_the_pipeline_and_answer_as_the_pool() {
     let app = TestApp::spawn().await;
@@ -309,8 +312,14 @@ async fn a_patients_specimen_pages_go_through_the_pipeline_and_answer_as_the_poo
     let (_, pooled) = specimen_read_until_pipelined(&app, &org).await;
     let patient = pooled["patient_id"].as_str().unwrap().to_owned();
     let status = pooled["status"].as_str().unwrap().to_owned();
+    let other = create_patient(&app, &org, "Bo", "Other", "1980-02-02").await;
+    let mut last = String::new();
     for _ in 0..2 {
-        register(&app, &org, &patient, true).await;
+        register(&app, &org, other["id"].as_str().unwrap(), true).await;
+        last = register(&app, &org, &patient, true).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     }
     // Each path with a page of two: its first page, then the page after its cursor.
     let pages = |extra: String| {
@@ -340,16 +349,59 @@ async fn a_patients_specimen_pages_go_through_the_pipeline_and_answer_as_the_poo
         pipelined_pages, pooled_pages,
         "the same pages, byte for byte"
     );
+    for page in [&pipelined_pages.0, &pipelined_pages.1] {
+        let page: serde_json::Value = serde_json::from_str(page).unwrap();
+        for item in page["items"].as_array().unwrap() {
+            assert_eq!(item["patient_id"], patient.as_str(), "only the patient's");
+        }
+    }
     let first: serde_json::Value = serde_json::from_str(&pipelined_pages.0).unwrap();
     assert_eq!(first["items"].as_array().unwrap().len(), 2);
+
+    // Invalid parameters are refused as before, not read through the pipeline.
+    for bad in ["&limit=abc", "&cursor=bogus", "&status=wizard"] {
+        get_fresh(
+            &app,
+            &format!("/api/v1/specimens?patient_id={patient}{bad}"),
+            org.token(Role::Lab),
+        )
+        .await
+        .assert_problem(422);
+    }
+
+    // A stored view of an older format on the second page: that page is the pool's, with the
+    // view built from the tables.
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        officina::on_inner!(&mut **conn, |c| diesel::sql_query(format!(
+            "UPDATE specimens SET document_format = 0 WHERE id = '{last}'"
+        ))
+        .execute(c))
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    let stale_before = counts(&app);
+    let rebuilt = pages(String::new()).await;
+    assert_eq!(rebuilt, pipelined_pages, "the view built from the tables");
     if !pipelined(&app) {
         assert_eq!(counts(&app), None);
         return;
     }
     let (before, middle, after) = (before.unwrap(), middle.unwrap(), after.unwrap());
     assert_eq!(
-        (middle.0 - before.0) - (after.0 - middle.0),
+        middle.0 - before.0,
         2,
-        "the two pages without a status filter were read through the pipeline"
+        "the two pages without a status filter were answered through the pipeline"
+    );
+    assert_eq!(
+        after.0, middle.0,
+        "the pages with a status filter, by the pool"
+    );
+    assert_eq!(
+        counts(&app).unwrap().0 - stale_before.unwrap().0,
+        1,
+        "only the first page, whose views are current, through the pipeline"
     );
 }
