@@ -487,12 +487,9 @@ impl Prepared {
     ) -> Result<(), AppError> {
         let page = chunk.saturating_mul(LINES_PER_CLAIM);
         let Some(other) = lines_on else {
-            return undone(pg.transaction(|pg| {
-                read_then_undo(pg, |pg| {
-                    let lines = LinePages::Cursor(self.declare_lines(pg)?, page);
-                    self.fetch_merged(pg, chunk, lines, send)
-                })
-            }));
+            return self.merge_in_savepoint(pg, chunk, send, |pg| {
+                Ok(LinePages::Cursor(self.declare_lines(pg)?, page))
+            });
         };
         let (line_send, line_receive) = mpsc::sync_channel::<Vec<LineRow>>(1);
         std::thread::scope(|scope| {
@@ -500,12 +497,8 @@ impl Prepared {
                 .name("x12-lines".into())
                 .spawn_scoped(scope, move || self.send_lines(other, page, &line_send))
                 .map_err(|e| AppError::internal(format!("x12 lines thread: {e}")))?;
-            let read = undone(pg.transaction(|pg| {
-                read_then_undo(pg, |pg| {
-                    let lines = LinePages::Sent(line_receive, page);
-                    self.fetch_merged(pg, chunk, lines, send)
-                })
-            }));
+            let read = self
+                .merge_in_savepoint(pg, chunk, send, |_| Ok(LinePages::Sent(line_receive, page)));
             let sent = lines
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -514,6 +507,24 @@ impl Prepared {
             sent?;
             read
         })
+    }
+
+    /// The claims' side of [`Prepared::read_with_cursors`]: [`Prepared::fetch_merged`] with the
+    /// lines `lines` gives, in a savepoint (or a transaction of its own) always rolled back
+    /// ([`read_then_undo`]).
+    fn merge_in_savepoint(
+        &self,
+        pg: &mut diesel::PgConnection,
+        chunk: usize,
+        send: &SyncSender<Vec<Gathered>>,
+        lines: impl FnOnce(&mut diesel::PgConnection) -> Result<LinePages, AppError>,
+    ) -> Result<(), AppError> {
+        undone(pg.transaction(|pg| {
+            read_then_undo(pg, |pg| {
+                let lines = lines(pg)?;
+                self.fetch_merged(pg, chunk, lines, send)
+            })
+        }))
     }
 
     /// The lines' side of [`Prepared::read_with_cursors`] on a connection of its own: its cursor
@@ -572,7 +583,7 @@ impl Prepared {
         )?)
     }
 
-    /// The claims' side of [`Prepared::read_with_cursors`], in its savepoint: the claims' cursor
+    /// The reads of [`Prepared::merge_in_savepoint`], in its savepoint: the claims' cursor
     /// fetched `chunk` at a time, each claim given the lines that follow it in `lines`.
     fn fetch_merged(
         &self,

@@ -5,7 +5,7 @@
 use officina::auth::Role;
 use officina::billing::batches::{self, BatchStatus};
 use officina::claims::domain::ClaimStatus;
-use officina::db::{self, BatchId, DbConn};
+use officina::db::{self, BatchId, DbConn, OrgId};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -665,21 +665,7 @@ async fn a_voided_claim_the_payer_has_goes_out_as_a_frequency_8_claim() {
         .unwrap()
         .to_owned();
 
-    let res = app
-        .post(
-            "/api/v1/batches",
-            fx.org.token(Role::Biller),
-            &json!({"kind": "professional", "payer_id": fx.payer}),
-        )
-        .await;
-    assert_eq!(res.status, 201, "{}", res.text);
-    let batch = res.body["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        batch_action(&app, &fx.org, Role::Manager, &batch, "approve")
-            .await
-            .status,
-        200
-    );
+    let batch = approved_batch(&app, &fx).await;
     let x12 = app
         .client
         .get(format!("{}/api/v1/batches/{batch}/x12", app.address))
@@ -713,6 +699,45 @@ async fn a_voided_claim_the_payer_has_goes_out_as_a_frequency_8_claim() {
         .get("/api/v1/claims?status=ready", fx.org.token(Role::Biller))
         .await;
     assert!(ready.body["items"].as_array().unwrap().is_empty());
+}
+
+/// A professional batch of the organization's ready claims, approved.
+async fn approved_batch(app: &TestApp, fx: &Fx) -> BatchId {
+    let res = app
+        .post(
+            "/api/v1/batches",
+            fx.org.token(Role::Biller),
+            &json!({"kind": "professional", "payer_id": fx.payer}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let id: BatchId = res.body["id"].as_str().unwrap().parse().unwrap();
+    let res = batch_action(app, &fx.org, Role::Manager, &id.to_string(), "approve").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    id
+}
+
+/// The 837 of a batch, checked and ready to write (`batches_x12::prepare`).
+fn prepared(
+    conn: &mut DbConn,
+    org: OrgId,
+    id: BatchId,
+) -> officina::billing::batches_x12::Prepared {
+    let batch = batches::require(conn, org, id).unwrap();
+    officina::billing::batches_x12::prepare(conn, org, &batch).unwrap()
+}
+
+/// What the 837's reads may leave on a PostgreSQL connection: its named cursors, and the
+/// settings they change that differ from the session's.
+fn left_open(conn: &mut DbConn) -> (i64, i64) {
+    let mut count = |sql: &str| crate::concurrency::count_sql(conn, sql);
+    (
+        count("SELECT COUNT(*) AS n FROM pg_cursors WHERE name <> ''"),
+        count(
+            "SELECT COUNT(*) AS n FROM pg_settings WHERE name IN \
+             ('work_mem', 'cursor_tuple_fraction') AND setting <> reset_val",
+        ),
+    )
 }
 
 /// The 837 is written a chunk of claims at a time (`batches_x12::CHUNK`, 1 000): on PostgreSQL
@@ -755,17 +780,7 @@ async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
         ready_claim(&app, &fx, &body).await;
     }
     assert_eq!(lines_written % 8, 0, "{lines_written} lines");
-    let res = app
-        .post(
-            "/api/v1/batches",
-            fx.org.token(Role::Biller),
-            &json!({"kind": "professional", "payer_id": fx.payer}),
-        )
-        .await;
-    assert_eq!(res.status, 201, "{}", res.text);
-    let id: BatchId = res.body["id"].as_str().unwrap().parse().unwrap();
-    let res = batch_action(&app, &fx.org, Role::Manager, &id.to_string(), "approve").await;
-    assert_eq!(res.status, 200, "{}", res.text);
+    let id = approved_batch(&app, &fx).await;
     let served = app
         .get(
             &format!("/api/v1/batches/{id}/x12"),
@@ -788,8 +803,7 @@ async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
     let org = fx.org.id;
     let written = tokio::task::spawn_blocking(move || {
         let mut conn = db.conn().unwrap();
-        let batch = batches::require(&mut conn, org, id).unwrap();
-        let x12 = officina::billing::batches_x12::prepare(&mut conn, org, &batch).unwrap();
+        let x12 = prepared(&mut conn, org, id);
         assert_eq!(x12.claims(), n_claims);
         // On PostgreSQL, with and without a second connection for the lines (the handler uses
         // one when the pool has two idle).
@@ -812,25 +826,15 @@ async fn batch_837_bytes_do_not_depend_on_the_chunk_size() {
         // cursors and the settings made for them end with its savepoint, and on the second
         // connection with its own transaction: none is left open, and each connection's
         // settings are its own again.
-        let left = |conn: &mut DbConn| {
-            let mut count = |sql: &str| crate::concurrency::count_sql(conn, sql);
-            (
-                count("SELECT COUNT(*) AS n FROM pg_cursors WHERE name <> ''"),
-                count(
-                    "SELECT COUNT(*) AS n FROM pg_settings WHERE name IN \
-                     ('work_mem', 'cursor_tuple_fraction') AND setting <> reset_val",
-                ),
-            )
-        };
         if pg {
             let mut out = Vec::new();
             db::write_tx(&mut conn, |conn| {
                 x12.write(conn, Some(&mut **spare), &mut out)?;
-                assert_eq!(left(conn), (0, 0));
+                assert_eq!(left_open(conn), (0, 0));
                 Ok::<_, officina::error::AppError>(())
             })
             .unwrap();
-            assert_eq!(left(&mut spare), (0, 0));
+            assert_eq!(left_open(&mut spare), (0, 0));
             assert_eq!(String::from_utf8(out).unwrap(), written[0]);
         }
         written
@@ -857,29 +861,12 @@ async fn batch_837_errors_on_either_connection_end_the_read() {
     for _ in 0..3 {
         ready_claim(&app, &fx, &claim_body(&fx)).await;
     }
-    let res = app
-        .post(
-            "/api/v1/batches",
-            fx.org.token(Role::Biller),
-            &json!({"kind": "professional", "payer_id": fx.payer}),
-        )
-        .await;
-    assert_eq!(res.status, 201, "{}", res.text);
-    let id: BatchId = res.body["id"].as_str().unwrap().parse().unwrap();
-    let res = batch_action(&app, &fx.org, Role::Manager, &id.to_string(), "approve").await;
-    assert_eq!(res.status, 200, "{}", res.text);
+    let id = approved_batch(&app, &fx).await;
     let db = app.db.clone();
     let org = fx.org.id;
     tokio::task::spawn_blocking(move || {
         let (mut conn, mut spare) = (db.conn().unwrap(), db.conn().unwrap());
-        let batch = batches::require(&mut conn, org, id).unwrap();
-        let x12 = officina::billing::batches_x12::prepare(&mut conn, org, &batch).unwrap();
-        let cursors = |conn: &mut DbConn| {
-            crate::concurrency::count_sql(
-                conn,
-                "SELECT COUNT(*) AS n FROM pg_cursors WHERE name <> ''",
-            )
-        };
+        let x12 = prepared(&mut conn, org, id);
 
         /// Takes `left` bytes, then fails.
         struct FailAfter(usize);
@@ -899,7 +886,10 @@ async fn batch_837_errors_on_either_connection_end_the_read() {
             .write_in_chunks(&mut conn, Some(&mut **spare), &mut FailAfter(600), 1)
             .unwrap_err();
         assert!(failed.to_string().contains("x12 writer"), "{failed}");
-        assert_eq!((cursors(&mut conn), cursors(&mut spare)), (0, 0));
+        assert_eq!(
+            (left_open(&mut conn), left_open(&mut spare)),
+            ((0, 0), (0, 0))
+        );
 
         // The spare already in a transaction: the lines' side cannot begin its own.
         let DbConn::Postgresql(pg) = &mut **spare else {
@@ -915,7 +905,7 @@ async fn batch_837_errors_on_either_connection_end_the_read() {
             !message.contains("changed") && !message.contains("stopped"),
             "{message}"
         );
-        assert_eq!(cursors(&mut conn), 0);
+        assert_eq!(left_open(&mut conn), (0, 0));
         let DbConn::Postgresql(pg) = &mut **spare else {
             unreachable!()
         };
