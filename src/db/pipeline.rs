@@ -57,6 +57,17 @@ pub const PAGE_ROWS: usize = crate::http::pagination::DEFAULT_LIMIT as usize + 1
 /// client gives up on it, so a read waiting on a lock does not outlive its connection.
 const STATEMENT_TIMEOUT: &str = "1900ms";
 
+/// How the pipelined sessions plan their prepared statements: once, with the parameters left
+/// open (a generic plan), and never again until PostgreSQL invalidates the plan (an `ANALYZE`, a
+/// schema change). Every query here finds its rows through an index that holds all of its
+/// conditions and its order (a key; a patient's specimens by `(org_id, patient_id, id)`), so the
+/// best plan does not depend on the values. Under the default (`auto`), a query whose generic
+/// plan PostgreSQL judged dearer than a custom one (the page of a patient's specimens, once the
+/// table holds thousands of other patients' rows) was planned again at every execution: planning
+/// then cost more than the read, on the one backend every request of the worker waits on
+/// (BENCHMARKS.md). The pool's sessions keep `auto`.
+const PLAN_CACHE_MODE: &str = "force_generic_plan";
+
 /// What identifies the server, database, user and schema path a connection reached; the pool's
 /// and the pipeline's must be equal. Nothing in it changes when the server restarts, nor depends
 /// on the session's `DateStyle` (the address and port are NULL, and left out, on a Unix socket;
@@ -291,9 +302,11 @@ impl Pipeline {
             .await
             .map_err(|e| Refusal::Failed(e.to_string()))?;
         // diesel-async sets the time zone to UTC, as `db::open` does for the pool. Named for
-        // pg_stat_activity (and the tests that look for these connections there).
+        // pg_stat_activity (and the tests that look for these connections there). Generic plans
+        // only ([`PLAN_CACHE_MODE`]).
         conn.batch_execute(&format!(
-            "SET application_name = 'officina-pipeline'; SET statement_timeout = '{STATEMENT_TIMEOUT}'"
+            "SET application_name = 'officina-pipeline'; SET statement_timeout = '{STATEMENT_TIMEOUT}'; \
+             SET plan_cache_mode = {PLAN_CACHE_MODE}"
         ))
             .await
             .map_err(|e| Refusal::Failed(e.to_string()))?;
@@ -347,6 +360,7 @@ impl Pipeline {
 }
 
 /// Why [`Pipeline::open`] gave no connection.
+#[derive(Debug)]
 enum Refusal {
     Failed(String),
     /// It reached another server, database, user or `search_path` than the pool.
@@ -454,6 +468,102 @@ mod tests {
         // Lost (0 failures to open) or failed once: 2 s; then doubled, at most two minutes.
         assert_eq!(waits, [2, 2, 4, 8, 16, 32, 64, 120, 120, 120]);
         assert_eq!(wait(u32::MAX), RETRY_MAX);
+    }
+
+    /// The session a worker opens: named, with the server's timeout, and planning each of its
+    /// statements once, with the parameters left open, from the first execution on (under
+    /// PostgreSQL's default the first five are planned for their values, and a statement whose
+    /// generic plan looks dearer is planned at every execution). Needs PostgreSQL
+    /// (`TEST_DATABASE_URL`); passes without checking anything on SQLite, as it says.
+    #[actix_rt::test]
+    async fn a_pipelined_session_plans_each_statement_once_with_its_parameters_open() {
+        use diesel::Connection;
+        use diesel::prelude::{ExpressionMethods, QueryDsl};
+        use diesel::sql_types::BigInt;
+        use diesel_async::RunQueryDsl;
+
+        let Some(url) = std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| u.starts_with("postgres"))
+        else {
+            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL database");
+            return;
+        };
+        let mut pool_side = diesel::PgConnection::establish(&url).expect("connect");
+        let pipeline = Pipeline::for_url(&url)
+            .and_then(|p| p.identify(&mut pool_side))
+            .expect("a local database");
+        let mut conn = pipeline.open().await.expect("the pipelined session opens");
+
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = Text)]
+            name: String,
+            #[diesel(sql_type = Text)]
+            setting: String,
+        }
+        let settings: Vec<(String, String)> = diesel::sql_query(
+            "SELECT name, setting || coalesce(unit, '') AS setting FROM pg_settings \
+             WHERE name IN ('application_name', 'plan_cache_mode', 'statement_timeout') \
+             ORDER BY name",
+        )
+        .load::<Setting>(&mut conn)
+        .await
+        .expect("settings")
+        .into_iter()
+        .map(|s| (s.name, s.setting))
+        .collect();
+        assert_eq!(
+            settings,
+            [
+                (
+                    "application_name".to_owned(),
+                    "officina-pipeline".to_owned()
+                ),
+                (
+                    "plan_cache_mode".to_owned(),
+                    "force_generic_plan".to_owned()
+                ),
+                ("statement_timeout".to_owned(), "1900ms".to_owned()),
+            ]
+        );
+
+        // One prepared statement run with six values: six generic plans, no custom one.
+        diesel::table! {
+            pg_catalog.pg_class (oid) {
+                oid -> Oid,
+                relname -> Text,
+            }
+        }
+        for oid in 1..=6u32 {
+            let found: Vec<String> = pg_class::table
+                .filter(pg_class::oid.eq(oid))
+                .select(pg_class::relname)
+                .load(&mut conn)
+                .await
+                .expect("read");
+            assert!(found.len() <= 1);
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Plans {
+            #[diesel(sql_type = BigInt)]
+            generic_plans: i64,
+            #[diesel(sql_type = BigInt)]
+            custom_plans: i64,
+        }
+        let plans = diesel::sql_query(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+             WHERE statement LIKE '%FROM \"pg_catalog\".\"pg_class\"%' \
+             AND statement NOT LIKE '%pg_prepared_statements%'",
+        )
+        .load::<Plans>(&mut conn)
+        .await
+        .expect("this session's prepared statements");
+        let plans: Vec<(i64, i64)> = plans
+            .into_iter()
+            .map(|p| (p.generic_plans, p.custom_plans))
+            .collect();
+        assert_eq!(plans, [(6, 0)]);
     }
 
     #[test]
