@@ -224,10 +224,7 @@ impl Bearer {
         F: FnOnce(&mut DbConn, &Guard<'_>) -> Result<Option<T>, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let accept = |rows: Vec<U>| {
-            debug_assert!(rows.len() <= 1, "a pipelined read is by a unique key");
-            rows.into_iter().next().and_then(accept)
-        };
+        let accept = |rows: Vec<U>| crate::db::pipeline::by_key(rows).and_then(accept);
         if let Some(found) = self.pipelined(db, roles, query, accept).await {
             return Ok(Some(found));
         }

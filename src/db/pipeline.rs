@@ -95,6 +95,13 @@ impl<U, Q> PipelinedQuery<U> for Q where
 {
 }
 
+/// The row of a read by a unique key ([`Pipeline::page`] gives a page): at most one, checked in
+/// debug builds.
+pub fn by_key<U>(rows: Vec<U>) -> Option<U> {
+    debug_assert!(rows.len() <= 1, "a pipelined read is by a unique key");
+    rows.into_iter().next()
+}
+
 /// Where the workers' pipelined connections go, and what they answered.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -197,10 +204,9 @@ impl Pipeline {
         Q: PipelinedQuery<U>,
         U: Send,
     {
-        let rows = self.page(query).await?;
-        debug_assert!(rows.len() <= 1, "a pipelined read is by a unique key");
+        let row = by_key(self.page(query).await?);
         self.answered();
-        rows.into_iter().next()
+        row
     }
 
     /// The rows of `query`, one short page read in the order of an index (a `LIMIT` of at most

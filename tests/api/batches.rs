@@ -403,14 +403,7 @@ async fn the_csv_lists_the_claims_of_the_batch() {
     let app = TestApp::spawn().await;
     let fx = fixture(&app, true).await;
     ready_claim(&app, &fx, &claim_body(&fx)).await;
-    let res = app
-        .post(
-            "/api/v1/batches",
-            fx.org.token(Role::Biller),
-            &json!({"kind": "professional", "payer_id": fx.payer}),
-        )
-        .await;
-    let id = res.body["id"].as_str().unwrap().to_owned();
+    let id = created_batch(&app, &fx).await;
     let res = app
         .client
         .get(format!("{}/api/v1/batches/{id}", app.address))
@@ -444,16 +437,8 @@ async fn acknowledgements_set_the_outcome_through_the_repo() {
     let app = TestApp::spawn().await;
     let fx = fixture(&app, true).await;
     ready_claim(&app, &fx, &claim_body(&fx)).await;
-    let res = app
-        .post(
-            "/api/v1/batches",
-            fx.org.token(Role::Biller),
-            &json!({"kind": "professional", "payer_id": fx.payer}),
-        )
-        .await;
-    let id: BatchId = res.body["id"].as_str().unwrap().parse().unwrap();
+    let id = approved_batch(&app, &fx).await;
     let sid = id.to_string();
-    batch_action(&app, &fx.org, Role::Manager, &sid, "approve").await;
     batch_action(&app, &fx.org, Role::Biller, &sid, "mark-submitted").await;
     let db = app.db.clone();
     let org = fx.org.id;
@@ -582,16 +567,7 @@ async fn incomplete_billing_settings_refuse_the_837() {
     let app = TestApp::spawn().await;
     let fx = fixture(&app, true).await;
     ready_claim(&app, &fx, &claim_body(&fx)).await;
-    let res = app
-        .post(
-            "/api/v1/batches",
-            fx.org.token(Role::Biller),
-            &json!({"kind": "professional", "payer_id": fx.payer}),
-        )
-        .await;
-    let id = res.body["id"].as_str().unwrap().to_owned();
-    let res = batch_action(&app, &fx.org, Role::Manager, &id, "approve").await;
-    assert_eq!(res.status, 200, "{}", res.text);
+    let id = approved_batch(&app, &fx).await;
     let res = app
         .get(
             &format!("/api/v1/batches/{id}/x12"),
@@ -701,8 +677,8 @@ async fn a_voided_claim_the_payer_has_goes_out_as_a_frequency_8_claim() {
     assert!(ready.body["items"].as_array().unwrap().is_empty());
 }
 
-/// A professional batch of the organization's ready claims, approved.
-async fn approved_batch(app: &TestApp, fx: &Fx) -> BatchId {
+/// A professional batch of the organization's ready claims, created by the biller.
+async fn created_batch(app: &TestApp, fx: &Fx) -> BatchId {
     let res = app
         .post(
             "/api/v1/batches",
@@ -711,7 +687,12 @@ async fn approved_batch(app: &TestApp, fx: &Fx) -> BatchId {
         )
         .await;
     assert_eq!(res.status, 201, "{}", res.text);
-    let id: BatchId = res.body["id"].as_str().unwrap().parse().unwrap();
+    res.body["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// [`created_batch`], approved by a manager.
+async fn approved_batch(app: &TestApp, fx: &Fx) -> BatchId {
+    let id = created_batch(app, fx).await;
     let res = batch_action(app, &fx.org, Role::Manager, &id.to_string(), "approve").await;
     assert_eq!(res.status, 200, "{}", res.text);
     id
