@@ -33,7 +33,8 @@ impl AppState {
         Self {
             db,
             keys,
-            registrations: Combiner::new(crate::lab::repo::register_all),
+            registrations: Combiner::new(crate::lab::repo::register_all)
+                .alone(crate::lab::repo::register_all_alone),
             claim_creations: Combiner::new(crate::claims::repo::create_claims),
         }
     }

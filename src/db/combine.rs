@@ -11,6 +11,10 @@
 //! item. Numbers stay gapless and follow the order in which the items were queued; each request
 //! gets its own response, after the commit that made it durable.
 //!
+//! A combiner may also have a [`WriteAlone`] function, tried first on each batch: one statement
+//! that commits on its own (no `BEGIN`, no `COMMIT`, one round trip while the batch holds the
+//! counter), or `None` to send the batch to the transaction.
+//!
 //! The leader runs in the blocking pool and takes a pooled connection per batch; waiting requests
 //! hold neither a thread nor a connection.
 
@@ -32,10 +36,16 @@ pub const MAX_BATCH: usize = 64;
 /// error for them all.
 pub type WriteAll<I, O> = fn(&mut DbConn, &[I]) -> Result<Vec<O>, AppError>;
 
-/// Per-organization lanes of queued items and the function that writes them.
+/// Writes items in one statement outside any transaction, where it can: one result per item,
+/// or `Ok(None)` when it cannot (the items then go to the combiner's [`WriteAll`]). An error sends
+/// them there too, where each one's own error, if any, is found.
+pub type WriteAlone<I, O> = fn(&mut DbConn, &[I]) -> Result<Option<Vec<O>>, AppError>;
+
+/// Per-organization lanes of queued items and the functions that write them.
 pub struct Combiner<I, O> {
     lanes: Arc<Mutex<HashMap<OrgId, Lane<I, O>>>>,
     write: WriteAll<I, O>,
+    alone: Option<WriteAlone<I, O>>,
 }
 
 impl<I, O> Combiner<I, O> {
@@ -51,6 +61,7 @@ impl<I, O> Clone for Combiner<I, O> {
         Self {
             lanes: self.lanes.clone(),
             write: self.write,
+            alone: self.alone,
         }
     }
 }
@@ -77,7 +88,14 @@ impl<I: Send + 'static, O: Send + 'static> Combiner<I, O> {
         Self {
             lanes: Arc::default(),
             write,
+            alone: None,
         }
+    }
+
+    /// Tries `alone` on each batch before the transaction ([`WriteAlone`]).
+    pub fn alone(mut self, alone: WriteAlone<I, O>) -> Self {
+        self.alone = Some(alone);
+        self
     }
 
     /// Queues `item` in `org`'s lane and waits for its answer. Starts a leader when the lane has
@@ -160,7 +178,14 @@ impl<I, O> Leading<I, O> {
             // out a moment ago is handed out again without a round trip).
             let answers = match pool.get() {
                 Ok(mut conn) => {
-                    let answers = write_all_or_each(&mut conn, items, self.combiner.write);
+                    let answers = match self
+                        .combiner
+                        .alone
+                        .map(|f| alone_caught(&mut conn, &items, f))
+                    {
+                        Some(Some(answers)) => answers,
+                        _ => write_all_or_each(&mut conn, items, self.combiner.write),
+                    };
                     // The worst error decides: a lost server drops the connection.
                     let worst = answers
                         .iter()
@@ -183,6 +208,39 @@ impl<I, O> Leading<I, O> {
                 // A request that went away meanwhile no longer waits for its answer.
                 let _ = reply.send(answer);
             }
+        }
+    }
+}
+
+/// `items` through `alone`, outside a transaction, or `None` to write them in one. A panic in
+/// `alone` is logged and sends them to the transaction: a statement that did not return wrote
+/// nothing. Answers of a wrong count are every item's error (the statement has committed them,
+/// so they cannot be written again).
+fn alone_caught<I, O>(
+    conn: &mut PoolConn,
+    items: &[I],
+    alone: WriteAlone<I, O>,
+) -> Option<Vec<Result<O, AppError>>> {
+    match catch_unwind(AssertUnwindSafe(|| alone(conn, items))) {
+        Ok(Ok(Some(done))) if done.len() == items.len() => Some(done.into_iter().map(Ok).collect()),
+        Ok(Ok(Some(_))) => Some(
+            items
+                .iter()
+                .map(|_| {
+                    Err(AppError::internal(
+                        "a batch write gave a wrong number of answers",
+                    ))
+                })
+                .collect(),
+        ),
+        Ok(Ok(None)) => None,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "a one-statement batch failed; writing it in a transaction");
+            None
+        }
+        Err(_) => {
+            tracing::error!("a one-statement batch panicked; writing it in a transaction");
+            None
         }
     }
 }

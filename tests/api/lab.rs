@@ -999,3 +999,107 @@ async fn a_batch_write_with_a_wrong_number_of_answers_writes_nothing() {
     );
     assert_eq!(next_seq(&app, &org, pid).await, 1);
 }
+
+/// Runs `sql` (a statement without results) on a pooled connection.
+async fn execute_sql(app: &TestApp, sql: String) {
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || {
+        use diesel::RunQueryDsl;
+        let mut conn = db.conn().unwrap();
+        officina::on_inner!(&mut **conn, |c| diesel::sql_query(&sql).execute(c)).unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn numbers_another_writer_took_are_skipped_by_the_next_batch_and_none_is_lost() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let pid = p["id"].as_str().unwrap();
+    assert_eq!(next_seq(&app, &org, pid).await, 1);
+    assert_eq!(next_seq(&app, &org, pid).await, 2);
+    // Another process of the same practice takes numbers 3 to 7 meanwhile.
+    execute_sql(
+        &app,
+        format!(
+            "UPDATE counters SET value = value + 5 WHERE org_id = '{}' AND name LIKE 'accession:%'",
+            org.id
+        ),
+    )
+    .await;
+    assert_eq!(
+        next_seq(&app, &org, pid).await,
+        8,
+        "after the other writer's"
+    );
+    assert_eq!(next_seq(&app, &org, pid).await, 9);
+}
+
+#[tokio::test]
+async fn on_postgresql_a_batch_after_a_committed_number_is_written_in_one_statement() {
+    use crate::concurrency::count;
+    use officina::lab::repo::register_all_alone;
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let pid = p["id"].as_str().unwrap().to_owned();
+    let alone = |regs: Vec<Registration>| {
+        let db = app.db.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut conn = db.conn().unwrap();
+                register_all_alone(&mut conn, &regs).unwrap().map(|done| {
+                    done.iter()
+                        .map(|r| Accession::parse(&r.specimen.accession_number).unwrap().seq)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // No number committed yet: the counter's own transaction hands out the first.
+    assert_eq!(alone(vec![registration(&org, &pid, "SST")]).await, None);
+    assert_eq!(next_seq(&app, &org, &pid).await, 1);
+    let two = vec![
+        registration(&org, &pid, "SST"),
+        registration(&org, &pid, "EDTA"),
+    ];
+    let written = alone(two).await;
+    let db = app.db.clone();
+    let sqlite = tokio::task::spawn_blocking(move || {
+        db.conn().unwrap().backend() == officina::db::Backend::Sqlite
+    })
+    .await
+    .unwrap();
+    if sqlite {
+        assert_eq!(written, None, "SQLite writes in a transaction");
+        return;
+    }
+    assert_eq!(written, Some(vec![2, 3]));
+    let org_id = org.id;
+    let n = |sql: &str| count(&app.db, sql.replace("{org}", &org_id.to_string()));
+    assert_eq!(
+        n("SELECT COUNT(*) AS n FROM specimens WHERE org_id = '{org}'").await,
+        3
+    );
+    assert_eq!(
+        n("SELECT COUNT(*) AS n FROM custody_events WHERE org_id = '{org}' AND kind = 'register'")
+            .await,
+        3
+    );
+    assert_eq!(
+        n("SELECT COUNT(*) AS n FROM audit_events WHERE org_id = '{org}' AND action = 'specimen.create'")
+            .await,
+        3
+    );
+    assert_eq!(
+        n("SELECT value AS n FROM counters WHERE org_id = '{org}' AND name LIKE 'accession:%'")
+            .await,
+        3,
+        "the counter moved with the rows"
+    );
+    assert_eq!(next_seq(&app, &org, &pid).await, 4);
+}
