@@ -34,7 +34,7 @@ impl AppState {
             db,
             keys,
             registrations: Combiner::new(crate::lab::repo::register_all)
-                .alone(crate::lab::repo::register_all_alone),
+                .one_statement(crate::lab::repo::register_all_in_one_statement),
             claim_creations: Combiner::new(crate::claims::repo::create_claims),
         }
     }

@@ -11,9 +11,9 @@
 //! item. Numbers stay gapless and follow the order in which the items were queued; each request
 //! gets its own response, after the commit that made it durable.
 //!
-//! A combiner may also have a [`WriteAlone`] function, tried first on each batch: one statement
-//! that commits on its own (no `BEGIN`, no `COMMIT`, one round trip while the batch holds the
-//! counter), or `None` to send the batch to the transaction.
+//! A combiner may also have a [`WriteOneStatement`] function, tried first on each batch: one
+//! statement that commits on its own (no `BEGIN`, no `COMMIT`: one round trip for the batch), or
+//! `None` to send the batch to the transaction.
 //!
 //! The leader runs in the blocking pool and takes a pooled connection per batch; waiting requests
 //! hold neither a thread nor a connection.
@@ -36,16 +36,18 @@ pub const MAX_BATCH: usize = 64;
 /// error for them all.
 pub type WriteAll<I, O> = fn(&mut DbConn, &[I]) -> Result<Vec<O>, AppError>;
 
-/// Writes items in one statement outside any transaction, where it can: one result per item,
-/// or `Ok(None)` when it cannot (the items then go to the combiner's [`WriteAll`]). An error sends
-/// them there too, where each one's own error, if any, is found.
-pub type WriteAlone<I, O> = fn(&mut DbConn, &[I]) -> Result<Option<Vec<O>>, AppError>;
+/// Writes items in one statement outside any transaction, on the pooled connection (PostgreSQL;
+/// on SQLite it must decline, writes there belong to the pool's writer): one result per item, or
+/// `Ok(None)` when it cannot (the items then go to the combiner's [`WriteAll`]). An error that is
+/// not `Unavailable` sends them there too (the failed statement wrote nothing), where each one's
+/// own error, if any, is found.
+pub type WriteOneStatement<I, O> = fn(&mut DbConn, &[I]) -> Result<Option<Vec<O>>, AppError>;
 
 /// Per-organization lanes of queued items and the functions that write them.
 pub struct Combiner<I, O> {
     lanes: Arc<Mutex<HashMap<OrgId, Lane<I, O>>>>,
     write: WriteAll<I, O>,
-    alone: Option<WriteAlone<I, O>>,
+    one_statement: Option<WriteOneStatement<I, O>>,
 }
 
 impl<I, O> Combiner<I, O> {
@@ -61,7 +63,7 @@ impl<I, O> Clone for Combiner<I, O> {
         Self {
             lanes: self.lanes.clone(),
             write: self.write,
-            alone: self.alone,
+            one_statement: self.one_statement,
         }
     }
 }
@@ -88,13 +90,13 @@ impl<I: Send + 'static, O: Send + 'static> Combiner<I, O> {
         Self {
             lanes: Arc::default(),
             write,
-            alone: None,
+            one_statement: None,
         }
     }
 
-    /// Tries `alone` on each batch before the transaction ([`WriteAlone`]).
-    pub fn alone(mut self, alone: WriteAlone<I, O>) -> Self {
-        self.alone = Some(alone);
+    /// Tries `write` on each batch before the transaction ([`WriteOneStatement`]).
+    pub fn one_statement(mut self, write: WriteOneStatement<I, O>) -> Self {
+        self.one_statement = Some(write);
         self
     }
 
@@ -180,8 +182,8 @@ impl<I, O> Leading<I, O> {
                 Ok(mut conn) => {
                     let answers = match self
                         .combiner
-                        .alone
-                        .map(|f| alone_caught(&mut conn, &items, f))
+                        .one_statement
+                        .map(|f| one_statement_caught(&mut conn, &items, f))
                     {
                         Some(Some(answers)) => answers,
                         _ => write_all_or_each(&mut conn, items, self.combiner.write),
@@ -212,35 +214,30 @@ impl<I, O> Leading<I, O> {
     }
 }
 
-/// `items` through `alone`, outside a transaction, or `None` to write them in one. A panic in
-/// `alone` is logged and sends them to the transaction: a statement that did not return wrote
-/// nothing. Answers of a wrong count are every item's error (the statement has committed them,
-/// so they cannot be written again).
-fn alone_caught<I, O>(
+/// `items` through `write`, outside a transaction: their answers, or `None` to write them in
+/// one. The answers are every item's error when the outcome is unknown, for the statement may
+/// have committed and the items must not be written twice: the server lost (`Unavailable`), a
+/// panic (the connection is then dropped), answers of a wrong count (a bug).
+fn one_statement_caught<I, O>(
     conn: &mut PoolConn,
     items: &[I],
-    alone: WriteAlone<I, O>,
+    write: WriteOneStatement<I, O>,
 ) -> Option<Vec<Result<O, AppError>>> {
-    match catch_unwind(AssertUnwindSafe(|| alone(conn, items))) {
+    let unknown = |e: &dyn Fn() -> AppError| Some(items.iter().map(|_| Err(e())).collect());
+    match catch_unwind(AssertUnwindSafe(|| write(conn, items))) {
         Ok(Ok(Some(done))) if done.len() == items.len() => Some(done.into_iter().map(Ok).collect()),
-        Ok(Ok(Some(_))) => Some(
-            items
-                .iter()
-                .map(|_| {
-                    Err(AppError::internal(
-                        "a batch write gave a wrong number of answers",
-                    ))
-                })
-                .collect(),
-        ),
+        Ok(Ok(Some(_))) => {
+            unknown(&|| AppError::internal("a batch write gave a wrong number of answers"))
+        }
         Ok(Ok(None)) => None,
+        Ok(Err(AppError::Unavailable(msg))) => unknown(&|| AppError::Unavailable(msg.clone())),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "a one-statement batch failed; writing it in a transaction");
             None
         }
         Err(_) => {
-            tracing::error!("a one-statement batch panicked; writing it in a transaction");
-            None
+            conn.mark_broken();
+            unknown(&|| AppError::internal("a write panicked"))
         }
     }
 }

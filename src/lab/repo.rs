@@ -417,7 +417,7 @@ fn accession_numbers(
     year: i32,
     n: usize,
 ) -> Result<(String, RangeInclusive<i64>), AppError> {
-    let name = format!("accession:{year}");
+    let name = accession_counter(year);
     let DbConn::Postgresql(c) = conn else {
         let prefix = crate::orgs::repo::get_org(conn, org)?
             .ok_or_else(|| AppError::not_found("organization"))?
@@ -467,15 +467,15 @@ pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Regi
 
 /// PostgreSQL, outside any transaction: registers specimens of one organization like
 /// [`register_all`], but in one statement that commits on its own, the counter's step included,
-/// so a batch costs one round trip instead of four (`BEGIN`, the counter, the rows, `COMMIT`),
-/// all of them made while it holds the counter. The numbers follow the last one this process
-/// handed out this way for the organization and year, with the prefix it had (the first time, or
-/// after a failure, the counter and prefix as committed, read first); the statement moves the
-/// counter only if it still stands there and the prefix is unchanged, and fails otherwise
-/// ([`CounterStep`]), writing nothing. `Ok(None)` (SQLite; a counter no registration has committed
-/// yet) and an error both leave the batch to [`register_all`] in a transaction, which takes its
-/// numbers from the counter itself.
-pub fn register_all_alone(
+/// so a batch costs one round trip instead of four (`BEGIN`, the counter, the rows, `COMMIT`;
+/// the last three made while the batch holds the counter). The numbers follow the last one this
+/// process handed out this way for the organization and year, with the prefix it had (the first
+/// time, or after a failure, the counter and prefix as committed, read first). The statement
+/// moves the counter first and only if it still stands there under the same prefix, and fails
+/// otherwise, writing nothing ([`CounterStep`]). `Ok(None)` (SQLite; a counter no registration
+/// has committed yet) and an error both leave the batch to [`register_all`] in a transaction,
+/// which takes its numbers from the counter itself.
+pub fn register_all_in_one_statement(
     conn: &mut DbConn,
     regs: &[Registration],
 ) -> Result<Option<Vec<Registered>>, AppError> {
@@ -487,8 +487,8 @@ pub fn register_all_alone(
     };
     let now = crate::db::now();
     let year = now.year();
-    let name = format!("accession:{year}");
-    let known = match last_accession(org_id, year) {
+    let name = accession_counter(year);
+    let known = match cached_accession(org_id, year) {
         Some(known) => Some(known),
         None => committed_accession(conn, org_id, &name)?,
     };
@@ -506,31 +506,45 @@ pub fn register_all_alone(
     };
     match insert_registered(conn, regs, &done, now, Some(&moved)) {
         Ok(()) => {
-            remember_last_accession(org_id, year, &prefix, last + step);
+            cache_accession(org_id, year, &prefix, last + step);
             Ok(Some(done))
         }
         Err(e) => {
-            forget_last_accession(org_id, year);
+            forget_accession(org_id, year);
             Err(e)
         }
     }
 }
 
-/// The last accession number this process handed out per organization and year, with the
-/// prefix it carried: where [`register_all_alone`] expects the counter to stand.
-type LastAccessions = HashMap<(OrgId, i32), (String, i64)>;
-
-fn last_accessions() -> std::sync::MutexGuard<'static, LastAccessions> {
-    static LAST: LazyLock<Mutex<LastAccessions>> = LazyLock::new(Mutex::default);
-    LAST.lock().unwrap_or_else(PoisonError::into_inner)
+/// The name of the accession counter of `year`.
+fn accession_counter(year: i32) -> String {
+    format!("accession:{year}")
 }
 
-fn last_accession(org: OrgId, year: i32) -> Option<(String, i64)> {
-    last_accessions().get(&(org, year)).cloned()
+/// Per organization and year, the last accession number this process handed out in one
+/// statement, with the prefix it carried: where [`register_all_in_one_statement`] expects the
+/// counter to stand. One small entry per practice and year.
+type AccessionCache = HashMap<(OrgId, i32), (String, i64)>;
+
+fn accession_cache() -> std::sync::MutexGuard<'static, AccessionCache> {
+    static CACHE: LazyLock<Mutex<AccessionCache>> = LazyLock::new(Mutex::default);
+    CACHE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn cached_accession(org: OrgId, year: i32) -> Option<(String, i64)> {
+    accession_cache().get(&(org, year)).cloned()
+}
+
+fn cache_accession(org: OrgId, year: i32, prefix: &str, last: i64) {
+    accession_cache().insert((org, year), (prefix.to_owned(), last));
+}
+
+fn forget_accession(org: OrgId, year: i32) {
+    accession_cache().remove(&(org, year));
 }
 
 /// The organization's prefix and the counter `name` as committed, if a registration has
-/// committed it: a counter row that exists once exists for good (nothing deletes counters).
+/// committed it.
 fn committed_accession(
     conn: &mut DbConn,
     org: OrgId,
@@ -547,23 +561,19 @@ fn committed_accession(
         .select((k::value, prefix.clone()))
         .first(c)
         .optional())?;
-    Ok(row.and_then(|(last, prefix)| Some((prefix?, last))))
+    Ok(row.and_then(|(last, prefix)| prefix.map(|p| (p, last))))
 }
 
-fn remember_last_accession(org: OrgId, year: i32, prefix: &str, last: i64) {
-    last_accessions().insert((org, year), (prefix.to_owned(), last));
-}
-
-fn forget_last_accession(org: OrgId, year: i32) {
-    last_accessions().remove(&(org, year));
-}
-
-/// The counter step of a one-statement batch ([`register_all_alone`]), the first part of its
-/// chain: `value` goes from `from` to `from + step` if it stands at `from` and the organization's
-/// prefix is still `prefix`; otherwise the `CASE` gives NULL, which the column's `NOT NULL`
-/// refuses, so the whole statement fails and writes nothing. (The counter's row exists: `from` was
-/// read from it as committed, or written to it by a statement that committed, and nothing deletes
-/// counters.)
+/// The counter step of a one-statement batch ([`register_all_in_one_statement`]): the first part
+/// of its chain (`w0`) moves the counter from `from` to `from + step` where it stands at `from`
+/// and the organization's prefix is still `prefix`, and returns the rows it moved; the chain's
+/// main statement, [`CounterStepped`], reads them. PostgreSQL runs a `WITH` query when the main
+/// statement first reads it, before the parts nobody reads (the INSERTs, run once the main
+/// statement is done), so the counter is locked before any row is written, as in the
+/// transaction, and two writers never wait on each other in opposite orders. A counter that
+/// moved meanwhile (the step re-checks it after waiting for another writer's lock), a new prefix
+/// or a missing row leave `w0` empty, and the main statement's division by its row count fails
+/// the whole statement.
 struct CounterStep<'a> {
     org: String,
     name: String,
@@ -578,18 +588,33 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CounterStep<'_> {
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
     ) -> QueryResult<()> {
         use diesel::sql_types::{BigInt, Text};
-        out.push_sql("UPDATE counters SET value = CASE WHEN value = ");
+        out.push_sql("UPDATE counters SET value = value + ");
+        out.push_bind_param::<BigInt, _>(&self.step)?;
+        out.push_sql(" WHERE org_id = ");
+        out.push_bind_param::<Text, _>(&self.org)?;
+        out.push_sql(" AND name = ");
+        out.push_bind_param::<Text, _>(&self.name)?;
+        out.push_sql(" AND value = ");
         out.push_bind_param::<BigInt, _>(&self.from)?;
         out.push_sql(" AND (SELECT accession_prefix FROM organizations WHERE id = ");
         out.push_bind_param::<Text, _>(&self.org)?;
         out.push_sql(") = ");
         out.push_bind_param::<Text, _>(self.prefix)?;
-        out.push_sql(" THEN value + ");
-        out.push_bind_param::<BigInt, _>(&self.step)?;
-        out.push_sql(" END WHERE org_id = ");
-        out.push_bind_param::<Text, _>(&self.org)?;
-        out.push_sql(" AND name = ");
-        out.push_bind_param::<Text, _>(&self.name)?;
+        out.push_sql(" RETURNING value");
+        Ok(())
+    }
+}
+
+/// The main statement of a one-statement batch: reads [`CounterStep`]'s `w0` (so that it runs
+/// first) and fails, dividing by zero, unless it moved the counter's one row.
+struct CounterStepped;
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CounterStepped {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql("SELECT 1 / count(*) FROM w0");
         Ok(())
     }
 }
@@ -662,7 +687,7 @@ fn registered(
 }
 
 /// Writes registrations [`registered`] built: their specimens, tests, first custody events and
-/// audit rows; on PostgreSQL in one statement, led by the counter's step when one is given.
+/// audit rows; on PostgreSQL in one statement, with the counter's step when one is given.
 fn insert_registered(
     conn: &mut DbConn,
     regs: &[Registration],
@@ -760,15 +785,19 @@ fn insert_registered(
         DbConn::Postgresql(c) => {
             let audits = audit::new_rows(&audits);
             let chain = match step {
+                // The step first (`w0`), its check last (the main statement).
                 Some(step) => Chain::new().then(step),
                 None => Chain::new(),
-            };
-            chain
-                .then(diesel::insert_into(sp::specimens).values(&specimens))
-                .then(diesel::insert_into(st::specimen_tests).values(&tests))
-                .then(diesel::insert_into(ev::custody_events).values(&events))
-                .then(diesel::insert_into(audit_events::table).values(&audits))
-                .run(c)?;
+            }
+            .then(diesel::insert_into(sp::specimens).values(&specimens))
+            .then(diesel::insert_into(st::specimen_tests).values(&tests))
+            .then(diesel::insert_into(ev::custody_events).values(&events))
+            .then(diesel::insert_into(audit_events::table).values(&audits));
+            match step {
+                Some(_) => chain.then(CounterStepped),
+                None => chain,
+            }
+            .run(c)?;
         }
         // Multi-row statements; chunks keep them under SQLite's bind limit.
         DbConn::Sqlite(c) => {

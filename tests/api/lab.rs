@@ -1012,6 +1012,53 @@ async fn execute_sql(app: &TestApp, sql: String) {
     .unwrap();
 }
 
+/// Rows of the organization's registrations: specimens, registration events, creation audit
+/// rows, and where its accession counter stands.
+async fn registration_rows(app: &TestApp, org: &Org) -> [i64; 4] {
+    use crate::concurrency::count;
+    let org = org.id;
+    let mut out = [0; 4];
+    for (n, sql) in out.iter_mut().zip([
+        format!("SELECT COUNT(*) AS n FROM specimens WHERE org_id = '{org}'"),
+        format!("SELECT COUNT(*) AS n FROM custody_events WHERE org_id = '{org}' AND kind = 'register'"),
+        format!("SELECT COUNT(*) AS n FROM audit_events WHERE org_id = '{org}' AND action = 'specimen.create'"),
+        format!("SELECT COALESCE(MAX(value), 0) AS n FROM counters WHERE org_id = '{org}' AND name LIKE 'accession:%'"),
+    ]) {
+        *n = count(&app.db, sql).await;
+    }
+    out
+}
+
+/// `register_all_in_one_statement` on a pooled connection: the sequences written, `Ok(None)`
+/// when it declined.
+async fn in_one_statement(
+    app: &TestApp,
+    regs: Vec<Registration>,
+) -> Result<Option<Vec<u64>>, AppError> {
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        let done = officina::lab::repo::register_all_in_one_statement(&mut conn, &regs)?;
+        Ok(done.map(|done| {
+            done.iter()
+                .map(|r| Accession::parse(&r.specimen.accession_number).unwrap().seq)
+                .collect()
+        }))
+    })
+    .await
+    .unwrap()
+}
+
+/// Whether the app runs on SQLite.
+async fn on_sqlite(app: &TestApp) -> bool {
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || {
+        db.conn().unwrap().backend() == officina::db::Backend::Sqlite
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn numbers_another_writer_took_are_skipped_by_the_next_batch_and_none_is_lost() {
     let app = TestApp::spawn().await;
@@ -1035,71 +1082,76 @@ async fn numbers_another_writer_took_are_skipped_by_the_next_batch_and_none_is_l
         "after the other writer's"
     );
     assert_eq!(next_seq(&app, &org, pid).await, 9);
+    assert_eq!(registration_rows(&app, &org).await, [4, 4, 4, 9]);
 }
 
 #[tokio::test]
 async fn on_postgresql_a_batch_after_a_committed_number_is_written_in_one_statement() {
-    use crate::concurrency::count;
-    use officina::lab::repo::register_all_alone;
     let app = TestApp::spawn().await;
     let org = app.seed_org("Clinic").await;
     let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
     let pid = p["id"].as_str().unwrap().to_owned();
-    let alone = |regs: Vec<Registration>| {
-        let db = app.db.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                let mut conn = db.conn().unwrap();
-                register_all_alone(&mut conn, &regs).unwrap().map(|done| {
-                    done.iter()
-                        .map(|r| Accession::parse(&r.specimen.accession_number).unwrap().seq)
-                        .collect::<Vec<_>>()
-                })
-            })
-            .await
-            .unwrap()
-        }
-    };
+    let one = || vec![registration(&org, &pid, "SST")];
+    if on_sqlite(&app).await {
+        assert_eq!(next_seq(&app, &org, &pid).await, 1);
+        assert_eq!(
+            in_one_statement(&app, one()).await.unwrap(),
+            None,
+            "SQLite declines"
+        );
+        return;
+    }
     // No number committed yet: the counter's own transaction hands out the first.
-    assert_eq!(alone(vec![registration(&org, &pid, "SST")]).await, None);
+    assert_eq!(in_one_statement(&app, one()).await.unwrap(), None);
+    assert_eq!(registration_rows(&app, &org).await, [0, 0, 0, 0]);
     assert_eq!(next_seq(&app, &org, &pid).await, 1);
     let two = vec![
         registration(&org, &pid, "SST"),
         registration(&org, &pid, "EDTA"),
     ];
-    let written = alone(two).await;
-    let db = app.db.clone();
-    let sqlite = tokio::task::spawn_blocking(move || {
-        db.conn().unwrap().backend() == officina::db::Backend::Sqlite
-    })
-    .await
-    .unwrap();
-    if sqlite {
-        assert_eq!(written, None, "SQLite writes in a transaction");
-        return;
-    }
-    assert_eq!(written, Some(vec![2, 3]));
-    let org_id = org.id;
-    let n = |sql: &str| count(&app.db, sql.replace("{org}", &org_id.to_string()));
+    assert_eq!(in_one_statement(&app, two).await.unwrap(), Some(vec![2, 3]));
     assert_eq!(
-        n("SELECT COUNT(*) AS n FROM specimens WHERE org_id = '{org}'").await,
-        3
-    );
-    assert_eq!(
-        n("SELECT COUNT(*) AS n FROM custody_events WHERE org_id = '{org}' AND kind = 'register'")
-            .await,
-        3
-    );
-    assert_eq!(
-        n("SELECT COUNT(*) AS n FROM audit_events WHERE org_id = '{org}' AND action = 'specimen.create'")
-            .await,
-        3
-    );
-    assert_eq!(
-        n("SELECT value AS n FROM counters WHERE org_id = '{org}' AND name LIKE 'accession:%'")
-            .await,
-        3,
-        "the counter moved with the rows"
+        registration_rows(&app, &org).await,
+        [3, 3, 3, 3],
+        "rows, events, audit rows and the counter together"
     );
     assert_eq!(next_seq(&app, &org, &pid).await, 4);
+}
+
+#[tokio::test]
+async fn on_postgresql_a_one_statement_batch_that_finds_the_counter_moved_or_gone_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let pid = p["id"].as_str().unwrap().to_owned();
+    let one = || vec![registration(&org, &pid, "SST")];
+    if on_sqlite(&app).await {
+        eprintln!("skipped: SQLite writes every batch in a transaction");
+        return;
+    }
+    assert_eq!(next_seq(&app, &org, &pid).await, 1);
+    assert_eq!(in_one_statement(&app, one()).await.unwrap(), Some(vec![2]));
+    let counter = format!("org_id = '{}' AND name LIKE 'accession:%'", org.id);
+    // Moved by another writer since this process last wrote it.
+    execute_sql(
+        &app,
+        format!("UPDATE counters SET value = value + 5 WHERE {counter}"),
+    )
+    .await;
+    assert!(in_one_statement(&app, one()).await.is_err());
+    assert_eq!(
+        registration_rows(&app, &org).await,
+        [2, 2, 2, 7],
+        "nothing written"
+    );
+    // Read again as committed: the next batch goes on from there.
+    assert_eq!(in_one_statement(&app, one()).await.unwrap(), Some(vec![8]));
+    // Gone (nothing in the application deletes a counter; a hand-made repair might).
+    execute_sql(&app, format!("DELETE FROM counters WHERE {counter}")).await;
+    assert!(in_one_statement(&app, one()).await.is_err());
+    assert_eq!(
+        registration_rows(&app, &org).await,
+        [3, 3, 3, 0],
+        "nothing written"
+    );
 }
