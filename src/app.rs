@@ -22,7 +22,8 @@ use crate::lab::repo::{Registered, Registration};
 pub struct AppState {
     pub db: Db,
     pub keys: TokenKeys,
-    /// Specimen registrations queued per organization, written in shared transactions.
+    /// Specimen registrations queued per organization, written together: on PostgreSQL in one
+    /// statement where it can, else in a shared transaction.
     pub registrations: Combiner<Registration, Registered>,
     /// Claim creations, likewise.
     pub claim_creations: Combiner<ClaimCreation, CreatedClaim>,

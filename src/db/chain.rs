@@ -14,8 +14,10 @@ use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::{PgConnection, QueryResult, RunQueryDsl};
 
-/// Statements (INSERTs, typically) run as one PostgreSQL statement, in order. Its bind
-/// parameters are those of all parts together, which PostgreSQL caps at 65 535.
+/// Statements (INSERTs, typically) sent as one PostgreSQL statement. A part runs when the main
+/// statement (the last part) first reads it; the parts nothing reads run after the main
+/// statement, in an order PostgreSQL does not document; foreign keys are checked once all have
+/// run. Its bind parameters are those of all parts together, which PostgreSQL caps at 65 535.
 #[derive(Default)]
 pub struct Chain<'a> {
     parts: Vec<Box<dyn QueryFragment<Pg> + 'a>>,

@@ -12,8 +12,8 @@
 //! gets its own response, after the commit that made it durable.
 //!
 //! A combiner may also have a [`WriteOneStatement`] function, tried first on each batch: one
-//! statement that commits on its own (no `BEGIN`, no `COMMIT`: one round trip for the batch), or
-//! `None` to send the batch to the transaction.
+//! statement that commits on its own (no `BEGIN`, no `COMMIT`), or `None` to send the batch to
+//! the transaction.
 //!
 //! The leader runs in the blocking pool and takes a pooled connection per batch; waiting requests
 //! hold neither a thread nor a connection.
@@ -215,9 +215,10 @@ impl<I, O> Leading<I, O> {
 }
 
 /// `items` through `write`, outside a transaction: their answers, or `None` to write them in
-/// one. The answers are every item's error when the outcome is unknown, for the statement may
-/// have committed and the items must not be written twice: the server lost (`Unavailable`), a
-/// panic (the connection is then dropped), answers of a wrong count (a bug).
+/// one. The answers are every item's error when the outcome may be unknown, for the statement
+/// may have committed and the items must not be written twice: the server lost or busy
+/// (`Unavailable`, which a transaction on the same connection would meet too), a panic (the
+/// connection is then dropped), answers of a wrong count (a bug).
 fn one_statement_caught<I, O>(
     conn: &mut PoolConn,
     items: &[I],

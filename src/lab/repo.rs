@@ -460,6 +460,11 @@ pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Regi
     let now = crate::db::now();
     let year = now.year();
     let (prefix, numbers) = accession_numbers(conn, org_id, year, regs.len())?;
+    if matches!(conn, DbConn::Postgresql(_)) {
+        // Where the next one-statement batch expects the counter. Before the commit, which may
+        // fail: the statement checks the counter against it and then goes no further.
+        cache_accession(org_id, year, &prefix, *numbers.end());
+    }
     let done = registered(regs, org_id, now, &prefix, numbers)?;
     insert_registered(conn, regs, &done, now, None)?;
     Ok(done)
@@ -470,7 +475,8 @@ pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Regi
 /// so a batch costs one round trip instead of four (`BEGIN`, the counter, the rows, `COMMIT`;
 /// the last three made while the batch holds the counter). The numbers follow the last one this
 /// process handed out this way for the organization and year, with the prefix it had (the first
-/// time, or after a failure, the counter and prefix as committed, read first). The statement
+/// time, or after a failure, the counter and prefix as committed, read first; after a batch
+/// written in a transaction, where that transaction left it). The statement
 /// moves the counter first and only if it still stands there under the same prefix, and fails
 /// otherwise, writing nothing ([`CounterStep`]). `Ok(None)` (SQLite; a counter no registration
 /// has committed yet) and an error both leave the batch to [`register_all`] in a transaction,
@@ -521,9 +527,9 @@ fn accession_counter(year: i32) -> String {
     format!("accession:{year}")
 }
 
-/// Per organization and year, the last accession number this process handed out in one
-/// statement, with the prefix it carried: where [`register_all_in_one_statement`] expects the
-/// counter to stand. One small entry per practice and year.
+/// Per organization and year, the last accession number this process handed out, with the
+/// prefix it carried: where [`register_all_in_one_statement`] expects the counter to stand (a
+/// guess it checks). One small entry per practice and year.
 type AccessionCache = HashMap<(OrgId, i32), (String, i64)>;
 
 fn accession_cache() -> std::sync::MutexGuard<'static, AccessionCache> {
@@ -567,7 +573,7 @@ fn committed_accession(
 /// The counter step of a one-statement batch ([`register_all_in_one_statement`]): the first part
 /// of its chain (`w0`) moves the counter from `from` to `from + step` where it stands at `from`
 /// and the organization's prefix is still `prefix`, and returns the rows it moved; the chain's
-/// main statement, [`CounterStepped`], reads them. PostgreSQL runs a `WITH` query when the main
+/// main statement, [`CounterStepGuard`], reads them. PostgreSQL runs a `WITH` query when the main
 /// statement first reads it, before the parts nobody reads (the INSERTs, run once the main
 /// statement is done), so the counter is locked before any row is written, as in the
 /// transaction, and two writers never wait on each other in opposite orders. A counter that
@@ -607,9 +613,9 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CounterStep<'_> {
 
 /// The main statement of a one-statement batch: reads [`CounterStep`]'s `w0` (so that it runs
 /// first) and fails, dividing by zero, unless it moved the counter's one row.
-struct CounterStepped;
+struct CounterStepGuard;
 
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CounterStepped {
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CounterStepGuard {
     fn walk_ast<'b>(
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
@@ -785,7 +791,8 @@ fn insert_registered(
         DbConn::Postgresql(c) => {
             let audits = audit::new_rows(&audits);
             let chain = match step {
-                // The step first (`w0`), its check last (the main statement).
+                // The step is `w0`; its guard, the main statement, reads it, so it runs
+                // before the INSERTs (see `CounterStep`).
                 Some(step) => Chain::new().then(step),
                 None => Chain::new(),
             }
@@ -794,7 +801,7 @@ fn insert_registered(
             .then(diesel::insert_into(ev::custody_events).values(&events))
             .then(diesel::insert_into(audit_events::table).values(&audits));
             match step {
-                Some(_) => chain.then(CounterStepped),
+                Some(_) => chain.then(CounterStepGuard),
                 None => chain,
             }
             .run(c)?;

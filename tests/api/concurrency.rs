@@ -598,9 +598,8 @@ async fn different_835s_over_the_same_claims_post_concurrently() {
 
 #[tokio::test]
 async fn registrations_with_and_without_an_idempotency_key_racing_get_distinct_gapless_numbers() {
-    // Keyed ones run alone in a transaction that takes the counter first; the others share
-    // batches (on PostgreSQL one statement each, which takes the counter first too): none waits
-    // on the other in the opposite order, and every number is handed out once.
+    // Keyed ones run alone in a transaction; the others share batches (on PostgreSQL one
+    // statement each where it can): every number is handed out once.
     let app = TestApp::spawn().await;
     let org = app.seed_org("Clinic").await;
     let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
@@ -617,7 +616,7 @@ async fn registrations_with_and_without_an_idempotency_key_racing_get_distinct_g
     .await
     .expect("request");
     assert_eq!(first.status(), 201);
-    let requests = (0..60)
+    let requests = (0..30)
         .map(|i| {
             let r = req(
                 &app,
@@ -641,8 +640,9 @@ async fn registrations_with_and_without_an_idempotency_key_racing_get_distinct_g
         let n = Accession::parse(res.body["accession_number"].as_str().unwrap()).unwrap();
         assert!(seqs.insert(n.seq), "duplicate {}", n.seq);
     }
-    assert_eq!(seqs, (2..=61).collect::<BTreeSet<u64>>());
-    // Not a timing assertion: a deadlock is only found after `deadlock_timeout` (1 s) and then
-    // answered by a retry, so it shows as an error or as this line in the output.
-    eprintln!("60 racing registrations in {:?}", started.elapsed());
+    assert_eq!(seqs, (2..=31).collect::<BTreeSet<u64>>());
+    // Printed, not asserted (timings do not belong in tests): PostgreSQL finds a deadlock only
+    // after `deadlock_timeout` (1 s), which would show here. The order itself is tested in
+    // `lab::a_one_statement_batch_takes_the_counter_before_it_writes_a_row`.
+    eprintln!("30 racing registrations in {:?}", started.elapsed());
 }

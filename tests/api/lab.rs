@@ -884,7 +884,7 @@ fn registration(org: &Org, patient: &str, container: &str) -> Registration {
     }
 }
 
-/// Writes `regs` as a lane's leader does (`write_all_or_each`), without HTTP; the accession
+/// Writes `regs` as a lane's leader does in a transaction (`write_all_or_each`), without HTTP; the accession
 /// sequence of each answer, `None` for an error.
 async fn write_directly(
     app: &TestApp,
@@ -1146,12 +1146,156 @@ async fn on_postgresql_a_one_statement_batch_that_finds_the_counter_moved_or_gon
     );
     // Read again as committed: the next batch goes on from there.
     assert_eq!(in_one_statement(&app, one()).await.unwrap(), Some(vec![8]));
+    // A new prefix since.
+    let res = app
+        .patch(
+            "/api/v1/organization",
+            org.token(Role::Admin),
+            &json!({"accession_prefix": "rf", "version": 1}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert!(in_one_statement(&app, one()).await.is_err());
+    assert_eq!(
+        registration_rows(&app, &org).await,
+        [3, 3, 3, 8],
+        "nothing written"
+    );
+    let next = register(&app, &org, &pid, false).await;
+    let next = Accession::parse(next["accession_number"].as_str().unwrap()).unwrap();
+    assert_eq!((next.prefix.as_str(), next.seq), ("RF", 9));
     // Gone (nothing in the application deletes a counter; a hand-made repair might).
     execute_sql(&app, format!("DELETE FROM counters WHERE {counter}")).await;
     assert!(in_one_statement(&app, one()).await.is_err());
     assert_eq!(
         registration_rows(&app, &org).await,
-        [3, 3, 3, 0],
+        [4, 4, 4, 0],
         "nothing written"
     );
+}
+
+#[tokio::test]
+async fn a_one_statement_batch_takes_the_counter_before_it_writes_a_row() {
+    use crate::concurrency::count;
+    use chrono::Datelike;
+    use diesel::connection::SimpleConnection;
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let pid = p["id"].as_str().unwrap().to_owned();
+    if on_sqlite(&app).await {
+        eprintln!("skipped: SQLite writes every batch in a transaction");
+        return;
+    }
+    assert_eq!(next_seq(&app, &org, &pid).await, 1);
+    let year = chrono::Utc::now().year();
+    let second = Accession::new("L", year, 2).base();
+    // Another writer holds the counter: a transaction of its own, until told to write.
+    let (held_tx, held) = std::sync::mpsc::channel();
+    let (go_tx, go) = std::sync::mpsc::channel::<()>();
+    let db = app.db.clone();
+    let (org_id, patient) = (org.id, pid.clone());
+    let other = tokio::task::spawn_blocking(move || {
+        let mut conn = db.conn().unwrap();
+        let DbConn::Postgresql(c) = &mut **conn else {
+            unreachable!()
+        };
+        c.batch_execute(&format!(
+            "BEGIN; SELECT value FROM counters WHERE org_id = '{org_id}' FOR UPDATE"
+        ))
+        .unwrap();
+        held_tx.send(()).unwrap();
+        go.recv().unwrap();
+        // The number the waiting batch is about to write: had it written its rows before
+        // asking for the counter, this would wait on its row and time out.
+        let wrote = c.batch_execute(&format!(
+            "SET LOCAL lock_timeout = '2s'; INSERT INTO specimens (id, org_id, accession_number, \
+             aliquot_count, patient_id, specimen_type, priority, status, version, created_by, \
+             created_at, updated_at) VALUES ('{}', '{org_id}', '{second}', 0, '{patient}', \
+             'serum', 'routine', 'ordered', 1, 'other', now(), now())",
+            officina::db::SpecimenId::new()
+        ));
+        c.batch_execute("ROLLBACK").unwrap();
+        wrote
+    });
+    tokio::task::spawn_blocking(move || held.recv().unwrap())
+        .await
+        .unwrap();
+    let batch = tokio::spawn({
+        let regs = vec![registration(&org, &pid, "SST")];
+        let db = app.db.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut conn = db.conn().unwrap();
+                officina::lab::repo::register_all_in_one_statement(&mut conn, &regs)
+                    .map(|done| done.map(|d| d.len()))
+            })
+            .await
+            .unwrap()
+        }
+    });
+    // Until the batch waits for the counter's lock.
+    let waiting = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                   AND query LIKE 'WITH w0 AS (UPDATE counters%'";
+    let mut tries = 0;
+    while count(&app.db, waiting.to_owned()).await == 0 {
+        tries += 1;
+        assert!(tries < 500, "the batch never waited for the counter");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    go_tx.send(()).unwrap();
+    let wrote = other.await.unwrap();
+    assert!(
+        wrote.is_ok(),
+        "the batch wrote a row before it held the counter: {wrote:?}"
+    );
+    // The other writer rolled back: the counter stands where the batch expects it.
+    assert_eq!(batch.await.unwrap().unwrap(), Some(1));
+    assert_eq!(next_seq(&app, &org, &pid).await, 3);
+}
+
+/// How many times [`count_write_all`] ran.
+static WRITE_ALL_RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A transaction's write that answers each item with itself, counting its runs.
+fn count_write_all(_: &mut DbConn, items: &[u32]) -> Result<Vec<u32>, AppError> {
+    WRITE_ALL_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Ok(items.to_vec())
+}
+
+/// A one-statement write that declines (0), fails after the server refused it (1), loses the
+/// server (2), panics (3) or answers a wrong count (4).
+fn scripted_one_statement(_: &mut DbConn, items: &[u32]) -> Result<Option<Vec<u32>>, AppError> {
+    match items.first() {
+        Some(0) => Ok(None),
+        Some(1) => Err(AppError::internal("refused")),
+        Some(2) => Err(AppError::Unavailable("server lost".into())),
+        Some(3) => panic!("a one-statement write that panics"),
+        _ => Ok(Some(Vec::new())),
+    }
+}
+
+#[tokio::test]
+async fn a_one_statement_batch_whose_outcome_is_unknown_is_never_written_again() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let app = TestApp::spawn().await;
+    let lane =
+        officina::db::combine::Combiner::new(count_write_all).one_statement(scripted_one_statement);
+    // (item, answered, written in a transaction)
+    for (item, answered, again) in [
+        (0, true, true),
+        (1, true, true),
+        (2, false, false),
+        (3, false, false),
+        (4, false, false),
+    ] {
+        let before = WRITE_ALL_RUNS.load(SeqCst);
+        let answer = lane.submit(&app.db, officina::db::OrgId::new(), item).await;
+        assert_eq!(answer.is_ok(), answered, "item {item}: {answer:?}");
+        assert_eq!(
+            WRITE_ALL_RUNS.load(SeqCst) - before,
+            usize::from(again),
+            "item {item}"
+        );
+    }
 }
