@@ -473,12 +473,12 @@ pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Regi
 /// PostgreSQL, outside any transaction: registers specimens of one organization like
 /// [`register_all`], but in one statement that commits on its own, the counter's step included,
 /// so a batch costs one round trip instead of four (`BEGIN`, the counter, the rows, `COMMIT`;
-/// the last three made while the batch holds the counter). The numbers follow the last one this
-/// process handed out this way for the organization and year, with the prefix it had (the first
-/// time, or after a failure, the counter and prefix as committed, read first; after a batch
-/// written in a transaction, where that transaction left it). The statement
-/// moves the counter first and only if it still stands there under the same prefix, and fails
-/// otherwise, writing nothing ([`CounterStep`]). `Ok(None)` (SQLite; a counter no registration
+/// the last three made while the batch holds the counter). The numbers follow where this process
+/// last left the organization's counter for the year, by such a statement or by a transaction,
+/// under the prefix it had (`cached_accession`); when it does not know (first use, after a
+/// failure), the counter and prefix as committed, read first. The statement moves the counter
+/// first and only if it still stands there under the same prefix, and fails otherwise, writing
+/// nothing (`CounterStep`). `Ok(None)` (SQLite; a counter no registration
 /// has committed yet) and an error both leave the batch to [`register_all`] in a transaction,
 /// which takes its numbers from the counter itself.
 pub fn register_all_in_one_statement(

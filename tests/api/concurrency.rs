@@ -60,6 +60,20 @@ pub fn count_sql(conn: &mut DbConn, sql: &str) -> i64 {
     rows[0].n
 }
 
+/// Runs `sql` (a statement without results, plain SQL either backend accepts) on a pooled
+/// connection.
+pub async fn execute_sql(db: &Db, sql: String) {
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || {
+        use diesel::RunQueryDsl;
+        let mut conn = db.conn().unwrap();
+        officina::on_inner!(&mut **conn, |c| diesel::sql_query(&sql).execute(c))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    })
+    .await
+    .unwrap();
+}
+
 pub async fn count(db: &Db, sql: String) -> i64 {
     let db = db.clone();
     tokio::task::spawn_blocking(move || count_sql(&mut db.conn().unwrap(), &sql))
@@ -605,17 +619,7 @@ async fn registrations_with_and_without_an_idempotency_key_racing_get_distinct_g
     let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
     let body = specimen_body(p["id"].as_str().unwrap(), true);
     // A first number committed, so that the batches after it can be written in one statement.
-    let first = req(
-        &app,
-        Method::POST,
-        "/api/v1/specimens",
-        org.token(Role::Lab),
-    )
-    .json(&body)
-    .send()
-    .await
-    .expect("request");
-    assert_eq!(first.status(), 201);
+    crate::lab::register(&app, &org, p["id"].as_str().unwrap(), true).await;
     let requests = (0..30)
         .map(|i| {
             let r = req(

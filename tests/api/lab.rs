@@ -1000,18 +1000,6 @@ async fn a_batch_write_with_a_wrong_number_of_answers_writes_nothing() {
     assert_eq!(next_seq(&app, &org, pid).await, 1);
 }
 
-/// Runs `sql` (a statement without results) on a pooled connection.
-async fn execute_sql(app: &TestApp, sql: String) {
-    let db = app.db.clone();
-    tokio::task::spawn_blocking(move || {
-        use diesel::RunQueryDsl;
-        let mut conn = db.conn().unwrap();
-        officina::on_inner!(&mut **conn, |c| diesel::sql_query(&sql).execute(c)).unwrap();
-    })
-    .await
-    .unwrap();
-}
-
 /// Rows of the organization's registrations: specimens, registration events, creation audit
 /// rows, and where its accession counter stands.
 async fn registration_rows(app: &TestApp, org: &Org) -> [i64; 4] {
@@ -1031,12 +1019,12 @@ async fn registration_rows(app: &TestApp, org: &Org) -> [i64; 4] {
 
 /// `register_all_in_one_statement` on a pooled connection: the sequences written, `Ok(None)`
 /// when it declined.
-async fn in_one_statement(
+fn in_one_statement(
     app: &TestApp,
     regs: Vec<Registration>,
-) -> Result<Option<Vec<u64>>, AppError> {
+) -> impl Future<Output = Result<Option<Vec<u64>>, AppError>> + 'static {
     let db = app.db.clone();
-    tokio::task::spawn_blocking(move || {
+    let write = tokio::task::spawn_blocking(move || {
         let mut conn = db.conn().unwrap();
         let done = officina::lab::repo::register_all_in_one_statement(&mut conn, &regs)?;
         Ok(done.map(|done| {
@@ -1044,19 +1032,13 @@ async fn in_one_statement(
                 .map(|r| Accession::parse(&r.specimen.accession_number).unwrap().seq)
                 .collect()
         }))
-    })
-    .await
-    .unwrap()
+    });
+    async move { write.await.unwrap() }
 }
 
 /// Whether the app runs on SQLite.
-async fn on_sqlite(app: &TestApp) -> bool {
-    let db = app.db.clone();
-    tokio::task::spawn_blocking(move || {
-        db.conn().unwrap().backend() == officina::db::Backend::Sqlite
-    })
-    .await
-    .unwrap()
+fn on_sqlite(app: &TestApp) -> bool {
+    matches!(app.test_db.url, officina::config::DatabaseUrl::Sqlite(_))
 }
 
 #[tokio::test]
@@ -1068,8 +1050,8 @@ async fn numbers_another_writer_took_are_skipped_by_the_next_batch_and_none_is_l
     assert_eq!(next_seq(&app, &org, pid).await, 1);
     assert_eq!(next_seq(&app, &org, pid).await, 2);
     // Another process of the same practice takes numbers 3 to 7 meanwhile.
-    execute_sql(
-        &app,
+    crate::concurrency::execute_sql(
+        &app.db,
         format!(
             "UPDATE counters SET value = value + 5 WHERE org_id = '{}' AND name LIKE 'accession:%'",
             org.id
@@ -1092,7 +1074,7 @@ async fn on_postgresql_a_batch_after_a_committed_number_is_written_in_one_statem
     let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
     let pid = p["id"].as_str().unwrap().to_owned();
     let one = || vec![registration(&org, &pid, "SST")];
-    if on_sqlite(&app).await {
+    if on_sqlite(&app) {
         assert_eq!(next_seq(&app, &org, &pid).await, 1);
         assert_eq!(
             in_one_statement(&app, one()).await.unwrap(),
@@ -1125,7 +1107,7 @@ async fn on_postgresql_a_one_statement_batch_that_finds_the_counter_moved_or_gon
     let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
     let pid = p["id"].as_str().unwrap().to_owned();
     let one = || vec![registration(&org, &pid, "SST")];
-    if on_sqlite(&app).await {
+    if on_sqlite(&app) {
         eprintln!("skipped: SQLite writes every batch in a transaction");
         return;
     }
@@ -1133,8 +1115,8 @@ async fn on_postgresql_a_one_statement_batch_that_finds_the_counter_moved_or_gon
     assert_eq!(in_one_statement(&app, one()).await.unwrap(), Some(vec![2]));
     let counter = format!("org_id = '{}' AND name LIKE 'accession:%'", org.id);
     // Moved by another writer since this process last wrote it.
-    execute_sql(
-        &app,
+    crate::concurrency::execute_sql(
+        &app.db,
         format!("UPDATE counters SET value = value + 5 WHERE {counter}"),
     )
     .await;
@@ -1165,7 +1147,7 @@ async fn on_postgresql_a_one_statement_batch_that_finds_the_counter_moved_or_gon
     let next = Accession::parse(next["accession_number"].as_str().unwrap()).unwrap();
     assert_eq!((next.prefix.as_str(), next.seq), ("RF", 9));
     // Gone (nothing in the application deletes a counter; a hand-made repair might).
-    execute_sql(&app, format!("DELETE FROM counters WHERE {counter}")).await;
+    crate::concurrency::execute_sql(&app.db, format!("DELETE FROM counters WHERE {counter}")).await;
     assert!(in_one_statement(&app, one()).await.is_err());
     assert_eq!(
         registration_rows(&app, &org).await,
@@ -1183,7 +1165,7 @@ async fn a_one_statement_batch_takes_the_counter_before_it_writes_a_row() {
     let org = app.seed_org("Clinic").await;
     let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
     let pid = p["id"].as_str().unwrap().to_owned();
-    if on_sqlite(&app).await {
+    if on_sqlite(&app) {
         eprintln!("skipped: SQLite writes every batch in a transaction");
         return;
     }
@@ -1221,19 +1203,10 @@ async fn a_one_statement_batch_takes_the_counter_before_it_writes_a_row() {
     tokio::task::spawn_blocking(move || held.recv().unwrap())
         .await
         .unwrap();
-    let batch = tokio::spawn({
-        let regs = vec![registration(&org, &pid, "SST")];
-        let db = app.db.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                let mut conn = db.conn().unwrap();
-                officina::lab::repo::register_all_in_one_statement(&mut conn, &regs)
-                    .map(|done| done.map(|d| d.len()))
-            })
-            .await
-            .unwrap()
-        }
-    });
+    let batch = tokio::spawn(in_one_statement(
+        &app,
+        vec![registration(&org, &pid, "SST")],
+    ));
     // Until the batch waits for the counter's lock.
     let waiting = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
                    AND query LIKE 'WITH w0 AS (UPDATE counters%'";
@@ -1250,7 +1223,7 @@ async fn a_one_statement_batch_takes_the_counter_before_it_writes_a_row() {
         "the batch wrote a row before it held the counter: {wrote:?}"
     );
     // The other writer rolled back: the counter stands where the batch expects it.
-    assert_eq!(batch.await.unwrap().unwrap(), Some(1));
+    assert_eq!(batch.await.unwrap().unwrap(), Some(vec![2]));
     assert_eq!(next_seq(&app, &org, &pid).await, 3);
 }
 

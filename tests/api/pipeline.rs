@@ -371,17 +371,11 @@ async fn a_patients_specimen_pages_go_through_the_pipeline_and_answer_as_the_poo
 
     // A stored view of an older format on the second page: that page is the pool's, with the
     // view built from the tables.
-    let db = app.db.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = db.conn().unwrap();
-        officina::on_inner!(&mut **conn, |c| diesel::sql_query(format!(
-            "UPDATE specimens SET document_format = 0 WHERE id = '{last}'"
-        ))
-        .execute(c))
-        .unwrap();
-    })
-    .await
-    .unwrap();
+    crate::concurrency::execute_sql(
+        &app.db,
+        format!("UPDATE specimens SET document_format = 0 WHERE id = '{last}'"),
+    )
+    .await;
     let stale_before = counts(&app);
     let rebuilt = pages(String::new()).await;
     assert_eq!(rebuilt, pipelined_pages, "the view built from the tables");
