@@ -260,6 +260,34 @@ impl Bearer {
         self.read_guarded(db, roles, f).await
     }
 
+    /// A write's checks answered, where there is one, through the worker's pipelined connection
+    /// before the write is queued: `query` (built with [`Guard::holds`] in its `WHERE`) reads
+    /// the rows the write refers to by key, and `accept` makes the checked input of its row.
+    /// With it comes the caller's audit context: the row is there only if the caller holds one
+    /// of `roles`. `None` (no pipeline, no row, a row `accept` refuses): check on the pool
+    /// ([`Bearer::read_by_key`]), which gives any refusal, so a refused caller is told only what
+    /// the pool tells it.
+    pub async fn check_pipelined<T, Q, U>(
+        &self,
+        db: &Db,
+        roles: &'static [Role],
+        query: impl FnOnce(&Guard<'_>) -> Q,
+        accept: impl FnOnce(U) -> Option<T>,
+    ) -> Option<(AuditCtx, T)>
+    where
+        Q: PipelinedQuery<U>,
+        U: Send,
+    {
+        let accept = |rows: Vec<U>| crate::db::pipeline::by_key(rows).and_then(accept);
+        let checked = self.pipelined(db, roles, Some(query), accept).await?;
+        let ctx = AuditCtx {
+            org: self.org_id,
+            actor: Some(self.user_id),
+            request_id: Some(self.request_id.clone()),
+        };
+        Some((ctx, checked))
+    }
+
     /// The pipelined part of [`Bearer::read_guarded_by_key_pipelined`] and
     /// [`Bearer::read_guarded_page_pipelined`]: `accept`'s answer from the rows of `query`, or
     /// `None` (then the pool answers).

@@ -22,6 +22,8 @@ use crate::auth::{Guard, Role};
 use crate::db::chain::Chain;
 use crate::db::ids::parse_id;
 use crate::db::schema::audit_events;
+use crate::db::schema::patients::dsl as pa;
+use crate::db::schema::providers::dsl as pv;
 use crate::db::{
     ChargeId, CustodyEventId, DbConn, OrgId, PatientId, ProviderId, SpecimenId, SpecimenTestId,
     TestResultId,
@@ -289,6 +291,50 @@ pub fn tests_with_results(
             tr::test_results::all_columns().nullable(),
         ));
     Ok(split_tests(crate::db::load(conn, query)?))
+}
+
+/// What a registration refers to, if the caller may register ([`Guard::holds`] with the
+/// registering roles): the patient's id when the organization has that patient, with whether it
+/// also has the ordering provider `provider` (`""` when none is named). No row when the caller
+/// may not register or there is no such patient; the pool's check then answers
+/// (`POST /specimens` through the worker's pipelined connection, `Bearer::check_pipelined`).
+pub fn registration_refs(
+    guard: &Guard,
+    patient: PatientId,
+    provider: Option<ProviderId>,
+) -> registration_refs_in {
+    registration_refs_in(
+        guard.org().to_string(),
+        patient.to_string(),
+        provider.map(|p| p.to_string()).unwrap_or_default(),
+        guard.holds(),
+    )
+}
+
+/// [`registration_refs`] as `auto_type` can name it.
+#[diesel::dsl::auto_type]
+pub fn registration_refs_in(
+    org: String,
+    patient: String,
+    provider: String,
+    holds: crate::auth::repo::caller_holds_in,
+) -> _ {
+    let provider_found: provider_exists = provider_exists(org.clone(), provider);
+    pa::patients
+        .filter(pa::org_id.eq(org))
+        .filter(pa::id.eq(patient))
+        .filter(holds)
+        .select((pa::id, provider_found))
+}
+
+/// Whether the organization `org` has the provider `provider` ([`registration_refs`]).
+#[diesel::dsl::auto_type]
+pub fn provider_exists(org: String, provider: String) -> _ {
+    diesel::dsl::exists(
+        pv::providers
+            .filter(pv::org_id.eq(org))
+            .filter(pv::id.eq(provider)),
+    )
 }
 
 /// A specimen, its tests, and their results.

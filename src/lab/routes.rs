@@ -80,13 +80,18 @@ async fn register_specimen(
         // Without a key: checked here, then numbered and written with the organization's other
         // registrations of the moment in one transaction (`AppState::registrations`).
         Ok(None) => {
-            let (ctx, new) = bearer
-                .read_by_key(&state.db, &REGISTRARS, move |c, user| {
-                    let ctx = user.audit();
-                    let new = check_registration(c, ctx.org, &body)?;
-                    Ok((ctx, new))
-                })
-                .await?;
+            let (ctx, new) = match check_registration_pipelined(&state, &bearer, &body).await {
+                Some(checked) => checked,
+                None => {
+                    bearer
+                        .read_by_key(&state.db, &REGISTRARS, move |c, user| {
+                            let ctx = user.audit();
+                            let new = check_registration(c, ctx.org, &body)?;
+                            Ok((ctx, new))
+                        })
+                        .await?
+                }
+            };
             let org = ctx.org;
             let done = state
                 .registrations
@@ -132,6 +137,30 @@ fn check_registration(
         None => false,
     };
     body.validate(patient_found, provider_found, chrono::Utc::now())
+}
+
+/// [`check_registration`] through the worker's pipelined connection (PostgreSQL): the caller,
+/// the patient and the ordering provider in one query ([`repo::registration_refs`]), answered
+/// on the worker without a trip to the blocking pool. `None` for anything but a valid
+/// registration by a caller who may register (or with no pipeline): the pool's check then
+/// answers, with every refusal and field error.
+async fn check_registration_pipelined(
+    state: &AppState,
+    bearer: &Bearer,
+    body: &SpecimenRequest,
+) -> Option<(crate::audit::AuditCtx, repo::NewSpecimen)> {
+    let patient = body.patient_id()?;
+    let provider = body.provider_id();
+    bearer
+        .check_pipelined(
+            &state.db,
+            &REGISTRARS,
+            |guard| repo::registration_refs(guard, patient, provider),
+            |(_, provider_found): (String, bool)| {
+                body.validate(true, provider_found, chrono::Utc::now()).ok()
+            },
+        )
+        .await
 }
 
 /// Find a specimen by its scanned accession number (a mistyped number is refused).

@@ -399,3 +399,125 @@ async fn a_patients_specimen_pages_go_through_the_pipeline_and_answer_as_the_poo
         "only the first page, whose views are current, through the pipeline"
     );
 }
+
+/// `POST /specimens` (without an `Idempotency-Key`) checks its caller, patient and ordering
+/// provider through the pipeline on PostgreSQL: registrations that may go ahead are answered
+/// there (one read each), everything else is answered by the pool's check, as on SQLite, with the
+/// same status and every field error.
+#[tokio::test]
+async fn registrations_are_checked_through_the_pipeline_and_refused_as_the_pool_refuses() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let other = app.seed_org("Elsewhere").await;
+    let (path, _) = specimen_read_until_pipelined(&app, &org).await;
+    let shown = app.get(&path, org.token(Role::Lab)).await;
+    let patient = shown.body["patient_id"].as_str().unwrap().to_owned();
+    let provider = app
+        .post(
+            "/api/v1/providers",
+            org.token(Role::Admin),
+            &crate::directory::provider_body("1245319599"),
+        )
+        .await;
+    assert_eq!(provider.status, 201, "{}", provider.text);
+    let provider = provider.body["id"].as_str().unwrap().to_owned();
+    let foreign = create_patient(&app, &other, "Other", "Org", "1990-01-01").await;
+    let body = |patient: &str| crate::lab::specimen_body(patient, true);
+    let with_provider = |provider: &str| {
+        let mut b = body(&patient);
+        b["ordering_provider_id"] = serde_json::json!(provider);
+        b
+    };
+    let post = |role: Role, body: serde_json::Value| {
+        let (app, org) = (&app, &org);
+        async move { app.post("/api/v1/specimens", org.token(role), &body).await }
+    };
+
+    // Registered through the pipeline: by both registering roles, with and without a provider.
+    let before = counts(&app);
+    let mut numbers = Vec::new();
+    for (role, body) in [
+        (Role::Lab, body(&patient)),
+        (Role::Clinician, body(&patient)),
+        (Role::Lab, with_provider(&provider)),
+    ] {
+        let res = post(role, body).await;
+        assert_eq!(res.status, 201, "{}", res.text);
+        assert_eq!(res.body["patient_id"], patient.as_str());
+        numbers.push(res.body["accession_number"].as_str().unwrap().to_owned());
+        let stored = app
+            .get(
+                &format!("/api/v1/specimens/{}", res.body["id"].as_str().unwrap()),
+                org.token(Role::Lab),
+            )
+            .await;
+        assert_eq!(stored.body, res.body, "the stored view is the one answered");
+    }
+    let last = app
+        .get(
+            &format!("/api/v1/specimens?patient_id={patient}"),
+            org.token(Role::Lab),
+        )
+        .await;
+    let items = last.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4, "{}", last.text);
+    assert_eq!(items[3]["ordering_provider_id"], provider.as_str());
+    assert_eq!(items[1]["ordering_provider_id"], serde_json::Value::Null);
+    numbers.dedup();
+    assert_eq!(numbers.len(), 3, "distinct numbers: {numbers:?}");
+    // Each registration's check, the read after each, and the patient's page.
+    let pipelined_reads = |before: Option<(u64, u64)>| {
+        counts(&app)
+            .zip(before)
+            .map(|(after, before)| after.0 - before.0)
+    };
+    if pipelined(&app) {
+        assert_eq!(pipelined_reads(before), Some(7));
+    }
+
+    // Refused by the pool's check, as on SQLite: nothing answered through the pipeline and
+    // nothing registered.
+    app.disable(&org, Role::Clinician).await;
+    let before = counts(&app);
+    post(Role::Biller, body(&patient)).await.assert_problem(403);
+    post(Role::Clinician, body(&patient))
+        .await
+        .assert_problem(401);
+    let res = post(Role::Lab, body(foreign["id"].as_str().unwrap())).await;
+    res.assert_problem(422);
+    assert_eq!(res.error_fields(), ["patient_id"]);
+    let res = post(Role::Lab, with_provider(&uuid::Uuid::now_v7().to_string())).await;
+    res.assert_problem(422);
+    assert_eq!(res.error_fields(), ["ordering_provider_id"]);
+    let mut bad = body(&patient);
+    bad["specimen_type"] = serde_json::json!("blood-ish");
+    bad["priority"] = serde_json::json!("asap");
+    let res = post(Role::Lab, bad).await;
+    res.assert_problem(422);
+    assert_eq!(res.error_fields(), ["specimen_type", "priority"]);
+    let res = app
+        .post("/api/v1/specimens", other.token(Role::Lab), &body(&patient))
+        .await;
+    res.assert_problem(422);
+    assert_eq!(res.error_fields(), ["patient_id"]);
+    if pipelined(&app) {
+        assert_eq!(pipelined_reads(before), Some(0));
+    }
+    let token = org.token(Role::Lab);
+    let res = app
+        .request(Method::POST, "/api/v1/auth/logout", Some(token), None)
+        .await;
+    assert_eq!(res.status, 204);
+    let before = counts(&app);
+    post(Role::Lab, body(&patient)).await.assert_problem(401);
+    if pipelined(&app) {
+        assert_eq!(pipelined_reads(before), Some(0));
+    }
+    let after = app
+        .get(
+            &format!("/api/v1/specimens?patient_id={patient}"),
+            org.token(Role::Manager),
+        )
+        .await;
+    assert_eq!(after.body["items"].as_array().unwrap().len(), 4);
+}
