@@ -38,11 +38,16 @@ impl AuthUser {
 
     /// The audit context of this caller.
     pub fn audit(&self) -> AuditCtx {
-        AuditCtx {
-            org: self.org_id,
-            actor: Some(self.user_id),
-            request_id: Some(self.request_id.clone()),
-        }
+        audit_ctx(self.org_id, self.user_id, &self.request_id)
+    }
+}
+
+/// The audit context of a checked caller.
+fn audit_ctx(org: OrgId, user: UserId, request_id: &str) -> AuditCtx {
+    AuditCtx {
+        org,
+        actor: Some(user),
+        request_id: Some(request_id.to_owned()),
     }
 }
 
@@ -261,13 +266,12 @@ impl Bearer {
     }
 
     /// A write's checks answered, where there is one, through the worker's pipelined connection
-    /// before the write is queued: `query` (built with [`Guard::holds`] in its `WHERE`) reads
-    /// the rows the write refers to by key, and `accept` makes the checked input of its row.
-    /// With it comes the caller's audit context: the row is there only if the caller holds one
-    /// of `roles`. `None` (no pipeline, no row, a row `accept` refuses): check on the pool
-    /// ([`Bearer::read_by_key`]), which gives any refusal, so a refused caller is told only what
-    /// the pool tells it.
-    pub async fn check_pipelined<T, Q, U>(
+    /// before the write is queued: `query` reads by key the rows the write refers to, and
+    /// `accept` makes the checked input of its row. `query` MUST put [`Guard::holds`] in its
+    /// `WHERE`: the caller's audit context is handed out with the answer because a row found is
+    /// the proof that the caller holds one of `roles`. `None` (no pipeline, no row, a row
+    /// `accept` refuses): check on the pool ([`Bearer::read_by_key`]), which gives any refusal.
+    pub(crate) async fn check_pipelined<T, Q, U>(
         &self,
         db: &Db,
         roles: &'static [Role],
@@ -280,16 +284,14 @@ impl Bearer {
     {
         let accept = |rows: Vec<U>| crate::db::pipeline::by_key(rows).and_then(accept);
         let checked = self.pipelined(db, roles, Some(query), accept).await?;
-        let ctx = AuditCtx {
-            org: self.org_id,
-            actor: Some(self.user_id),
-            request_id: Some(self.request_id.clone()),
-        };
-        Some((ctx, checked))
+        Some((
+            audit_ctx(self.org_id, self.user_id, &self.request_id),
+            checked,
+        ))
     }
 
-    /// The pipelined part of [`Bearer::read_guarded_by_key_pipelined`] and
-    /// [`Bearer::read_guarded_page_pipelined`]: `accept`'s answer from the rows of `query`, or
+    /// The pipelined part of [`Bearer::read_guarded_by_key_pipelined`],
+    /// [`Bearer::read_guarded_page_pipelined`] and [`Bearer::check_pipelined`]: `accept`'s answer from the rows of `query`, or
     /// `None` (then the pool answers).
     async fn pipelined<T, Q, U>(
         &self,

@@ -118,12 +118,14 @@ fn token_user(org: String, id: String, jti: String) -> _ {
 /// `roles` and the token (`jti`) was not revoked. It names no column of the outer query, so the
 /// database evaluates it once per statement.
 ///
-/// The roles go in as one parameter per role (unused ones `""`, which no user holds) rather than
+/// The roles go in as one parameter per role (unused ones repeat the first) rather than
 /// as an `IN` list: a statement with a list is prepared again on every call on SQLite (diesel
 /// does not cache it), one with a fixed number of parameters is prepared once per connection.
 pub fn caller_holds(org: OrgId, id: UserId, jti: String, roles: &[Role]) -> caller_holds_in {
     debug_assert!(roles.len() <= Role::ALL.len(), "a role listed twice");
-    let mut slots = [""; Role::ALL.len()];
+    // A spare slot repeats a role that may read: `""` would let in a user row whose role is
+    // empty, which the pool's check refuses. With no role at all they stay `""`.
+    let mut slots = [roles.first().map_or("", |r| r.as_str()); Role::ALL.len()];
     for (slot, role) in slots.iter_mut().zip(roles) {
         *slot = role.as_str();
     }

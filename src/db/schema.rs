@@ -193,3 +193,5 @@ diesel::allow_tables_to_appear_in_same_query!(
 
 // The token extractor checks the user and the revocation list in one query.
 diesel::allow_tables_to_appear_in_same_query!(users, revoked_tokens);
+// A registration checks its caller and patient in one query (`lab::repo::registration_refs`).
+diesel::allow_tables_to_appear_in_same_query!(revoked_tokens, patients);

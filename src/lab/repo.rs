@@ -293,11 +293,10 @@ pub fn tests_with_results(
     Ok(split_tests(crate::db::load(conn, query)?))
 }
 
-/// What a registration refers to, if the caller may register ([`Guard::holds`] with the
-/// registering roles): the patient's id when the organization has that patient, with whether it
-/// also has the ordering provider `provider` (`""` when none is named). No row when the caller
-/// may not register or there is no such patient; the pool's check then answers
-/// (`POST /specimens` through the worker's pipelined connection, `Bearer::check_pipelined`).
+/// Whether the ordering provider `provider` of a registration is the organization's (`false`
+/// when none is named or its id is malformed), if the caller may register ([`Guard::holds`] with
+/// the registering roles) and the organization has the patient `patient`. No row otherwise; the
+/// pool's check then answers (`POST /specimens`, `Bearer::check_pipelined`).
 pub fn registration_refs(
     guard: &Guard,
     patient: PatientId,
@@ -324,12 +323,12 @@ pub fn registration_refs_in(
         .filter(pa::org_id.eq(org))
         .filter(pa::id.eq(patient))
         .filter(holds)
-        .select((pa::id, provider_found))
+        .select(provider_found)
 }
 
 /// Whether the organization `org` has the provider `provider` ([`registration_refs`]).
 #[diesel::dsl::auto_type]
-pub fn provider_exists(org: String, provider: String) -> _ {
+fn provider_exists(org: String, provider: String) -> _ {
     diesel::dsl::exists(
         pv::providers
             .filter(pv::org_id.eq(org))

@@ -156,9 +156,7 @@ async fn check_registration_pipelined(
             &state.db,
             &REGISTRARS,
             |guard| repo::registration_refs(guard, patient, provider),
-            |(_, provider_found): (String, bool)| {
-                body.validate(true, provider_found, chrono::Utc::now()).ok()
-            },
+            |provider_found: bool| body.validate(true, provider_found, chrono::Utc::now()).ok(),
         )
         .await
 }

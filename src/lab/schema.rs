@@ -137,10 +137,6 @@ diesel::allow_tables_to_appear_in_same_query!(users, test_results);
 diesel::allow_tables_to_appear_in_same_query!(revoked_tokens, specimens);
 diesel::allow_tables_to_appear_in_same_query!(revoked_tokens, specimen_tests);
 diesel::allow_tables_to_appear_in_same_query!(revoked_tokens, test_results);
-// A registration checks its caller, patient and ordering provider in one query
-// (`lab::repo::registration_refs`).
-use crate::db::schema::patients;
-diesel::allow_tables_to_appear_in_same_query!(revoked_tokens, patients);
 
 diesel::table! {
     /// Which open (draft or shipped) manifest holds a specimen: at most one, by the primary key.
