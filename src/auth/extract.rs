@@ -291,8 +291,8 @@ impl Bearer {
     }
 
     /// The pipelined part of [`Bearer::read_guarded_by_key_pipelined`],
-    /// [`Bearer::read_guarded_page_pipelined`] and [`Bearer::check_pipelined`]: `accept`'s answer from the rows of `query`, or
-    /// `None` (then the pool answers).
+    /// [`Bearer::read_guarded_page_pipelined`] and [`Bearer::check_pipelined`]: `accept`'s answer
+    /// from the rows of `query`, or `None` (then the pool answers).
     async fn pipelined<T, Q, U>(
         &self,
         db: &Db,

@@ -77,8 +77,9 @@ async fn register_specimen(
     let key = idempotency::key(&req);
     let body = body.into_inner();
     let (status, json) = match key {
-        // Without a key: checked here, then numbered and written with the organization's other
-        // registrations of the moment in one transaction (`AppState::registrations`).
+        // Without a key: checked here (through the worker's pipelined connection where it can),
+        // then numbered and written with the organization's other registrations of the moment
+        // (`AppState::registrations`).
         Ok(None) => {
             let (ctx, new) = match check_registration_pipelined(&state, &bearer, &body).await {
                 Some(checked) => checked,

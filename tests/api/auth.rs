@@ -358,7 +358,8 @@ async fn patient_of(app: &TestApp, org: &crate::helpers::Org) -> String {
 
 /// `auth::repo::caller_holds`, the condition a guarded read puts in its own query: true only for
 /// the token's user, in the token's organization, active, holding one of the allowed roles (unused
-/// role slots match nobody, not even a row whose role is empty), with the token not revoked. On the database itself, both backends.
+/// role slots match nobody, not even a row whose role is empty), with the token not revoked. On
+/// the database itself, both backends.
 #[tokio::test]
 async fn the_guard_condition_holds_only_for_an_allowed_active_caller_with_a_live_token() {
     use diesel::RunQueryDsl;
@@ -370,7 +371,7 @@ async fn the_guard_condition_holds_only_for_an_allowed_active_caller_with_a_live
     let other = app.seed_org("Other clinic").await;
     let (org_id, other_id) = (org.id, other.id);
     let clinician = org.user(Role::Clinician);
-    let org_auditor = org.user(Role::Auditor);
+    let auditor = org.user(Role::Auditor);
     app.disable(&org, Role::Lab).await;
     let disabled = org.user(Role::Lab);
     let db = app.db.clone();
@@ -408,7 +409,6 @@ async fn the_guard_condition_holds_only_for_an_allowed_active_caller_with_a_live
         assert!(!holds(conn, org_id, clinician, "live", &[]));
         // A user row whose role is empty (no role the application knows) holds none, whatever
         // the number of allowed roles.
-        let auditor = org_auditor;
         diesel::sql_query(format!("UPDATE users SET role = '' WHERE id = '{auditor}'"))
             .execute(conn)
             .unwrap();

@@ -9,7 +9,7 @@ use officina::db::{self, ClaimId};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::directory::{payer_body, provider_body};
+use crate::directory::{create_provider, payer_body};
 use crate::helpers::{Org, Res, TestApp};
 use crate::patients::create_patient;
 
@@ -88,14 +88,7 @@ pub async fn fixture(app: &TestApp, with_npi: bool) -> Fx {
         )
         .await;
     assert_eq!(payer.status, 201, "{}", payer.text);
-    let provider = app
-        .post(
-            "/api/v1/providers",
-            org.token(Role::Admin),
-            &provider_body("1245319599"),
-        )
-        .await;
-    assert_eq!(provider.status, 201, "{}", provider.text);
+    let provider = create_provider(app, &org, "1245319599").await;
     let patient = create_patient(app, &org, "Maria", "Lopez", "1984-03-12").await;
     let patient = patient["id"].as_str().unwrap().to_owned();
     let payer = payer.body["id"].as_str().unwrap().to_owned();
@@ -103,7 +96,7 @@ pub async fn fixture(app: &TestApp, with_npi: bool) -> Fx {
     Fx {
         org,
         payer,
-        provider: provider.body["id"].as_str().unwrap().to_owned(),
+        provider,
         patient,
         coverage,
     }

@@ -2,7 +2,7 @@ use officina::auth::Role;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{Org, TestApp};
 
 pub fn payer_body(edi: &str) -> serde_json::Value {
     json!({"name": "Acme Health", "edi_id": edi, "claim_kind": "professional", "receiver_edi_id": "CLEARHOUSE1", "receiver_name": "Clearing House", "timely_filing_days": 180})
@@ -10,6 +10,19 @@ pub fn payer_body(edi: &str) -> serde_json::Value {
 
 pub fn provider_body(npi: &str) -> serde_json::Value {
     json!({"kind": "individual", "npi": npi, "first_name": "Ada", "last_name": "Okafor", "taxonomy_code": "207q00000x"})
+}
+
+/// A provider of `org` ([`provider_body`]), created by its admin: its id.
+pub async fn create_provider(app: &TestApp, org: &Org, npi: &str) -> String {
+    let res = app
+        .post(
+            "/api/v1/providers",
+            org.token(Role::Admin),
+            &provider_body(npi),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    res.body["id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use officina::config::DatabaseUrl;
 use officina::db::pipeline::NotUsed;
 use reqwest::Method;
 
+use crate::directory::create_provider;
 use crate::helpers::{Org, TestApp};
 use crate::lab::register;
 use crate::patients::create_patient;
@@ -412,25 +413,9 @@ async fn registrations_are_checked_through_the_pipeline_and_refused_as_the_pool_
     let (path, _) = specimen_read_until_pipelined(&app, &org).await;
     let shown = app.get(&path, org.token(Role::Lab)).await;
     let patient = shown.body["patient_id"].as_str().unwrap().to_owned();
-    let provider = app
-        .post(
-            "/api/v1/providers",
-            org.token(Role::Admin),
-            &crate::directory::provider_body("1245319599"),
-        )
-        .await;
-    assert_eq!(provider.status, 201, "{}", provider.text);
-    let provider = provider.body["id"].as_str().unwrap().to_owned();
+    let provider = create_provider(&app, &org, "1245319599").await;
     let foreign = create_patient(&app, &other, "Other", "Org", "1990-01-01").await;
-    let foreign_provider = app
-        .post(
-            "/api/v1/providers",
-            other.token(Role::Admin),
-            &crate::directory::provider_body("1245319599"),
-        )
-        .await;
-    assert_eq!(foreign_provider.status, 201, "{}", foreign_provider.text);
-    let foreign_provider = foreign_provider.body["id"].as_str().unwrap().to_owned();
+    let foreign_provider = create_provider(&app, &other, "1245319599").await;
     let body = |patient: &str| crate::lab::specimen_body(patient, true);
     let with_provider = |provider: &str| {
         let mut b = body(&patient);
