@@ -249,16 +249,28 @@ fn line_rows(
         .collect()
 }
 
-/// Inserts claim lines in multi-row statements (chunks under the bind limits).
+/// Inserts claim lines: on PostgreSQL in multi-row statements (chunks under the bind limit), on
+/// SQLite a prepared single-row INSERT each (see `create_claims`).
 fn insert_line_rows<'a>(
     conn: &mut DbConn,
     lines: impl IntoIterator<Item = &'a ClaimLine>,
 ) -> Result<(), AppError> {
     let rows = line_rows_of(lines);
-    for chunk in rows.chunks(crate::db::INSERT_CHUNK) {
-        crate::on_inner!(conn, |x| diesel::insert_into(cl::claim_lines)
-            .values(chunk)
-            .execute(x))?;
+    match conn {
+        DbConn::Postgresql(x) => {
+            for chunk in rows.chunks(crate::db::INSERT_CHUNK) {
+                diesel::insert_into(cl::claim_lines)
+                    .values(chunk)
+                    .execute(x)?;
+            }
+        }
+        DbConn::Sqlite(x) => {
+            for row in &rows {
+                diesel::insert_into(cl::claim_lines)
+                    .values(row)
+                    .execute(x)?;
+            }
+        }
     }
     Ok(())
 }
@@ -475,13 +487,11 @@ pub fn create_claims(
                 .then(diesel::insert_into(audit_events::table).values(&audits))
                 .run(x)?;
         }
-        // Multi-row statements. A claim row binds 23 values, so half an `INSERT_CHUNK` of them
-        // stays under SQLite's bind limit.
-        DbConn::Sqlite(_) => {
-            for chunk in claims.chunks(crate::db::INSERT_CHUNK / 2) {
-                crate::on_inner!(conn, |x| diesel::insert_into(c::claims)
-                    .values(chunk)
-                    .execute(x))?;
+        // A row per statement: in process, a prepared single-row INSERT costs less than parsing
+        // a multi-row one, and diesel prepares those (of any row count) again for every batch.
+        DbConn::Sqlite(x) => {
+            for row in &claims {
+                diesel::insert_into(c::claims).values(row).execute(x)?;
             }
             insert_line_rows(conn, created.iter().flat_map(|cc| &cc.lines))?;
             append_created_events(conn, org, &events, now)?;

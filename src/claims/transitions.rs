@@ -21,7 +21,9 @@ pub(super) struct NewEvent {
     pub reason: String,
 }
 
-/// The `draft` events of new claims, in multi-row statements.
+/// The `draft` events of new claims: on PostgreSQL in multi-row statements, on SQLite a prepared
+/// single-row INSERT each (in process cheaper than parsing a multi-row one, which diesel
+/// prepares again each time).
 pub(super) fn append_created_events(
     conn: &mut DbConn,
     org: crate::db::OrgId,
@@ -30,10 +32,21 @@ pub(super) fn append_created_events(
 ) -> Result<(), AppError> {
     let org = org.to_string();
     let rows = created_event_rows(&org, events, at);
-    for chunk in rows.chunks(crate::db::INSERT_CHUNK) {
-        crate::on_inner!(conn, |c| diesel::insert_into(ev::claim_events)
-            .values(chunk)
-            .execute(c))?;
+    match conn {
+        DbConn::Postgresql(c) => {
+            for chunk in rows.chunks(crate::db::INSERT_CHUNK) {
+                diesel::insert_into(ev::claim_events)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
+        DbConn::Sqlite(c) => {
+            for row in &rows {
+                diesel::insert_into(ev::claim_events)
+                    .values(row)
+                    .execute(c)?;
+            }
+        }
     }
     Ok(())
 }

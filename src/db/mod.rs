@@ -662,15 +662,59 @@ pub fn next_counters(
     name: &str,
     n: usize,
 ) -> Result<std::ops::RangeInclusive<i64>, AppError> {
-    use schema::counters::dsl as c;
-    let n = counter_step(n)?;
+    let step = counter_step(n)?;
     let org = org.to_string();
-    let last: i64 = on_inner!(conn, |inner| diesel::insert_into(c::counters)
-        .values((c::org_id.eq(&org), c::name.eq(name), c::value.eq(n)))
-        .on_conflict((c::org_id, c::name))
-        .do_update()
-        .set(c::value.eq(c::value + n))
-        .returning(c::value)
-        .get_result(inner))?;
-    Ok(last - n + 1..=last)
+    let upsert = CounterUpsert {
+        org: &org,
+        name,
+        step,
+    };
+    let last: i64 = on_inner!(conn, |inner| upsert.get_result(inner))?;
+    Ok(last - step + 1..=last)
+}
+
+/// The counter's upsert, written out: diesel never caches the statement of its own upsert
+/// (`do_update`), so each use would parse and plan it again (on SQLite, under the write lock);
+/// this one has a fixed text and a static query id, so each connection prepares it once.
+#[derive(Debug, Clone, Copy)]
+struct CounterUpsert<'a> {
+    org: &'a str,
+    name: &'a str,
+    step: i64,
+}
+
+impl diesel::query_builder::QueryId for CounterUpsert<'_> {
+    type QueryId = CounterUpsert<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for CounterUpsert<'_> {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+impl<C> RunQueryDsl<C> for CounterUpsert<'_> {}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for CounterUpsert<'_>
+where
+    DB: diesel::backend::Backend,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Text};
+        out.push_sql("INSERT INTO counters (org_id, name, value) VALUES (");
+        out.push_bind_param::<Text, _>(self.org)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(self.name)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.step)?;
+        out.push_sql(
+            ") ON CONFLICT (org_id, name) DO UPDATE SET value = counters.value + excluded.value \
+             RETURNING value",
+        );
+        Ok(())
+    }
 }

@@ -496,7 +496,7 @@ fn accession_numbers(
 /// Registers specimens of one organization in the caller's transaction, numbered in order
 /// (gapless: one counter step of `regs.len()`), with a few statements whatever their number: the
 /// counter, then the specimens, their tests, their first custody events and their audit rows (on
-/// PostgreSQL one chained statement, `db::chain`; on SQLite multi-row INSERTs). Returns them as
+/// PostgreSQL one chained statement, `db::chain`; on SQLite a prepared INSERT per row). Returns them as
 /// written, in order, without reading them back.
 pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Registered>, AppError> {
     let Some(org_id) = AuditCtx::common_org(regs.iter().map(|r| &r.ctx))? else {
@@ -851,21 +851,20 @@ fn insert_registered(
             }
             .run(c)?;
         }
-        // Multi-row statements; chunks keep them under SQLite's bind limit.
+        // A row per statement: in process, a prepared single-row INSERT costs less than parsing
+        // a multi-row one, and diesel prepares those (of any row count) again for every batch.
         DbConn::Sqlite(c) => {
-            for chunk in specimens.chunks(crate::db::INSERT_CHUNK) {
-                diesel::insert_into(sp::specimens)
-                    .values(chunk)
-                    .execute(c)?;
+            for row in specimens {
+                diesel::insert_into(sp::specimens).values(row).execute(c)?;
             }
-            for chunk in tests.chunks(crate::db::INSERT_CHUNK) {
+            for row in tests {
                 diesel::insert_into(st::specimen_tests)
-                    .values(chunk)
+                    .values(row)
                     .execute(c)?;
             }
-            for chunk in events.chunks(crate::db::INSERT_CHUNK) {
+            for row in events {
                 diesel::insert_into(ev::custody_events)
-                    .values(chunk)
+                    .values(row)
                     .execute(c)?;
             }
             audit::record_each(conn, &audits)?;

@@ -916,6 +916,141 @@ async fn next_seq(app: &TestApp, org: &Org, patient: &str) -> u64 {
         .seq
 }
 
+/// A step of [`statements_of`].
+type Step = Box<dyn FnOnce(&mut DbConn) + Send>;
+
+/// Runs each step on one fresh connection to the app's database (nothing prepared yet) and answers the
+/// statements it ran (their SQL, without the transaction's own) and those diesel prepared and
+/// cached on the way, one pair of lists per step.
+async fn statements_of(app: &TestApp, steps: Vec<Step>) -> Vec<(Vec<String>, Vec<String>)> {
+    use diesel::Connection;
+    use diesel::connection::InstrumentationEvent;
+    use std::sync::{Arc, Mutex};
+    let url = app.test_db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let seen: Arc<Mutex<(Vec<String>, Vec<String>)>> = Arc::default();
+        let mut conn = officina::db::connect_once(&url).unwrap();
+        let log = seen.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            let mut log = log.lock().unwrap();
+            match event {
+                InstrumentationEvent::StartQuery { query, .. } => {
+                    let sql = query.to_string();
+                    let sql = sql.split(" -- binds: ").next().unwrap_or_default();
+                    let transaction = ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"];
+                    if !transaction.iter().any(|t| sql.starts_with(t)) {
+                        log.0.push(sql.to_owned());
+                    }
+                }
+                InstrumentationEvent::CacheQuery { sql, .. } => log.1.push(sql.to_owned()),
+                _ => {}
+            }
+        });
+        steps
+            .into_iter()
+            .map(|step| {
+                step(&mut conn);
+                std::mem::take(&mut *seen.lock().unwrap())
+            })
+            .collect()
+    })
+    .await
+    .unwrap()
+}
+
+/// Registrations of `patient` with the given numbers of tests, as one batch writes them.
+fn batch_of(org: &Org, patient: &str, tests: &[usize]) -> Vec<Registration> {
+    use officina::lab::domain::TestCodeSystem;
+    tests
+        .iter()
+        .map(|&n| {
+            let mut r = registration(org, patient, "SST");
+            r.new.tests = (0..n)
+                .map(|i| officina::lab::repo::NewTest {
+                    code_system: TestCodeSystem::Local,
+                    code: format!("T{i}"),
+                    name: format!("Test {i}"),
+                    billing_code: None,
+                })
+                .collect();
+            r
+        })
+        .collect()
+}
+
+/// A counter's step is one statement that each connection prepares once, on both backends
+/// (diesel never caches its own upsert). On SQLite, where every registration batch is written
+/// under the one write lock, a batch also prepares nothing that an earlier batch of another size
+/// already prepared: one prepared INSERT per row, where multi-row INSERTs (a text per row count)
+/// were parsed again for every batch.
+#[tokio::test]
+async fn counters_and_sqlite_registration_batches_reuse_their_prepared_statements() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
+    let pid = p["id"].as_str().unwrap().to_owned();
+    let org_id = org.id;
+    let count = move |c: &mut DbConn| {
+        officina::db::next_counter(c, org_id, "test").unwrap();
+    };
+    let steps: Vec<Step> = vec![Box::new(count), Box::new(count)];
+    let counted = statements_of(&app, steps).await;
+    assert_eq!(counted[0].0.len(), 1, "one statement: {:?}", counted[0]);
+    assert!(
+        counted[0].0[0].starts_with("INSERT INTO counters"),
+        "{:?}",
+        counted[0]
+    );
+    assert_eq!(
+        counted[0].1, counted[0].0,
+        "prepared and cached by the first step"
+    );
+    assert_eq!(counted[1].0, counted[0].0, "the same statement again");
+    assert!(
+        counted[1].1.is_empty(),
+        "prepared again: {:?}",
+        counted[1].1
+    );
+
+    let sqlite = matches!(app.test_db.url, officina::config::DatabaseUrl::Sqlite(_));
+    let write = |regs: Vec<Registration>| {
+        move |c: &mut DbConn| {
+            let done = officina::db::write_tx(c, |c| officina::lab::repo::register_all(c, &regs));
+            assert_eq!(done.unwrap().len(), regs.len());
+        }
+    };
+    let steps: Vec<Step> = vec![
+        Box::new(write(batch_of(&org, &pid, &[2, 0]))),
+        Box::new(write(batch_of(&org, &pid, &[1, 3, 2]))),
+    ];
+    let batches = statements_of(&app, steps).await;
+    let listed = app
+        .get(
+            &format!("/api/v1/specimens?patient_id={pid}"),
+            org.token(Role::Lab),
+        )
+        .await;
+    let registered = listed.body["items"].as_array().unwrap().len();
+    assert_eq!(registered, 5, "both batches written");
+    if !sqlite {
+        eprintln!("PostgreSQL writes a batch in one chained statement; the SQLite part is skipped");
+        return;
+    }
+    let (first, second) = (&batches[0], &batches[1]);
+    assert!(
+        !first.1.is_empty(),
+        "the first batch prepares its statements"
+    );
+    assert!(
+        second.1.is_empty(),
+        "the second batch prepared {:?}",
+        second.1
+    );
+    for sql in &second.0 {
+        assert!(first.1.contains(sql), "run but not prepared before: {sql}");
+    }
+}
+
 #[tokio::test]
 async fn a_registration_that_fails_in_a_shared_transaction_fails_alone_and_takes_no_number() {
     let app = TestApp::spawn().await;
