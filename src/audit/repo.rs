@@ -69,7 +69,8 @@ pub fn record(
 }
 
 /// One audit row gathered in memory, for [`record_many`]: what a change of thousands of records
-/// (an 835 posting) writes in a few statements instead of one per record.
+/// (an 835 posting) writes together (on PostgreSQL in a few statements instead of one per
+/// record).
 #[derive(Debug, Clone)]
 pub struct PendingAudit {
     pub action: &'static str,
@@ -135,7 +136,8 @@ pub fn record_each(conn: &mut DbConn, rows: &[(&AuditCtx, &PendingAudit)]) -> Re
 /// An audit row as written.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = crate::db::schema::audit_events)]
-// `None` is NULL, not DEFAULT: with DEFAULT, diesel writes a batch on SQLite one row at a time.
+// `None` is NULL, not DEFAULT: a DEFAULT makes diesel render the statement anew for each pattern
+// of missing values, and never cache it on PostgreSQL.
 #[diesel(treat_none_as_default_value = false)]
 pub struct NewAuditRow {
     id: String,

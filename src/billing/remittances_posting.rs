@@ -2,8 +2,9 @@
 //! ([`lock_pcns`]); then, [`POST_CHUNK`] CLPs at a time, a [`Book`] reads their claims, ledger
 //! entries and lines in a few statements, [`post_to`] applies DESIGN §6.5's rules to
 //! each CLP in memory, and [`Book::flush`] writes every ledger entry, claim change, claim event,
-//! audit row and remittance row in multi-row statements. A file of 10 000 claims costs a few
-//! dozen statements instead of ~20 per claim (206 s → seconds on PostgreSQL, BENCHMARKS.md).
+//! audit row and remittance row in multi-row statements (on SQLite, the audit rows a prepared
+//! INSERT each, `audit::record_each`). A file of 10 000 claims costs a few dozen
+//! round trips instead of ~20 per claim (206 s → seconds on PostgreSQL, BENCHMARKS.md).
 //!
 //! Everything runs in the caller's transaction: all or nothing.
 
@@ -280,7 +281,8 @@ impl Book {
         }
     }
 
-    /// Writes everything gathered, in multi-row statements, in the caller's transaction.
+    /// Writes everything gathered, in multi-row statements (see the module's doc for SQLite), in
+    /// the caller's transaction.
     /// `v` is the summary the posted claims were added to.
     pub fn flush(
         self,

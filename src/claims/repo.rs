@@ -278,7 +278,8 @@ fn insert_line_rows<'a>(
 /// A claim line as written.
 #[derive(Insertable)]
 #[diesel(table_name = super::schema::claim_lines)]
-// `None` is NULL, not DEFAULT: with DEFAULT, diesel writes a batch on SQLite one row at a time.
+// `None` is NULL, not DEFAULT: a DEFAULT makes diesel render the statement anew for each pattern
+// of missing values, and never cache it on PostgreSQL.
 #[diesel(treat_none_as_default_value = false)]
 struct LineRow<'a> {
     id: String,
@@ -357,10 +358,10 @@ pub struct CreatedClaim {
 }
 
 /// Creates drafts of one organization in the caller's transaction, their patient control numbers
-/// in order (one counter step of `items.len()`, gapless), with a few statements whatever their
-/// number: the counter, then the claims, their lines, their first events and their audit rows
-/// (on PostgreSQL one chained statement, `db::chain`; on SQLite multi-row INSERTs). Returns them
-/// as written, without reading them back.
+/// in order (one counter step of `items.len()`, gapless): the counter, then the claims, their
+/// lines, their first events and their audit rows (on PostgreSQL one chained statement whatever
+/// their number, `db::chain`; on SQLite a prepared INSERT per row). Returns them as written,
+/// without reading them back.
 pub fn create_claims(
     conn: &mut DbConn,
     items: &[ClaimCreation],

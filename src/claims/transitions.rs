@@ -54,7 +54,8 @@ pub(super) fn append_created_events(
 /// A claim event as written.
 #[derive(Insertable)]
 #[diesel(table_name = super::schema::claim_events)]
-// `None` is NULL, not DEFAULT: with DEFAULT, diesel writes a batch on SQLite one row at a time.
+// `None` is NULL, not DEFAULT: a DEFAULT makes diesel render the statement anew for each pattern
+// of missing values, and never cache it on PostgreSQL.
 #[diesel(treat_none_as_default_value = false)]
 pub(super) struct EventRow<'a> {
     id: String,

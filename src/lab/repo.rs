@@ -494,10 +494,10 @@ fn accession_numbers(
 }
 
 /// Registers specimens of one organization in the caller's transaction, numbered in order
-/// (gapless: one counter step of `regs.len()`), with a few statements whatever their number: the
-/// counter, then the specimens, their tests, their first custody events and their audit rows (on
-/// PostgreSQL one chained statement, `db::chain`; on SQLite a prepared INSERT per row). Returns them as
-/// written, in order, without reading them back.
+/// (gapless: one counter step of `regs.len()`): the counter, then the specimens, their tests,
+/// their first custody events and their audit rows (on PostgreSQL one chained statement whatever
+/// their number, `db::chain`; on SQLite a prepared INSERT per row). Returns them as written, in
+/// order, without reading them back.
 pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Registered>, AppError> {
     let Some(org_id) = AuditCtx::common_org(regs.iter().map(|r| &r.ctx))? else {
         return Ok(Vec::new());

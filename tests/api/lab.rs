@@ -919,9 +919,9 @@ async fn next_seq(app: &TestApp, org: &Org, patient: &str) -> u64 {
 /// A step of [`statements_of`].
 type Step = Box<dyn FnOnce(&mut DbConn) + Send>;
 
-/// Runs each step on one fresh connection to the app's database (nothing prepared yet) and answers the
-/// statements it ran (their SQL, without the transaction's own) and those diesel prepared and
-/// cached on the way, one pair of lists per step.
+/// Runs each step on one fresh connection to the app's database (nothing prepared yet) and
+/// answers the statements it ran (their SQL, without the transaction's own) and those diesel
+/// prepared and cached on the way, one pair of lists per step.
 async fn statements_of(app: &TestApp, steps: Vec<Step>) -> Vec<(Vec<String>, Vec<String>)> {
     use diesel::Connection;
     use diesel::connection::InstrumentationEvent;
