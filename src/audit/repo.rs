@@ -109,27 +109,10 @@ pub fn record_many(
 }
 
 /// As [`record_many`], each row with its own actor and request (the registrations of several
-/// requests written in one transaction). On PostgreSQL multi-row INSERTs (a round trip each); on
-/// SQLite a prepared single-row INSERT per row, which in process costs less than parsing a
-/// multi-row one (diesel prepares those again each time).
+/// requests written in one transaction), through [`crate::insert_rows`].
 pub fn record_each(conn: &mut DbConn, rows: &[(&AuditCtx, &PendingAudit)]) -> Result<(), AppError> {
     let rows = new_rows(rows);
-    match conn {
-        DbConn::Postgresql(c) => {
-            for chunk in rows.chunks(crate::db::INSERT_CHUNK) {
-                diesel::insert_into(a::audit_events)
-                    .values(chunk)
-                    .execute(c)?;
-            }
-        }
-        DbConn::Sqlite(c) => {
-            for row in &rows {
-                diesel::insert_into(a::audit_events)
-                    .values(row)
-                    .execute(c)?;
-            }
-        }
-    }
+    crate::insert_rows!(conn, a::audit_events, rows);
     Ok(())
 }
 

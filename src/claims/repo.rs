@@ -249,29 +249,13 @@ fn line_rows(
         .collect()
 }
 
-/// Inserts claim lines: on PostgreSQL in multi-row statements (chunks under the bind limit), on
-/// SQLite a prepared single-row INSERT each (see `create_claims`).
+/// Inserts claim lines ([`crate::insert_rows`]).
 fn insert_line_rows<'a>(
     conn: &mut DbConn,
     lines: impl IntoIterator<Item = &'a ClaimLine>,
 ) -> Result<(), AppError> {
     let rows = line_rows_of(lines);
-    match conn {
-        DbConn::Postgresql(x) => {
-            for chunk in rows.chunks(crate::db::INSERT_CHUNK) {
-                diesel::insert_into(cl::claim_lines)
-                    .values(chunk)
-                    .execute(x)?;
-            }
-        }
-        DbConn::Sqlite(x) => {
-            for row in &rows {
-                diesel::insert_into(cl::claim_lines)
-                    .values(row)
-                    .execute(x)?;
-            }
-        }
-    }
+    crate::insert_rows!(conn, cl::claim_lines, rows);
     Ok(())
 }
 

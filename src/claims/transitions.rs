@@ -21,9 +21,7 @@ pub(super) struct NewEvent {
     pub reason: String,
 }
 
-/// The `draft` events of new claims: on PostgreSQL in multi-row statements, on SQLite a prepared
-/// single-row INSERT each (in process cheaper than parsing a multi-row one, which diesel
-/// prepares again each time).
+/// The `draft` events of new claims ([`crate::insert_rows`]).
 pub(super) fn append_created_events(
     conn: &mut DbConn,
     org: crate::db::OrgId,
@@ -32,22 +30,7 @@ pub(super) fn append_created_events(
 ) -> Result<(), AppError> {
     let org = org.to_string();
     let rows = created_event_rows(&org, events, at);
-    match conn {
-        DbConn::Postgresql(c) => {
-            for chunk in rows.chunks(crate::db::INSERT_CHUNK) {
-                diesel::insert_into(ev::claim_events)
-                    .values(chunk)
-                    .execute(c)?;
-            }
-        }
-        DbConn::Sqlite(c) => {
-            for row in &rows {
-                diesel::insert_into(ev::claim_events)
-                    .values(row)
-                    .execute(c)?;
-            }
-        }
-    }
+    crate::insert_rows!(conn, ev::claim_events, rows);
     Ok(())
 }
 
