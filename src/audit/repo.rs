@@ -152,6 +152,63 @@ pub fn new_rows(rows: &[(&AuditCtx, &PendingAudit)]) -> Vec<NewAuditRow> {
         .collect()
 }
 
+/// PostgreSQL: audit rows as one array per column, written by `INSERT INTO audit_events …
+/// SELECT * FROM unnest(…)`, a text that is the same for any number of rows (a part of a larger
+/// statement, such as `lab::pg_rows`).
+pub(crate) struct AuditColumns<'a> {
+    id: Vec<&'a str>,
+    org_id: Vec<&'a str>,
+    actor_id: Vec<Option<&'a str>>,
+    action: Vec<&'a str>,
+    entity: Vec<&'a str>,
+    entity_id: Vec<Option<&'a str>>,
+    request_id: Vec<Option<&'a str>>,
+    detail: Vec<Option<&'a str>>,
+    at: Vec<NaiveDateTime>,
+}
+
+impl<'a> AuditColumns<'a> {
+    pub(crate) fn new(rows: &'a [NewAuditRow]) -> Self {
+        Self {
+            id: rows.iter().map(|a| a.id.as_str()).collect(),
+            org_id: rows.iter().map(|a| a.org_id.as_str()).collect(),
+            actor_id: rows.iter().map(|a| a.actor_id.as_deref()).collect(),
+            action: rows.iter().map(|a| a.action).collect(),
+            entity: rows.iter().map(|a| a.entity).collect(),
+            entity_id: rows.iter().map(|a| a.entity_id.as_deref()).collect(),
+            request_id: rows.iter().map(|a| a.request_id.as_deref()).collect(),
+            detail: rows.iter().map(|a| a.detail.as_deref()).collect(),
+            at: rows.iter().map(|a| a.at).collect(),
+        }
+    }
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for AuditColumns<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Nullable, Text, Timestamp};
+        out.push_sql(
+            "INSERT INTO audit_events (id, org_id, actor_id, action, entity, entity_id, \
+             request_id, detail, at) SELECT * FROM unnest(",
+        );
+        crate::push_arrays!(out, [
+            Text => &self.id,
+            Text => &self.org_id,
+            Nullable<Text> => &self.actor_id,
+            Text => &self.action,
+            Text => &self.entity,
+            Nullable<Text> => &self.entity_id,
+            Nullable<Text> => &self.request_id,
+            Nullable<Text> => &self.detail,
+            Timestamp => &self.at,
+        ]);
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Queryable)]
 pub struct AuditRow {
     pub id: String,

@@ -1,14 +1,18 @@
 //! Several PostgreSQL writes sent as one statement.
 //!
-//! A batch of specimen registrations or of new claims writes four tables (the rows do not read
-//! one another's results). Sent one by one, each INSERT is a round trip to the server, made while
-//! the batch holds its organization's counter row: on a busy machine each trip waits to be scheduled on both sides,
+//! A batch of new claims writes four tables (the rows do not read one another's results). Sent
+//! one by one, each INSERT is a round trip to the server, made while the batch holds its
+//! organization's counter row: on a busy machine each trip waits to be scheduled on both sides,
 //! and the lane's next batch waits for all of them. [`Chain`] writes them as one statement
 //! instead: every part but the last becomes a data-modifying `WITH` query, which PostgreSQL runs
 //! exactly once and to completion whether or not the main statement reads it. Foreign keys hold
 //! between the parts: PostgreSQL checks them when the whole statement has run, when the rows of
 //! every part are visible. SQLite has no data-modifying `WITH` and no round trips to save; its
 //! callers run the same INSERTs one after another.
+//!
+//! A chain of multi-row INSERTs has a text per row count, so PostgreSQL parses and plans it for
+//! every batch. Registrations, the busiest lane, go further: one statement of column arrays with
+//! the same text for any batch, prepared once per connection (`lab::pg_rows`).
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};

@@ -185,6 +185,20 @@ macro_rules! insert_rows {
     };
 }
 
+/// Binds each value (a slice of rows' values) as a PostgreSQL array of its SQL type, separated by
+/// commas, into the `AstPass` `out`, `?` on failure: the arguments of `unnest(…)` in an
+/// `INSERT … SELECT * FROM unnest(…)`, whose text is the same for any number of rows.
+#[macro_export]
+macro_rules! push_arrays {
+    ($out:expr, [$first_ty:ty => $first:expr $(, $ty:ty => $value:expr)* $(,)?]) => {{
+        $out.push_bind_param::<diesel::sql_types::Array<$first_ty>, _>($first)?;
+        $(
+            $out.push_sql(", ");
+            $out.push_bind_param::<diesel::sql_types::Array<$ty>, _>($value)?;
+        )*
+    }};
+}
+
 /// Error from opening a connection; keeps the real backend message.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnError {

@@ -6,6 +6,7 @@ pub mod documents;
 pub mod domain;
 pub mod labels;
 pub mod manifests;
+mod pg_rows;
 pub mod repo;
 pub mod routes;
 pub mod schema;

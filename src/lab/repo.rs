@@ -19,9 +19,7 @@ use super::schema::{
 };
 use crate::audit::{self, AuditCtx};
 use crate::auth::{Guard, Role};
-use crate::db::chain::Chain;
 use crate::db::ids::parse_id;
-use crate::db::schema::audit_events;
 use crate::db::schema::patients::dsl as pa;
 use crate::db::schema::providers::dsl as pv;
 use crate::db::{
@@ -495,8 +493,8 @@ fn accession_numbers(
 
 /// Registers specimens of one organization in the caller's transaction, numbered in order
 /// (gapless: one counter step of `regs.len()`): the counter, then the specimens, their tests,
-/// their first custody events and their audit rows (on PostgreSQL one chained statement whatever
-/// their number, `db::chain`; on SQLite a prepared INSERT per row). Returns them as written, in
+/// their first custody events and their audit rows (on PostgreSQL one prepared statement of column
+/// arrays whatever their number, `pg_rows`; on SQLite a prepared INSERT per row). Returns them as written, in
 /// order, without reading them back.
 pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Registered>, AppError> {
     let Some(org_id) = AuditCtx::common_org(regs.iter().map(|r| &r.ctx))? else {
@@ -615,17 +613,17 @@ fn committed_accession(
     Ok(row.and_then(|(last, prefix)| prefix.map(|p| (p, last))))
 }
 
-/// The counter step of a one-statement batch ([`register_all_in_one_statement`]): the first part
-/// of its chain (`w0`) moves the counter from `from` to `from + step` where it stands at `from`
-/// and the organization's prefix is still `prefix`, and returns the rows it moved; the chain's
-/// main statement, [`CounterStepGuard`], reads them. PostgreSQL runs a `WITH` query when the main
+/// The counter step of a one-statement batch ([`register_all_in_one_statement`]): the first
+/// `WITH` query of its statement (`w0`, `pg_rows`) moves the counter from `from` to `from + step`
+/// where it stands at `from` and the organization's prefix is still `prefix`, and returns the
+/// rows it moved; the statement's main query, [`CounterStepGuard`], reads them. PostgreSQL runs a `WITH` query when the main
 /// statement first reads it, before the parts nobody reads (the INSERTs, run once the main
 /// statement is done), so the counter is locked before any row is written, as in the
 /// transaction, and two writers never wait on each other in opposite orders. A counter that
 /// moved meanwhile (the step re-checks it after waiting for another writer's lock), a new prefix
 /// or a missing row leave `w0` empty, and the main statement's division by its row count fails
 /// the whole statement.
-struct CounterStep<'a> {
+pub(super) struct CounterStep<'a> {
     org: String,
     name: String,
     from: i64,
@@ -658,7 +656,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CounterStep<'_> {
 
 /// The main statement of a one-statement batch: reads [`CounterStep`]'s `w0` (so that it runs
 /// first) and fails, dividing by zero, unless it moved the counter's one row.
-struct CounterStepGuard;
+pub(super) struct CounterStepGuard;
 
 impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CounterStepGuard {
     fn walk_ast<'b>(
@@ -751,68 +749,6 @@ fn insert_registered(
     };
     let org_s = org_id.to_string();
     let format = documents::format();
-    let specimens: Vec<_> = done
-        .iter()
-        .map(|r| {
-            let s = &r.specimen;
-            (
-                (
-                    sp::id.eq(s.id.to_string()),
-                    sp::org_id.eq(&org_s),
-                    sp::accession_number.eq(&s.accession_number),
-                    sp::aliquot_count.eq(s.aliquot_count),
-                    sp::patient_id.eq(s.patient_id.to_string()),
-                    sp::specimen_type.eq(s.specimen_type.as_str()),
-                    sp::container.eq(&s.container),
-                    sp::ordering_provider_id.eq(&s.ordering_provider_id),
-                    sp::priority.eq(s.priority.as_str()),
-                    sp::status.eq(s.status.as_str()),
-                ),
-                (
-                    sp::collected_at.eq(s.collected_at),
-                    sp::collected_by.eq(&s.collected_by),
-                    sp::version.eq(s.version),
-                    sp::created_by.eq(&s.created_by),
-                    sp::created_at.eq(s.created_at),
-                    sp::updated_at.eq(s.updated_at),
-                    sp::document.eq(Some(&r.document)),
-                    sp::document_format.eq(format),
-                ),
-            )
-        })
-        .collect();
-    let tests: Vec<_> = done
-        .iter()
-        .flat_map(|r| &r.tests)
-        .map(|t| {
-            (
-                st::id.eq(t.id.to_string()),
-                st::org_id.eq(&org_s),
-                st::specimen_id.eq(t.specimen_id.to_string()),
-                st::code_system.eq(t.code_system.as_str()),
-                st::code.eq(&t.code),
-                st::name.eq(&t.name),
-                st::billing_code.eq(&t.billing_code),
-                st::created_at.eq(t.created_at),
-            )
-        })
-        .collect();
-    let events: Vec<_> = done
-        .iter()
-        .map(|r| {
-            let s = &r.specimen;
-            (
-                ev::id.eq(CustodyEventId::new().to_string()),
-                ev::org_id.eq(&org_s),
-                ev::specimen_id.eq(s.id.to_string()),
-                ev::from_status.eq(None::<&str>),
-                ev::to_status.eq(s.status.as_str()),
-                ev::kind.eq("register"),
-                ev::actor_id.eq(&s.created_by),
-                ev::at.eq(now),
-            )
-        })
-        .collect();
     let audits: Vec<audit::PendingAudit> = done
         .iter()
         .map(|d| audit::PendingAudit {
@@ -829,31 +765,84 @@ fn insert_registered(
     let audits: Vec<(&AuditCtx, &audit::PendingAudit)> =
         regs.iter().map(|r| &r.ctx).zip(&audits).collect();
     match conn {
-        // One statement, one round trip, while the batch holds the counter. A full batch
-        // (`combine::MAX_BATCH` = 64 specimens of at most 50 tests, the API's cap) binds under
-        // 28 000 parameters. PostgreSQL's cap is 65 535, and a statement past it is not even
-        // sent (the whole batch would answer 503), so those two caps must keep it under.
+        // One statement, one round trip, while the batch holds the counter: the same text and
+        // the same parameters (an array per column) for any batch, prepared once per connection.
         DbConn::Postgresql(c) => {
             let audits = audit::new_rows(&audits);
-            let chain = match step {
-                // The step is `w0`; its guard, the main statement, reads it, so it runs
-                // before the INSERTs (see `CounterStep`).
-                Some(step) => Chain::new().then(step),
-                None => Chain::new(),
-            }
-            .then(diesel::insert_into(sp::specimens).values(&specimens))
-            .then(diesel::insert_into(st::specimen_tests).values(&tests))
-            .then(diesel::insert_into(ev::custody_events).values(&events))
-            .then(diesel::insert_into(audit_events::table).values(&audits));
-            match step {
-                Some(_) => chain.then(CounterStepGuard),
-                None => chain,
-            }
+            let event_ids: Vec<String> = done
+                .iter()
+                .map(|_| CustodyEventId::new().to_string())
+                .collect();
+            super::pg_rows::RegistrationRows::new(
+                step, &org_s, done, &event_ids, now, format, &audits,
+            )
             .run(c)?;
         }
         // A row per statement: in process, a prepared single-row INSERT costs less than parsing
         // a multi-row one, and diesel prepares those (of any row count) again for every batch.
         DbConn::Sqlite(c) => {
+            let specimens: Vec<_> = done
+                .iter()
+                .map(|r| {
+                    let s = &r.specimen;
+                    (
+                        (
+                            sp::id.eq(s.id.to_string()),
+                            sp::org_id.eq(&org_s),
+                            sp::accession_number.eq(&s.accession_number),
+                            sp::aliquot_count.eq(s.aliquot_count),
+                            sp::patient_id.eq(s.patient_id.to_string()),
+                            sp::specimen_type.eq(s.specimen_type.as_str()),
+                            sp::container.eq(&s.container),
+                            sp::ordering_provider_id.eq(&s.ordering_provider_id),
+                            sp::priority.eq(s.priority.as_str()),
+                            sp::status.eq(s.status.as_str()),
+                        ),
+                        (
+                            sp::collected_at.eq(s.collected_at),
+                            sp::collected_by.eq(&s.collected_by),
+                            sp::version.eq(s.version),
+                            sp::created_by.eq(&s.created_by),
+                            sp::created_at.eq(s.created_at),
+                            sp::updated_at.eq(s.updated_at),
+                            sp::document.eq(Some(&r.document)),
+                            sp::document_format.eq(format),
+                        ),
+                    )
+                })
+                .collect();
+            let tests: Vec<_> = done
+                .iter()
+                .flat_map(|r| &r.tests)
+                .map(|t| {
+                    (
+                        st::id.eq(t.id.to_string()),
+                        st::org_id.eq(&org_s),
+                        st::specimen_id.eq(t.specimen_id.to_string()),
+                        st::code_system.eq(t.code_system.as_str()),
+                        st::code.eq(&t.code),
+                        st::name.eq(&t.name),
+                        st::billing_code.eq(&t.billing_code),
+                        st::created_at.eq(t.created_at),
+                    )
+                })
+                .collect();
+            let events: Vec<_> = done
+                .iter()
+                .map(|r| {
+                    let s = &r.specimen;
+                    (
+                        ev::id.eq(CustodyEventId::new().to_string()),
+                        ev::org_id.eq(&org_s),
+                        ev::specimen_id.eq(s.id.to_string()),
+                        ev::from_status.eq(None::<&str>),
+                        ev::to_status.eq(s.status.as_str()),
+                        ev::kind.eq("register"),
+                        ev::actor_id.eq(&s.created_by),
+                        ev::at.eq(now),
+                    )
+                })
+                .collect();
             for row in specimens {
                 diesel::insert_into(sp::specimens).values(row).execute(c)?;
             }

@@ -959,3 +959,103 @@ async fn claims_created_together_answer_what_a_read_returns_each_with_its_own_ev
         );
     }
 }
+
+/// A checked professional claim of the fixture's patient with `lines` lines, as the handler
+/// hands it to the writer.
+fn creation_of(fx: &Fx, lines: usize) -> officina::claims::repo::ClaimCreation {
+    use officina::claims::repo::{ClaimCreation, ClaimFields, LineFields, Origin};
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 9, 15).unwrap();
+    let lines = (0..lines)
+        .map(|i| LineFields {
+            procedure_code: ["99213", "36415", "85025"][i % 3].to_owned(),
+            modifiers: Vec::new(),
+            pointers: vec![1],
+            units: 1,
+            charge_cents: 1500 + i as i64,
+            service_date: date,
+            tooth: None,
+            surfaces: Vec::new(),
+            oral_cavity_area: None,
+            charge_id: None,
+        })
+        .collect();
+    ClaimCreation {
+        ctx: officina::audit::AuditCtx::cli(fx.org.id),
+        fields: ClaimFields {
+            kind: officina::directory::domain::ClaimKind::Professional,
+            patient_id: fx.patient.parse().unwrap(),
+            coverage_id: fx.coverage.parse().unwrap(),
+            payer_id: fx.payer.parse().unwrap(),
+            rendering_provider_id: Some(fx.provider.parse().unwrap()),
+            place_of_service: "11".to_owned(),
+            diagnoses: vec!["E119".to_owned()],
+            prior_authorization: None,
+            notes: None,
+            lines,
+        },
+        origin: Origin::original(),
+    }
+}
+
+/// On SQLite, where claims created together are written under the one write lock, a batch of
+/// creations prepares nothing that an earlier batch of another shape already prepared (claims,
+/// lines, first events and audit rows, a prepared INSERT per row); multi-row INSERTs, a text per
+/// row count, were parsed again for every batch. PostgreSQL writes a batch in one chained
+/// statement, whose round trip matters more there.
+#[tokio::test]
+async fn sqlite_claim_creations_reuse_their_prepared_statements() {
+    use crate::helpers::{Step, statements_of};
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    let write = |items: Vec<officina::claims::repo::ClaimCreation>| {
+        move |c: &mut db::DbConn| {
+            let done = db::write_tx(c, |c| officina::claims::repo::create_claims(c, &items));
+            assert_eq!(done.unwrap().len(), items.len());
+        }
+    };
+    let steps: Vec<Step> = vec![
+        Box::new(write(vec![creation_of(&fx, 2), creation_of(&fx, 1)])),
+        Box::new(write(vec![
+            creation_of(&fx, 3),
+            creation_of(&fx, 1),
+            creation_of(&fx, 4),
+        ])),
+    ];
+    let batches = statements_of(&app, steps).await;
+    let listed = app
+        .get(
+            &format!("/api/v1/claims?patient_id={}", fx.patient),
+            fx.org.token(Role::Biller),
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let claims = listed.body["items"].as_array().unwrap();
+    assert_eq!(claims.len(), 5, "both batches written");
+    let mut lines: Vec<usize> = claims
+        .iter()
+        .map(|c| c["lines"].as_array().unwrap().len())
+        .collect();
+    lines.sort_unstable();
+    assert_eq!(lines, [1, 1, 2, 3, 4]);
+    if !matches!(app.test_db.url, officina::config::DatabaseUrl::Sqlite(_)) {
+        eprintln!("PostgreSQL writes a batch in one chained statement; the SQLite part is skipped");
+        return;
+    }
+    let (first, second) = (&batches[0], &batches[1]);
+    for table in ["claims", "claim_lines", "claim_events", "audit_events"] {
+        let insert = format!("INSERT INTO `{table}`");
+        assert!(
+            first.1.iter().any(|sql| sql.starts_with(&insert)),
+            "the first batch prepares its INSERT INTO {table}: {:?}",
+            first.1
+        );
+    }
+    assert!(
+        second.1.is_empty(),
+        "the second batch prepared {:?}",
+        second.1
+    );
+    for sql in &second.0 {
+        assert!(first.1.contains(sql), "run but not prepared before: {sql}");
+    }
+}

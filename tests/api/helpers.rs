@@ -314,3 +314,45 @@ pub async fn read(res: reqwest::Response) -> Res {
         text,
     }
 }
+
+/// A step of [`statements_of`].
+pub type Step = Box<dyn FnOnce(&mut db::DbConn) + Send>;
+
+/// Runs each step on one fresh connection to the app's database (nothing prepared yet) and
+/// answers the statements it ran (their SQL, without the transaction's own) and those diesel
+/// prepared and cached on the way, one pair of lists per step.
+pub async fn statements_of(app: &TestApp, steps: Vec<Step>) -> Vec<(Vec<String>, Vec<String>)> {
+    use diesel::Connection;
+    use diesel::connection::InstrumentationEvent;
+    use std::sync::{Arc, Mutex};
+    let url = app.test_db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let seen: Arc<Mutex<(Vec<String>, Vec<String>)>> = Arc::default();
+        let mut conn = officina::db::connect_once(&url).unwrap();
+        let log = seen.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            let mut log = log.lock().unwrap();
+            match event {
+                InstrumentationEvent::StartQuery { query, .. } => {
+                    let sql = query.to_string();
+                    let sql = sql.split(" -- binds: ").next().unwrap_or_default();
+                    let transaction = ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"];
+                    if !transaction.iter().any(|t| sql.starts_with(t)) {
+                        log.0.push(sql.to_owned());
+                    }
+                }
+                InstrumentationEvent::CacheQuery { sql, .. } => log.1.push(sql.to_owned()),
+                _ => {}
+            }
+        });
+        steps
+            .into_iter()
+            .map(|step| {
+                step(&mut conn);
+                std::mem::take(&mut *seen.lock().unwrap())
+            })
+            .collect()
+    })
+    .await
+    .unwrap()
+}

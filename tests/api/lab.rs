@@ -12,7 +12,7 @@ use officina::lab::repo::{Registered, Registration};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Org, Res, TestApp};
+use crate::helpers::{Org, Res, Step, TestApp, statements_of};
 use crate::patients::create_patient;
 
 pub fn specimen_body(patient: &str, collected: bool) -> Value {
@@ -916,48 +916,6 @@ async fn next_seq(app: &TestApp, org: &Org, patient: &str) -> u64 {
         .seq
 }
 
-/// A step of [`statements_of`].
-type Step = Box<dyn FnOnce(&mut DbConn) + Send>;
-
-/// Runs each step on one fresh connection to the app's database (nothing prepared yet) and
-/// answers the statements it ran (their SQL, without the transaction's own) and those diesel
-/// prepared and cached on the way, one pair of lists per step.
-async fn statements_of(app: &TestApp, steps: Vec<Step>) -> Vec<(Vec<String>, Vec<String>)> {
-    use diesel::Connection;
-    use diesel::connection::InstrumentationEvent;
-    use std::sync::{Arc, Mutex};
-    let url = app.test_db.url.clone();
-    tokio::task::spawn_blocking(move || {
-        let seen: Arc<Mutex<(Vec<String>, Vec<String>)>> = Arc::default();
-        let mut conn = officina::db::connect_once(&url).unwrap();
-        let log = seen.clone();
-        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            let mut log = log.lock().unwrap();
-            match event {
-                InstrumentationEvent::StartQuery { query, .. } => {
-                    let sql = query.to_string();
-                    let sql = sql.split(" -- binds: ").next().unwrap_or_default();
-                    let transaction = ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"];
-                    if !transaction.iter().any(|t| sql.starts_with(t)) {
-                        log.0.push(sql.to_owned());
-                    }
-                }
-                InstrumentationEvent::CacheQuery { sql, .. } => log.1.push(sql.to_owned()),
-                _ => {}
-            }
-        });
-        steps
-            .into_iter()
-            .map(|step| {
-                step(&mut conn);
-                std::mem::take(&mut *seen.lock().unwrap())
-            })
-            .collect()
-    })
-    .await
-    .unwrap()
-}
-
 /// Registrations of `patient` with the given numbers of tests, as one batch writes them.
 fn batch_of(org: &Org, patient: &str, tests: &[usize]) -> Vec<Registration> {
     use officina::lab::domain::TestCodeSystem;
@@ -979,12 +937,13 @@ fn batch_of(org: &Org, patient: &str, tests: &[usize]) -> Vec<Registration> {
 }
 
 /// A counter's step is one statement that each connection prepares once, on both backends
-/// (diesel never caches its own upsert). On SQLite, where every registration batch is written
-/// under the one write lock, a batch also prepares nothing that an earlier batch of another size
-/// already prepared: one prepared INSERT per row, where multi-row INSERTs (a text per row count)
-/// were parsed again for every batch.
+/// (diesel never caches its own upsert). A registration batch also prepares nothing that an
+/// earlier batch of another size already prepared, where multi-row INSERTs (a text per row
+/// count) were parsed and planned again for every batch: on SQLite, under the one write lock, a
+/// prepared INSERT per row; on PostgreSQL, while the batch holds the counter's row, one statement
+/// of column arrays.
 #[tokio::test]
-async fn counters_and_sqlite_registration_batches_reuse_their_prepared_statements() {
+async fn counters_and_registration_batches_reuse_their_prepared_statements() {
     let app = TestApp::spawn().await;
     let org = app.seed_org("Clinic").await;
     let p = create_patient(&app, &org, "Maria", "Lopez", "1984-03-12").await;
@@ -1033,7 +992,39 @@ async fn counters_and_sqlite_registration_batches_reuse_their_prepared_statement
     let registered = listed.body["items"].as_array().unwrap().len();
     assert_eq!(registered, 5, "both batches written");
     if !sqlite {
-        eprintln!("PostgreSQL writes a batch in one chained statement; the SQLite part is skipped");
+        // The lane's own path: one statement with the counter's step, numbered from where the
+        // transactions above left the counter.
+        let one = |regs: Vec<Registration>| {
+            move |c: &mut DbConn| {
+                let done = officina::lab::repo::register_all_in_one_statement(c, &regs).unwrap();
+                assert_eq!(done.map(|d| d.len()), Some(regs.len()), "in one statement");
+            }
+        };
+        let steps: Vec<Step> = vec![
+            Box::new(one(batch_of(&org, &pid, &[2, 0]))),
+            Box::new(one(batch_of(&org, &pid, &[1, 3, 2]))),
+        ];
+        let runs = statements_of(&app, steps).await;
+        assert_eq!(runs[0].0.len(), 1, "one statement: {:?}", runs[0].0);
+        assert_eq!(runs[0].1, runs[0].0, "prepared by the first batch");
+        assert_eq!(runs[1].0, runs[0].0, "the same statement for another size");
+        assert!(runs[1].1.is_empty(), "prepared again: {:?}", runs[1].1);
+        let listed = app
+            .get(
+                &format!("/api/v1/specimens?patient_id={pid}"),
+                org.token(Role::Lab),
+            )
+            .await;
+        let tests: Vec<usize> = listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["tests"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(tests.len(), 10, "every batch written");
+        let mut sorted = tests.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [0, 0, 1, 1, 2, 2, 2, 2, 3, 3]);
         return;
     }
     let (first, second) = (&batches[0], &batches[1]);
