@@ -135,7 +135,7 @@ pub struct NewAuditRow {
 }
 
 /// The rows [`record_each`] writes, for a caller that writes them in a statement of its own
-/// (`db::chain`).
+/// ([`AuditColumns`]).
 pub fn new_rows(rows: &[(&AuditCtx, &PendingAudit)]) -> Vec<NewAuditRow> {
     rows.iter()
         .map(|(ctx, p)| NewAuditRow {

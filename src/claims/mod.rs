@@ -14,6 +14,7 @@ pub mod charges;
 pub mod domain;
 pub mod from_charges;
 pub mod lifecycle;
+mod pg_rows;
 pub mod repo;
 pub mod routes;
 pub mod schema;

@@ -6,16 +6,13 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::domain::{self, ClaimStatus, frequency};
-use super::schema::claim_events;
 use super::schema::{claim_lines::dsl as cl, claims::dsl as c};
 use super::scrubber::Candidate;
 pub use super::transitions::{
     ClaimChanges, events, illegal, lock, set_payer_claim_number, transition, transition_many,
 };
-use super::transitions::{NewEvent, append_created_events, created_event_rows};
+use super::transitions::{NewEvent, append_created_events};
 use crate::audit::{self, AuditCtx};
-use crate::db::chain::Chain;
-use crate::db::schema::audit_events;
 use crate::db::{
     ChargeId, ClaimEventId, ClaimId, ClaimLineId, CoverageId, DbConn, OrgId, PatientId, PayerId,
     ProviderId,
@@ -343,9 +340,9 @@ pub struct CreatedClaim {
 
 /// Creates drafts of one organization in the caller's transaction, their patient control numbers
 /// in order (one counter step of `items.len()`, gapless): the counter, then the claims, their
-/// lines, their first events and their audit rows (on PostgreSQL one chained statement whatever
-/// their number, `db::chain`; on SQLite a prepared INSERT per row). Returns them as written,
-/// without reading them back.
+/// lines, their first events and their audit rows (on PostgreSQL one prepared statement of column
+/// arrays whatever their number, `pg_rows`; on SQLite a prepared INSERT per row). Returns them as
+/// written, without reading them back.
 pub fn create_claims(
     conn: &mut DbConn,
     items: &[ClaimCreation],
@@ -394,41 +391,6 @@ pub fn create_claims(
         })
         .collect();
     let org_s = org.to_string();
-    let claims: Vec<_> = created
-        .iter()
-        .map(|cc| {
-            let k = &cc.claim;
-            (
-                (
-                    c::id.eq(k.id.to_string()),
-                    c::org_id.eq(&org_s),
-                    c::kind.eq(&k.kind),
-                    c::status.eq(k.status.as_str()),
-                    c::patient_id.eq(k.patient_id.to_string()),
-                    c::coverage_id.eq(k.coverage_id.to_string()),
-                    c::payer_id.eq(k.payer_id.to_string()),
-                    c::rendering_provider_id.eq(&k.rendering_provider_id),
-                    c::place_of_service.eq(&k.place_of_service),
-                    c::diagnoses.eq(&k.diagnoses),
-                    c::prior_authorization.eq(&k.prior_authorization),
-                    c::notes.eq(&k.notes),
-                ),
-                (
-                    c::patient_control_number.eq(&k.patient_control_number),
-                    c::frequency_code.eq(&k.frequency_code),
-                    c::original_claim_id.eq(&k.original_claim_id),
-                    c::original_reference.eq(&k.original_reference),
-                    c::total_charge_cents.eq(k.total_charge_cents),
-                    c::service_from.eq(k.service_from),
-                    c::service_to.eq(k.service_to),
-                    c::version.eq(k.version),
-                    c::created_by.eq(&k.created_by),
-                    c::created_at.eq(k.created_at),
-                    c::updated_at.eq(k.updated_at),
-                ),
-            )
-        })
-        .collect();
     let events: Vec<NewEvent> = created
         .iter()
         .zip(items)
@@ -457,24 +419,50 @@ pub fn create_claims(
     let audits: Vec<(&AuditCtx, &audit::PendingAudit)> =
         items.iter().map(|i| &i.ctx).zip(&audits).collect();
     match conn {
-        // One statement, one round trip, while the batch holds the counter. A full batch
-        // (`combine::MAX_BATCH` = 64 claims of at most `scrubber::MAX_LINES` = 50 lines) binds
-        // under 54 000 parameters. PostgreSQL's cap is 65 535, and a statement past it is not
-        // even sent (the whole batch would answer 503), so those two caps must keep it under.
+        // One statement, one round trip, while the batch holds the counter: the same text and
+        // the same parameters (an array per column) for any batch, prepared once per connection.
         DbConn::Postgresql(x) => {
-            let lines = line_rows_of(created.iter().flat_map(|cc| &cc.lines));
-            let events = created_event_rows(&org_s, &events, now);
             let audits = audit::new_rows(&audits);
-            Chain::new()
-                .then(diesel::insert_into(c::claims).values(&claims))
-                .then(diesel::insert_into(cl::claim_lines).values(&lines))
-                .then(diesel::insert_into(claim_events::table).values(&events))
-                .then(diesel::insert_into(audit_events::table).values(&audits))
-                .run(x)?;
+            super::pg_rows::ClaimRows::new(&org_s, &created, &events, now, &audits).run(x)?;
         }
         // A row per statement: in process, a prepared single-row INSERT costs less than parsing
         // a multi-row one, and diesel prepares those (of any row count) again for every batch.
         DbConn::Sqlite(x) => {
+            let claims: Vec<_> = created
+                .iter()
+                .map(|cc| {
+                    let k = &cc.claim;
+                    (
+                        (
+                            c::id.eq(k.id.to_string()),
+                            c::org_id.eq(&org_s),
+                            c::kind.eq(&k.kind),
+                            c::status.eq(k.status.as_str()),
+                            c::patient_id.eq(k.patient_id.to_string()),
+                            c::coverage_id.eq(k.coverage_id.to_string()),
+                            c::payer_id.eq(k.payer_id.to_string()),
+                            c::rendering_provider_id.eq(&k.rendering_provider_id),
+                            c::place_of_service.eq(&k.place_of_service),
+                            c::diagnoses.eq(&k.diagnoses),
+                            c::prior_authorization.eq(&k.prior_authorization),
+                            c::notes.eq(&k.notes),
+                        ),
+                        (
+                            c::patient_control_number.eq(&k.patient_control_number),
+                            c::frequency_code.eq(&k.frequency_code),
+                            c::original_claim_id.eq(&k.original_claim_id),
+                            c::original_reference.eq(&k.original_reference),
+                            c::total_charge_cents.eq(k.total_charge_cents),
+                            c::service_from.eq(k.service_from),
+                            c::service_to.eq(k.service_to),
+                            c::version.eq(k.version),
+                            c::created_by.eq(&k.created_by),
+                            c::created_at.eq(k.created_at),
+                            c::updated_at.eq(k.updated_at),
+                        ),
+                    )
+                })
+                .collect();
             for row in &claims {
                 diesel::insert_into(c::claims).values(row).execute(x)?;
             }

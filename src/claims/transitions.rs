@@ -14,7 +14,8 @@ use crate::db::{ClaimEventId, ClaimId, DbConn, OrgId};
 use crate::directory::repo::stale;
 use crate::error::AppError;
 
-/// The first event of a new claim, for [`append_created_events`] or [`created_event_rows`].
+/// The first event of a new claim, for [`append_created_events`] (or, on PostgreSQL, the claims'
+/// `pg_rows`).
 pub(super) struct NewEvent {
     pub claim: ClaimId,
     pub actor: Option<String>,
@@ -40,7 +41,7 @@ pub(super) fn append_created_events(
 // `None` is NULL, not DEFAULT: a DEFAULT makes diesel render the statement anew for each pattern
 // of missing values, and never cache it on PostgreSQL.
 #[diesel(treat_none_as_default_value = false)]
-pub(super) struct EventRow<'a> {
+struct EventRow<'a> {
     id: String,
     org_id: &'a str,
     claim_id: String,
@@ -51,8 +52,8 @@ pub(super) struct EventRow<'a> {
     reason: Option<&'a str>,
 }
 
-/// The rows of [`append_created_events`], for a caller that writes them in a statement of its own.
-pub(super) fn created_event_rows<'a>(
+/// The rows of [`append_created_events`].
+fn created_event_rows<'a>(
     org: &'a str,
     events: &'a [NewEvent],
     at: NaiveDateTime,

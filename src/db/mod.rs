@@ -4,7 +4,6 @@
 //! executor (`web::block`; on SQLite a read by key runs at once, [`Db::read_by_key`]), with
 //! write transactions that are `BEGIN IMMEDIATE` on SQLite.
 
-pub mod chain;
 pub mod combine;
 pub mod cursor;
 pub mod ids;
