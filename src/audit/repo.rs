@@ -154,7 +154,7 @@ pub fn new_rows(rows: &[(&AuditCtx, &PendingAudit)]) -> Vec<NewAuditRow> {
 
 /// PostgreSQL: audit rows as one array per column, written by `INSERT INTO audit_events …
 /// SELECT * FROM unnest(…)`, a text that is the same for any number of rows (a part of a larger
-/// statement, such as `lab::pg_rows`).
+/// statement: `lab::pg_rows`, `claims::pg_rows`).
 pub(crate) struct AuditColumns<'a> {
     id: Vec<&'a str>,
     org_id: Vec<&'a str>,

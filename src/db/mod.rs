@@ -184,12 +184,20 @@ macro_rules! insert_rows {
     };
 }
 
-/// Binds each value (a slice of rows' values) as a PostgreSQL array of its SQL type, separated by
-/// commas, into the `AstPass` `out`, `?` on failure: the arguments of `unnest(…)` in an
-/// `INSERT … SELECT * FROM unnest(…)`, whose text is the same for any number of rows.
+/// Binds each value (a slice of rows' values, all of one length, or an error) as a PostgreSQL array
+/// of its SQL type, separated by commas, into the `AstPass` `out`, `?` on failure: the arguments of
+/// `unnest(…)` in an `INSERT … SELECT * FROM unnest(…)`, whose text is the same for any number of
+/// rows.
 #[macro_export]
 macro_rules! push_arrays {
     ($out:expr, [$first_ty:ty => $first:expr $(, $ty:ty => $value:expr)* $(,)?]) => {{
+        // `unnest` pads a shorter array with NULLs: arrays of one table must be of one length.
+        let rows = $first.len();
+        if [$($value.len()),*].iter().any(|n| *n != rows) {
+            return Err(diesel::result::Error::QueryBuilderError(
+                "column arrays of different lengths".into(),
+            ));
+        }
         $out.push_bind_param::<diesel::sql_types::Array<$first_ty>, _>($first)?;
         $(
             $out.push_sql(", ");
@@ -700,7 +708,7 @@ pub fn next_counters(
 ) -> Result<std::ops::RangeInclusive<i64>, AppError> {
     let step = counter_step(n)?;
     let org = org.to_string();
-    let upsert = CounterUpsert {
+    let upsert = CounterUpsert::<false> {
         org: &org,
         name,
         step,
@@ -711,26 +719,35 @@ pub fn next_counters(
 
 /// The counter's upsert, written out: diesel never caches the statement of its own upsert
 /// (`do_update`), so each use would parse and plan it again (on SQLite, under the write lock);
-/// this one has a fixed text and a static query id, so each connection prepares it once.
+/// this one has a fixed text and a static query id, so each connection prepares it once. It
+/// returns the counter's new value and, with `PREFIX`, the organization's accession prefix too
+/// (the accession counter's step in a transaction on PostgreSQL, `lab::repo`), a text of its own.
 #[derive(Debug, Clone, Copy)]
-struct CounterUpsert<'a> {
-    org: &'a str,
-    name: &'a str,
-    step: i64,
+pub(crate) struct CounterUpsert<'a, const PREFIX: bool> {
+    pub(crate) org: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) step: i64,
 }
 
-impl diesel::query_builder::QueryId for CounterUpsert<'_> {
-    type QueryId = CounterUpsert<'static>;
+impl<const PREFIX: bool> diesel::query_builder::QueryId for CounterUpsert<'_, PREFIX> {
+    type QueryId = CounterUpsert<'static, PREFIX>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl diesel::query_builder::Query for CounterUpsert<'_> {
+impl diesel::query_builder::Query for CounterUpsert<'_, false> {
     type SqlType = diesel::sql_types::BigInt;
 }
 
-impl<C> RunQueryDsl<C> for CounterUpsert<'_> {}
+impl diesel::query_builder::Query for CounterUpsert<'_, true> {
+    type SqlType = (
+        diesel::sql_types::BigInt,
+        diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    );
+}
 
-impl<DB> diesel::query_builder::QueryFragment<DB> for CounterUpsert<'_>
+impl<C, const PREFIX: bool> RunQueryDsl<C> for CounterUpsert<'_, PREFIX> {}
+
+impl<DB, const PREFIX: bool> diesel::query_builder::QueryFragment<DB> for CounterUpsert<'_, PREFIX>
 where
     DB: diesel::backend::Backend,
     i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
@@ -751,6 +768,12 @@ where
             ") ON CONFLICT (org_id, name) DO UPDATE SET value = counters.value + excluded.value \
              RETURNING value",
         );
+        if PREFIX {
+            // A scalar subquery: the organization's row, not a join with the counter's.
+            out.push_sql(", (SELECT accession_prefix FROM organizations WHERE id = ");
+            out.push_bind_param::<Text, _>(self.org)?;
+            out.push_sql(")");
+        }
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ use diesel::{PgConnection, QueryResult, RunQueryDsl};
 
 use super::repo::{CounterStep, CounterStepGuard, Registered};
 use crate::audit::repo::{AuditColumns, NewAuditRow};
+use crate::db::CustodyEventId;
 
 /// The rows of a batch of registrations, one array per column, and the counter step that guards
 /// them (a one-statement batch) or none (a batch in a transaction, which took its numbers
@@ -71,13 +72,12 @@ struct Events<'a> {
 }
 
 impl<'a> RegistrationRows<'a> {
-    /// `done`'s rows: each specimen, its tests, its first custody event (`event_ids`, one per
-    /// specimen, at `now`) and its audit row (`audits`, one per specimen).
+    /// `done`'s rows: each specimen, its tests, its first custody event (at `now`) and its audit
+    /// row (`audits`, one per specimen).
     pub(super) fn new(
         step: Option<&'a CounterStep<'a>>,
         org_id: &'a str,
         done: &'a [Registered],
-        event_ids: &[String],
         now: NaiveDateTime,
         document_format: i64,
         audits: &'a [NewAuditRow],
@@ -135,7 +135,10 @@ impl<'a> RegistrationRows<'a> {
             created_at: all_tests().map(|t| t.created_at).collect(),
         };
         let e = Events {
-            id: event_ids.to_vec(),
+            id: done
+                .iter()
+                .map(|_| CustodyEventId::new().to_string())
+                .collect(),
             org_id: vec![org_id; n],
             specimen_id: s.id.clone(),
             to_status: s.status.clone(),

@@ -467,35 +467,23 @@ fn accession_numbers(
             .accession_prefix;
         return Ok((prefix, crate::db::next_counters(conn, org, &name, n)?));
     };
-    use crate::db::schema::counters::dsl as k;
-    use diesel::sql_types::{Nullable, Text};
     let step = crate::db::counter_step(n)?;
-    // A scalar subquery (diesel's own would treat it as correlated with `counters`).
-    let prefix = diesel::dsl::sql::<Nullable<Text>>(
-        "(SELECT accession_prefix FROM organizations WHERE id = ",
-    )
-    .bind::<Text, _>(org.to_string())
-    .sql(")");
-    let (last, prefix): (i64, Option<String>) = diesel::insert_into(k::counters)
-        .values((
-            k::org_id.eq(org.to_string()),
-            k::name.eq(&name),
-            k::value.eq(step),
-        ))
-        .on_conflict((k::org_id, k::name))
-        .do_update()
-        .set(k::value.eq(k::value + step))
-        .returning((k::value, prefix))
-        .get_result(c)?;
+    let org = org.to_string();
+    let upsert = crate::db::CounterUpsert::<true> {
+        org: &org,
+        name: &name,
+        step,
+    };
+    let (last, prefix): (i64, Option<String>) = upsert.get_result(c)?;
     let prefix = prefix.ok_or_else(|| AppError::not_found("organization"))?;
     Ok((prefix, last - step + 1..=last))
 }
 
 /// Registers specimens of one organization in the caller's transaction, numbered in order
 /// (gapless: one counter step of `regs.len()`): the counter, then the specimens, their tests,
-/// their first custody events and their audit rows (on PostgreSQL one prepared statement of column
-/// arrays whatever their number, `pg_rows`; on SQLite a prepared INSERT per row). Returns them as written, in
-/// order, without reading them back.
+/// their first custody events and their audit rows (on PostgreSQL one prepared statement of
+/// column arrays whatever their number, `pg_rows`; on SQLite a prepared INSERT per row). Returns
+/// them as written, in order, without reading them back.
 pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Registered>, AppError> {
     let Some(org_id) = AuditCtx::common_org(regs.iter().map(|r| &r.ctx))? else {
         return Ok(Vec::new());
@@ -613,16 +601,16 @@ fn committed_accession(
     Ok(row.and_then(|(last, prefix)| prefix.map(|p| (p, last))))
 }
 
-/// The counter step of a one-statement batch ([`register_all_in_one_statement`]): the first
-/// `WITH` query of its statement (`w0`, `pg_rows`) moves the counter from `from` to `from + step`
-/// where it stands at `from` and the organization's prefix is still `prefix`, and returns the
-/// rows it moved; the statement's main query, [`CounterStepGuard`], reads them. PostgreSQL runs a `WITH` query when the main
-/// statement first reads it, before the parts nobody reads (the INSERTs, run once the main
-/// statement is done), so the counter is locked before any row is written, as in the
-/// transaction, and two writers never wait on each other in opposite orders. A counter that
-/// moved meanwhile (the step re-checks it after waiting for another writer's lock), a new prefix
-/// or a missing row leave `w0` empty, and the main statement's division by its row count fails
-/// the whole statement.
+/// The counter step of a one-statement batch ([`register_all_in_one_statement`]): the first `WITH`
+/// query of its statement (`w0`, `pg_rows`) moves the counter from `from` to `from + step` where it
+/// stands at `from` and the organization's prefix is still `prefix`, and returns the rows it moved;
+/// the statement's main query, [`CounterStepGuard`], reads them. PostgreSQL runs a `WITH` query
+/// when the main statement first reads it, before the parts nobody reads (the INSERTs, run once the
+/// main statement is done), so the counter is locked before any row is written, as in the
+/// transaction, and two writers never wait on each other in opposite orders. A counter that moved
+/// meanwhile (the step re-checks it after waiting for another writer's lock), a new prefix or a
+/// missing row leave `w0` empty, and the main statement's division by its row count fails the whole
+/// statement.
 pub(super) struct CounterStep<'a> {
     org: String,
     name: String,
@@ -769,14 +757,8 @@ fn insert_registered(
         // the same parameters (an array per column) for any batch, prepared once per connection.
         DbConn::Postgresql(c) => {
             let audits = audit::new_rows(&audits);
-            let event_ids: Vec<String> = done
-                .iter()
-                .map(|_| CustodyEventId::new().to_string())
-                .collect();
-            super::pg_rows::RegistrationRows::new(
-                step, &org_s, done, &event_ids, now, format, &audits,
-            )
-            .run(c)?;
+            super::pg_rows::RegistrationRows::new(step, &org_s, done, now, format, &audits)
+                .run(c)?;
         }
         // A row per statement: in process, a prepared single-row INSERT costs less than parsing
         // a multi-row one, and diesel prepares those (of any row count) again for every batch.

@@ -941,7 +941,8 @@ fn batch_of(org: &Org, patient: &str, tests: &[usize]) -> Vec<Registration> {
 /// earlier batch of another size already prepared, where multi-row INSERTs (a text per row
 /// count) were parsed and planned again for every batch: on SQLite, under the one write lock, a
 /// prepared INSERT per row; on PostgreSQL, while the batch holds the counter's row, one statement
-/// of column arrays.
+/// of column arrays, in a transaction (after the accession counter's own upsert) and on the
+/// lane's one-statement path.
 #[tokio::test]
 async fn counters_and_registration_batches_reuse_their_prepared_statements() {
     let app = TestApp::spawn().await;
@@ -991,42 +992,6 @@ async fn counters_and_registration_batches_reuse_their_prepared_statements() {
         .await;
     let registered = listed.body["items"].as_array().unwrap().len();
     assert_eq!(registered, 5, "both batches written");
-    if !sqlite {
-        // The lane's own path: one statement with the counter's step, numbered from where the
-        // transactions above left the counter.
-        let one = |regs: Vec<Registration>| {
-            move |c: &mut DbConn| {
-                let done = officina::lab::repo::register_all_in_one_statement(c, &regs).unwrap();
-                assert_eq!(done.map(|d| d.len()), Some(regs.len()), "in one statement");
-            }
-        };
-        let steps: Vec<Step> = vec![
-            Box::new(one(batch_of(&org, &pid, &[2, 0]))),
-            Box::new(one(batch_of(&org, &pid, &[1, 3, 2]))),
-        ];
-        let runs = statements_of(&app, steps).await;
-        assert_eq!(runs[0].0.len(), 1, "one statement: {:?}", runs[0].0);
-        assert_eq!(runs[0].1, runs[0].0, "prepared by the first batch");
-        assert_eq!(runs[1].0, runs[0].0, "the same statement for another size");
-        assert!(runs[1].1.is_empty(), "prepared again: {:?}", runs[1].1);
-        let listed = app
-            .get(
-                &format!("/api/v1/specimens?patient_id={pid}"),
-                org.token(Role::Lab),
-            )
-            .await;
-        let tests: Vec<usize> = listed.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["tests"].as_array().unwrap().len())
-            .collect();
-        assert_eq!(tests.len(), 10, "every batch written");
-        let mut sorted = tests.clone();
-        sorted.sort_unstable();
-        assert_eq!(sorted, [0, 0, 1, 1, 2, 2, 2, 2, 3, 3]);
-        return;
-    }
     let (first, second) = (&batches[0], &batches[1]);
     assert!(
         !first.1.is_empty(),
@@ -1040,6 +1005,46 @@ async fn counters_and_registration_batches_reuse_their_prepared_statements() {
     for sql in &second.0 {
         assert!(first.1.contains(sql), "run but not prepared before: {sql}");
     }
+    if sqlite {
+        return;
+    }
+    // The lane's own path: one statement with the counter's step, numbered from where the
+    // transactions above left the counter.
+    let one = |regs: Vec<Registration>| {
+        move |c: &mut DbConn| {
+            let done = officina::lab::repo::register_all_in_one_statement(c, &regs).unwrap();
+            assert_eq!(done.map(|d| d.len()), Some(regs.len()), "in one statement");
+        }
+    };
+    let steps: Vec<Step> = vec![
+        Box::new(one(batch_of(&org, &pid, &[2, 0]))),
+        Box::new(one(batch_of(&org, &pid, &[1, 3, 2]))),
+        // No tests at all: empty arrays.
+        Box::new(one(batch_of(&org, &pid, &[0]))),
+    ];
+    let runs = statements_of(&app, steps).await;
+    assert_eq!(runs[0].0.len(), 1, "one statement: {:?}", runs[0].0);
+    assert_eq!(runs[0].1, runs[0].0, "prepared by the first batch");
+    for run in &runs[1..] {
+        assert_eq!(run.0, runs[0].0, "the same statement for another size");
+        assert!(run.1.is_empty(), "prepared again: {:?}", run.1);
+    }
+    let listed = app
+        .get(
+            &format!("/api/v1/specimens?patient_id={pid}"),
+            org.token(Role::Lab),
+        )
+        .await;
+    let tests: Vec<usize> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["tests"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(tests.len(), 11, "every batch written");
+    let mut sorted = tests.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 3]);
 }
 
 #[tokio::test]
