@@ -1052,12 +1052,5 @@ async fn claim_creations_reuse_their_prepared_statements() {
             first.1
         );
     }
-    assert!(
-        second.1.is_empty(),
-        "the second batch prepared {:?}",
-        second.1
-    );
-    for sql in &second.0 {
-        assert!(first.1.contains(sql), "run but not prepared before: {sql}");
-    }
+    crate::helpers::assert_prepared_once(first, second);
 }

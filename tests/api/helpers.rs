@@ -356,3 +356,23 @@ pub async fn statements_of(app: &TestApp, steps: Vec<Step>) -> Vec<(Vec<String>,
     .await
     .unwrap()
 }
+
+/// The statements of a second step of [`statements_of`] were all prepared by the first, which
+/// prepared something, and the second prepared nothing more.
+pub fn assert_prepared_once(
+    first: &(Vec<String>, Vec<String>),
+    second: &(Vec<String>, Vec<String>),
+) {
+    assert!(
+        !first.1.is_empty(),
+        "the first step prepares its statements"
+    );
+    assert!(
+        second.1.is_empty(),
+        "the second step prepared {:?}",
+        second.1
+    );
+    for sql in &second.0 {
+        assert!(first.1.contains(sql), "run but not prepared before: {sql}");
+    }
+}

@@ -993,18 +993,7 @@ async fn counters_and_registration_batches_reuse_their_prepared_statements() {
     let registered = listed.body["items"].as_array().unwrap().len();
     assert_eq!(registered, 5, "both batches written");
     let (first, second) = (&batches[0], &batches[1]);
-    assert!(
-        !first.1.is_empty(),
-        "the first batch prepares its statements"
-    );
-    assert!(
-        second.1.is_empty(),
-        "the second batch prepared {:?}",
-        second.1
-    );
-    for sql in &second.0 {
-        assert!(first.1.contains(sql), "run but not prepared before: {sql}");
-    }
+    crate::helpers::assert_prepared_once(first, second);
     if sqlite {
         return;
     }
