@@ -12,6 +12,7 @@ use super::schema::{
 };
 use super::search::{self, Entry, Index};
 use crate::audit::{self, AuditCtx};
+use crate::auth::Guard;
 use crate::db::{DbConn, OrgId};
 use crate::error::AppError;
 
@@ -78,6 +79,45 @@ fn load_entries(conn: &mut DbConn, org: OrgId, system: CodeSystem) -> Result<Vec
             .load(conn)?
     };
     Ok(rows.into_iter().map(entry).collect())
+}
+
+/// The generation of the shipped table for `system` ([`generation`]), if the caller may read
+/// ([`Guard::holds`]): one row by key, or none, for the pipelined search (`GET /codes`).
+pub fn shipped_generation(guard: &Guard, system: CodeSystem) -> shipped_generation_in {
+    shipped_generation_in(system.as_str().to_owned(), guard.holds())
+}
+
+/// [`shipped_generation`] as `auto_type` can name it.
+#[diesel::dsl::auto_type]
+pub fn shipped_generation_in(system: String, holds: crate::auth::repo::caller_holds_in) -> _ {
+    cs::code_sets
+        .filter(cs::system.eq(system))
+        .filter(holds)
+        .select(cs::generation)
+}
+
+/// The generation of the caller's organization's import for `system` ([`generation`]), if the
+/// caller may read ([`Guard::holds`]): one row by key, or none, for the pipelined search.
+pub fn imported_generation(guard: &Guard, system: CodeSystem) -> imported_generation_in {
+    imported_generation_in(
+        guard.org().to_string(),
+        system.as_str().to_owned(),
+        guard.holds(),
+    )
+}
+
+/// [`imported_generation`] as `auto_type` can name it.
+#[diesel::dsl::auto_type]
+pub fn imported_generation_in(
+    org: String,
+    system: String,
+    holds: crate::auth::repo::caller_holds_in,
+) -> _ {
+    ocs::org_code_sets
+        .filter(ocs::org_id.eq(org))
+        .filter(ocs::system.eq(system))
+        .filter(holds)
+        .select(ocs::generation)
 }
 
 /// The search index of the table for `system`, built on first use after each load or import.

@@ -73,3 +73,11 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+// The pipelined search checks its caller in its own query (`auth::Guard`): the user and the
+// token's revocation appear, as a subquery, in the read of a table's generation.
+use crate::db::schema::{revoked_tokens, users};
+diesel::allow_tables_to_appear_in_same_query!(users, code_sets);
+diesel::allow_tables_to_appear_in_same_query!(users, org_code_sets);
+diesel::allow_tables_to_appear_in_same_query!(revoked_tokens, code_sets);
+diesel::allow_tables_to_appear_in_same_query!(revoked_tokens, org_code_sets);

@@ -1,5 +1,5 @@
-//! PostgreSQL reads by key (a patient's page of specimens, and a registration's checks too)
-//! through one pipelined connection per server worker.
+//! PostgreSQL reads by key (a patient's page of specimens, a registration's checks and a code
+//! search's table generation too) through one pipelined connection per server worker.
 //!
 //! A read by key on the pool costs a thread hop (the blocking pool) and a round trip in which the
 //! connection's PostgreSQL backend is woken for one query. On a loaded server the switches between
@@ -10,8 +10,9 @@
 //! (pipelining), all on the worker's own thread.
 //!
 //! Only reads that answer a request from one row found by key, or from one short page of rows
-//! read in index order ([`Pipeline::page`]: a patient's specimens), and the checks of a
-//! registration before it joins its batch (one row by key), go this way, and only as a
+//! read in index order ([`Pipeline::page`]: a patient's specimens), the checks of a
+//! registration before it joins its batch and a code search's table generation (one row by key
+//! each), go this way, and only as a
 //! fast path: [`Pipeline::first`] and [`Pipeline::page`] answer `None` for anything they cannot
 //! give (no connection yet, a failure, a timeout, no row), and the caller then runs its ordinary
 //! read on the pool, which answers every other outcome (a refusal, a `404`) as before. Nothing that writes, and nothing

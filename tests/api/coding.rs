@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, TestDb};
 
 /// Loads the shipped code sets into the app's database (once per test that needs them).
-async fn load_shipped(app: &TestApp) {
+pub(crate) async fn load_shipped(app: &TestApp) {
     let db = app.db.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = db.conn().unwrap();
@@ -264,12 +264,17 @@ async fn shipped_code_sets_search_lookup_and_check() {
     assert_eq!(codes(&res)[0], "E119");
 }
 
-const CPT_CSV: &str = "code,description,effective_from,effective_to\n\
+pub(crate) const CPT_CSV: &str = "code,description,effective_from,effective_to\n\
 99213,Office visit established low,2026-01-01,\n\
 99214,\"Office visit, established, moderate\",,\n\
 0001F,Heart failure composite,,2025-12-31\n";
 
-async fn import(app: &TestApp, token: &str, system: &str, csv: &str) -> crate::helpers::Res {
+pub(crate) async fn import(
+    app: &TestApp,
+    token: &str,
+    system: &str,
+    csv: &str,
+) -> crate::helpers::Res {
     app.post_raw(
         &format!("/api/v1/code-sets/{system}/import"),
         Some(token),

@@ -13,6 +13,7 @@ use officina::config::DatabaseUrl;
 use officina::db::pipeline::NotUsed;
 use reqwest::Method;
 
+use crate::coding::{CPT_CSV, import, load_shipped};
 use crate::directory::create_provider;
 use crate::helpers::{Org, TestApp};
 use crate::lab::register;
@@ -147,6 +148,87 @@ async fn reads_by_key_on_postgresql_go_through_the_pipelined_connections_and_ans
     for b in &backends {
         assert!(b.query.contains("\"specimens\""), "{}", b.query);
     }
+}
+
+#[tokio::test]
+async fn code_searches_on_postgresql_go_through_the_pipelined_connections_and_answer_as_the_pool() {
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let other = app.seed_org("Elsewhere").await;
+    specimen_read_until_pipelined(&app, &org).await;
+    load_shipped(&app).await;
+    let res = import(&app, org.token(Role::Admin), "cpt", CPT_CSV).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let shipped = "/api/v1/codes?system=icd10cm&q=diab%20typ%202&limit=5";
+    let imported = "/api/v1/codes?system=cpt&q=office";
+    let tok = org.token(Role::Biller);
+
+    // The first search of a table builds its index, on the pool.
+    let first_shipped = get_fresh(&app, shipped, tok).await;
+    assert_eq!(first_shipped.status, 200, "{}", first_shipped.text);
+    assert_eq!(first_shipped.body["items"][0]["code"], "E11");
+    assert!(first_shipped.body["next_cursor"].is_string());
+    let first_imported = get_fresh(&app, imported, tok).await;
+    assert_eq!(first_imported.status, 200, "{}", first_imported.text);
+    let codes: Vec<&str> = first_imported.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["99213", "99214"]);
+
+    // Then the caller check and the table's generation are one pipelined read, the search the
+    // process's index: the same pages.
+    let before = counts(&app);
+    for _ in 0..5 {
+        assert_eq!(get_fresh(&app, shipped, tok).await.body, first_shipped.body);
+        assert_eq!(
+            get_fresh(&app, imported, tok).await.body,
+            first_imported.body
+        );
+    }
+    if pipelined(&app) {
+        let (answered, dropped) = counts(&app).unwrap();
+        assert_eq!(
+            answered - before.unwrap().0,
+            10,
+            "every search was answered through the pipeline"
+        );
+        assert_eq!(dropped, 0);
+        // Each worker's last pipelined statement read a table's generation (the caller check
+        // inside it), not only the caller.
+        for b in &pipelined_backends(&app).unwrap() {
+            assert!(b.query.contains("code_sets\""), "{}", b.query);
+        }
+    } else {
+        assert_eq!(counts(&app), None);
+    }
+
+    // Another organization searches the shipped table, and none of this one's import.
+    let theirs = other.token(Role::Biller);
+    assert_eq!(
+        get_fresh(&app, shipped, theirs).await.body,
+        first_shipped.body
+    );
+    let res = get_fresh(&app, imported, theirs).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["items"], serde_json::json!([]));
+
+    // A bad query is the caller's 422; a revoked token is refused first.
+    let bad = "/api/v1/codes?q=diab";
+    let res = get_fresh(&app, bad, tok).await;
+    res.assert_problem(422);
+    assert_eq!(res.error_fields(), ["system"]);
+    let token = org.token(Role::Manager);
+    assert_eq!(get_fresh(&app, shipped, token).await.status, 200);
+    let res = app
+        .request(Method::POST, "/api/v1/auth/logout", Some(token), None)
+        .await;
+    assert_eq!(res.status, 204);
+    get_fresh(&app, shipped, token).await.assert_problem(401);
+    get_fresh(&app, imported, token).await.assert_problem(401);
+    get_fresh(&app, bad, token).await.assert_problem(401);
 }
 
 #[tokio::test]
