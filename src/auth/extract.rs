@@ -265,12 +265,14 @@ impl Bearer {
         self.read_guarded(db, roles, f).await
     }
 
-    /// A write's checks answered, where there is one, through the worker's pipelined connection
-    /// before the write is queued: `query` reads by key the rows the write refers to, and
-    /// `accept` makes the checked input of its row. `query` MUST put [`Guard::holds`] in its
-    /// `WHERE`: the caller's audit context is handed out with the answer because a row found is
-    /// the proof that the caller holds one of `roles`. `None` (no pipeline, no row, a row
-    /// `accept` refuses): check on the pool ([`Bearer::read_by_key`]), which gives any refusal.
+    /// The caller checked together with one row by key, where there is one, through the worker's
+    /// pipelined connection: a write's checks before the write is queued (`query` reads the rows
+    /// the write refers to), or what a read needs before its work (a code search's table
+    /// generation). `accept` makes the checked input of its row. `query` MUST put
+    /// [`Guard::holds`] in its `WHERE`: the caller's audit context is handed out with the answer
+    /// (a read may ignore it) because a row found is the proof that the caller holds one of
+    /// `roles`. `None` (no pipeline, no row, a row `accept` refuses): check on the pool
+    /// ([`Bearer::read_by_key`]), which gives any refusal.
     pub(crate) async fn check_pipelined<T, Q, U>(
         &self,
         db: &Db,

@@ -76,6 +76,7 @@ pub struct CodesQuery {
 }
 
 /// A parsed search.
+#[derive(Clone)]
 pub struct CodeSearch {
     pub system: CodeSystem,
     pub q: String,

@@ -92,34 +92,35 @@ async fn search_codes(
 }
 
 /// On PostgreSQL, the caller check and the table's generation in one pipelined read by key, then
-/// the search in the process's index of that generation, on the worker: a search is a few
-/// microseconds. `None` (no pipeline, a refusal, no table, an index not built yet): the pool
-/// answers, and builds the index.
+/// the search in the process's index of that generation, on the blocking pool (a search is
+/// microseconds for most queries, but one-letter words or a far page walk much of a table, which
+/// no worker thread should). `None` (no pipeline, a refusal, no table, an index not built yet):
+/// the pool answers, and builds the index.
 async fn search_pipelined(state: &AppState, bearer: &Bearer, s: &CodeSearch) -> Option<CodePage> {
-    let found = |generation: String| Some(generation);
-    let (_, generation) = if s.system.is_shipped() {
-        let system = s.system;
+    let system = s.system;
+    // Only a generation whose index is built counts as answered here.
+    let built = |generation: String| super::search::cached(&generation);
+    let (_, ix) = if system.is_shipped() {
         bearer
             .check_pipelined(
                 &state.db,
                 &Role::ALL,
                 |guard| repo::shipped_generation(guard, system),
-                found,
+                built,
             )
             .await?
     } else {
-        let system = s.system;
         bearer
             .check_pipelined(
                 &state.db,
                 &Role::ALL,
                 |guard| repo::imported_generation(guard, system),
-                found,
+                built,
             )
             .await?
     };
-    let ix = super::search::cached(&generation)?;
-    Some(page_of(&ix, s))
+    let s = s.clone();
+    web::block(move || page_of(&ix, &s)).await.ok()
 }
 
 /// The page `s` asks for of `ix`'s matches.

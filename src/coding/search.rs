@@ -212,7 +212,10 @@ pub fn store(generation: &str, index: Arc<Index>) {
     cache.entries.retain(|(g, _)| g != generation);
     cache.entries.push((generation.to_owned(), index));
     let excess = cache.entries.len().saturating_sub(CACHE_SLOTS);
-    cache.entries.drain(..excess);
+    let evicted: Vec<_> = cache.entries.drain(..excess).collect();
+    // Freed after the lock: every search takes it.
+    drop(cache);
+    drop(evicted);
 }
 
 #[cfg(test)]
