@@ -35,7 +35,7 @@ async fn with_conn<T: Send + 'static>(
     .unwrap()
 }
 
-fn codes(res: &crate::helpers::Res) -> Vec<String> {
+pub(crate) fn codes(res: &crate::helpers::Res) -> Vec<String> {
     res.body["items"]
         .as_array()
         .unwrap()

@@ -13,7 +13,7 @@ use officina::config::DatabaseUrl;
 use officina::db::pipeline::NotUsed;
 use reqwest::Method;
 
-use crate::coding::{CPT_CSV, import, load_shipped};
+use crate::coding::{CPT_CSV, codes, import, load_shipped};
 use crate::directory::create_provider;
 use crate::helpers::{Org, TestApp};
 use crate::lab::register;
@@ -170,13 +170,7 @@ async fn code_searches_on_postgresql_go_through_the_pipelined_connections_and_an
     assert!(first_shipped.body["next_cursor"].is_string());
     let first_imported = get_fresh(&app, imported, tok).await;
     assert_eq!(first_imported.status, 200, "{}", first_imported.text);
-    let codes: Vec<&str> = first_imported.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["code"].as_str().unwrap())
-        .collect();
-    assert_eq!(codes, ["99213", "99214"]);
+    assert_eq!(codes(&first_imported), ["99213", "99214"]);
 
     // Then the caller check and the table's generation are one pipelined read, the search the
     // process's index: the same pages.
