@@ -23,7 +23,8 @@ pub struct AppState {
     pub db: Db,
     pub keys: TokenKeys,
     /// Specimen registrations queued per organization, written together: on PostgreSQL in one
-    /// statement where it can, else in a shared transaction.
+    /// statement where it can (sent while the batch before it still runs, where reads are
+    /// pipelined too), else in a shared transaction.
     pub registrations: Combiner<Registration, Registered>,
     /// Claim creations, likewise.
     pub claim_creations: Combiner<ClaimCreation, CreatedClaim>,
@@ -35,7 +36,8 @@ impl AppState {
             db,
             keys,
             registrations: Combiner::new(crate::lab::repo::register_all)
-                .one_statement(crate::lab::repo::register_all_in_one_statement),
+                .one_statement(crate::lab::repo::register_all_in_one_statement)
+                .pipelined(crate::lab::repo::send_registrations),
             claim_creations: Combiner::new(crate::claims::repo::create_claims),
         }
     }

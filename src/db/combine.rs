@@ -17,14 +17,32 @@
 //!
 //! The leader runs in the blocking pool and takes a pooled connection per batch; waiting requests
 //! hold neither a thread nor a connection.
+//!
+//! On PostgreSQL (where the workers' reads are pipelined, [`super::pipeline`]), a combiner may
+//! also have a [`SendPipelined`] function: the lane's leader is then an asynchronous task on the
+//! lanes' thread ([`super::lanes`]) with a connection of its own, and sends each batch's one
+//! statement while the batch before it is still running ([`IN_FLIGHT`] at most), so PostgreSQL
+//! starts the next batch as soon as one commits instead of waiting for the leader to hear of it.
+//! A batch the function declines, or whose statement fails having written nothing, is written
+//! on the pool as above, after the batches sent before it; one whose outcome is unknown (the
+//! connection lost, no answer in time) answers `Unavailable`, as it does on the pool.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
-use tokio::sync::oneshot;
+use diesel_async::AsyncPgConnection;
+use futures_util::future::LocalBoxFuture;
+use tokio::sync::{Notify, oneshot};
 
+use super::lanes::{self, LaneConn};
+use super::pipeline::Pipeline;
 use super::{Db, DbConn, OrgId, Pool, PoolConn};
 use crate::error::AppError;
 
@@ -43,11 +61,39 @@ pub type WriteAll<I, O> = fn(&mut DbConn, &[I]) -> Result<Vec<O>, AppError>;
 /// own error, if any, is found.
 pub type WriteOneStatement<I, O> = fn(&mut DbConn, &[I]) -> Result<Option<Vec<O>>, AppError>;
 
+/// PostgreSQL: sends items' one statement (it commits on its own) on a write lane's connection
+/// without waiting for its outcome, and gives the items' answers with the outcome to come
+/// ([`Sent`]); `Ok(None)` when it cannot, and the items are then written on the pool
+/// ([`WriteOneStatement`], [`WriteAll`]), as they are after an error. Batches are sent in the
+/// lane's order, a batch while the ones before it may still be running: it may count on them
+/// committing only if its statement checks that they did (and fails, writing nothing, if not).
+pub type SendPipelined<I, O> =
+    for<'c> fn(&'c AsyncPgConnection, &[I]) -> Result<Option<Sent<'c, O>>, AppError>;
+
+/// A batch's statement sent on a lane's connection ([`SendPipelined`]).
+pub struct Sent<'c, O> {
+    /// One per item, in order: what each item answers once the statement commits.
+    pub answers: Vec<O>,
+    /// The statement's outcome: `Ok` once it committed; `Unavailable` when the outcome is unknown
+    /// (the connection was lost); any other error when it wrote nothing.
+    pub written: LocalBoxFuture<'c, Result<(), AppError>>,
+}
+
+/// Batches a pipelined lane has sent and not yet answered, at most: the one running and the next,
+/// waiting on the connection for it to commit.
+pub const IN_FLIGHT: usize = 2;
+
+/// How long a pipelined lane waits for the outcome of a batch it sent (the ones sent before it
+/// included) before it takes the outcome as unknown and drops the connection: past the server's
+/// `statement_timeout` for each of [`IN_FLIGHT`] batches ([`super::pipeline::LANE_STATEMENT_TIMEOUT`]).
+const OUTCOME_TIMEOUT: Duration = Duration::from_secs(12);
+
 /// Per-organization lanes of queued items and the functions that write them.
 pub struct Combiner<I, O> {
     lanes: Arc<Mutex<HashMap<OrgId, Lane<I, O>>>>,
     write: WriteAll<I, O>,
     one_statement: Option<WriteOneStatement<I, O>>,
+    pipelined: Option<SendPipelined<I, O>>,
 }
 
 impl<I, O> Combiner<I, O> {
@@ -64,16 +110,19 @@ impl<I, O> Clone for Combiner<I, O> {
             lanes: self.lanes.clone(),
             write: self.write,
             one_statement: self.one_statement,
+            pipelined: self.pipelined,
         }
     }
 }
 
 type Reply<O> = oneshot::Sender<Result<O, AppError>>;
 
-/// One organization's queue, and whether a leader is working on it.
+/// One organization's queue, whether a leader is working on it, and how a pipelined leader
+/// waiting for a batch's outcome learns of new items.
 struct Lane<I, O> {
     queued: Vec<(I, Reply<O>)>,
     leading: bool,
+    queued_more: Arc<Notify>,
 }
 
 impl<I, O> Default for Lane<I, O> {
@@ -81,6 +130,7 @@ impl<I, O> Default for Lane<I, O> {
         Self {
             queued: Vec::new(),
             leading: false,
+            queued_more: Arc::default(),
         }
     }
 }
@@ -91,7 +141,14 @@ impl<I: Send + 'static, O: Send + 'static> Combiner<I, O> {
             lanes: Arc::default(),
             write,
             one_statement: None,
+            pipelined: None,
         }
+    }
+
+    /// Sends each batch pipelined on PostgreSQL when the database's reads are ([`SendPipelined`]).
+    pub fn pipelined(mut self, send: SendPipelined<I, O>) -> Self {
+        self.pipelined = Some(send);
+        self
     }
 
     /// Tries `write` on each batch before the transaction ([`WriteOneStatement`]).
@@ -104,29 +161,49 @@ impl<I: Send + 'static, O: Send + 'static> Combiner<I, O> {
     /// none.
     pub async fn submit(&self, db: &Db, org: OrgId, item: I) -> Result<O, AppError> {
         let (tx, rx) = oneshot::channel();
-        let start = {
+        let (start, queued_more) = {
             let mut lanes = self.lanes();
             let lane = lanes.entry(org).or_default();
             lane.queued.push((item, tx));
-            !std::mem::replace(&mut lane.leading, true)
+            (
+                !std::mem::replace(&mut lane.leading, true),
+                lane.queued_more.clone(),
+            )
         };
         if start {
-            let this = self.clone();
-            let pool = db.pool().clone();
-            // Detached: the leader drains the lane whoever started it; each request waits for
-            // its own answer below. Should the task never run (the runtime shutting down), its
-            // guard is dropped with it and the queued requests get an error.
-            let guard = Leading {
-                combiner: this,
-                org,
-                finished: false,
-            };
-            drop(actix_web::rt::task::spawn_blocking(move || {
-                guard.lead(&pool)
-            }));
+            self.start_leader(db, org, queued_more);
+        } else if self.pipelined.is_some() {
+            queued_more.notify_one();
         }
         rx.await
             .map_err(|_| AppError::internal("the write queue's worker stopped"))?
+    }
+
+    /// Starts `org`'s leader: pipelined on the lanes' thread where it can be, else in the blocking
+    /// pool. Detached: the leader drains the lane whoever started it; each request waits for its
+    /// own answer. Should it never run (the runtime shutting down), its guard is dropped with it
+    /// and the queued requests get an error.
+    fn start_leader(&self, db: &Db, org: OrgId, queued_more: Arc<Notify>) {
+        let guard = Leading {
+            combiner: self.clone(),
+            org,
+            finished: false,
+        };
+        let pool = db.pool().clone();
+        if let (Some(send), Some(pipeline)) = (self.pipelined, db.pipeline())
+            && lanes::running()
+        {
+            let pipeline = pipeline.clone();
+            let leader: lanes::Start =
+                Box::new(move || Box::pin(guard.lead_pipelined(pool, pipeline, send, queued_more)));
+            if lanes::spawn(leader).is_err() {
+                tracing::error!("the write lanes' thread stopped; queued writes answer an error");
+            }
+            return;
+        }
+        drop(actix_web::rt::task::spawn_blocking(move || {
+            guard.lead(&pool)
+        }));
     }
 }
 
@@ -157,59 +234,356 @@ impl<I, O> Drop for Leading<I, O> {
     }
 }
 
+/// What a leader found in its lane.
+enum Taken<I, O> {
+    Batch(Vec<(I, Reply<O>)>),
+    /// Nothing queued (and the leader may not give the lane up: it has batches in flight).
+    Empty,
+    /// Nothing queued, and the lane given up.
+    GaveUp,
+}
+
 impl<I, O> Leading<I, O> {
+    /// What is queued (up to [`MAX_BATCH`]); when nothing is and `may_give_up`, gives the lane up
+    /// under the same lock that saw it empty, so a request queued after this starts a new leader.
+    fn take(&mut self, may_give_up: bool) -> Taken<I, O> {
+        let mut lanes = self.combiner.lanes();
+        let lane = lanes.entry(self.org).or_default();
+        if lane.queued.is_empty() {
+            if !may_give_up {
+                return Taken::Empty;
+            }
+            lane.leading = false;
+            self.finished = true;
+            return Taken::GaveUp;
+        }
+        let take = lane.queued.len().min(MAX_BATCH);
+        Taken::Batch(lane.queued.drain(..take).collect())
+    }
+
     /// Takes what is queued, writes it, answers, and again until the lane is empty.
     fn lead(mut self, pool: &Pool) {
-        loop {
-            let batch = {
-                let mut lanes = self.combiner.lanes();
-                let lane = lanes.entry(self.org).or_default();
-                if lane.queued.is_empty() {
-                    // Given up under the same lock that saw the lane empty: a request queued
-                    // after this starts a new leader.
-                    lane.leading = false;
-                    self.finished = true;
-                    return;
-                }
-                let take = lane.queued.len().min(MAX_BATCH);
-                lane.queued.drain(..take).collect::<Vec<_>>()
-            };
+        while let Taken::Batch(batch) = self.take(true) {
             let (items, replies): (Vec<I>, Vec<Reply<O>>) = batch.into_iter().unzip();
             tracing::debug!(items = items.len(), "writing a batch of queued items");
-            // A connection per batch, given back between batches (a pooled connection checked
-            // out a moment ago is handed out again without a round trip).
-            let answers = match pool.get() {
-                Ok(mut conn) => {
-                    let answers = match self
-                        .combiner
-                        .one_statement
-                        .map(|f| one_statement_caught(&mut conn, &items, f))
-                    {
-                        Some(Some(answers)) => answers,
-                        _ => write_all_or_each(&mut conn, items, self.combiner.write),
-                    };
-                    // The worst error decides: a lost server drops the connection.
-                    let worst = answers
-                        .iter()
-                        .filter_map(|a| a.as_ref().err())
-                        .max_by_key(|e| matches!(e, AppError::Unavailable(_)));
-                    if let Some(e) = worst {
-                        conn.after_error(e);
-                    }
-                    answers
-                }
-                Err(e) => {
-                    let msg = format!("database pool: {e}");
-                    items
-                        .iter()
-                        .map(|_| Err(AppError::Unavailable(msg.clone())))
-                        .collect()
-                }
-            };
-            for (reply, answer) in replies.into_iter().zip(answers) {
-                // A request that went away meanwhile no longer waits for its answer.
-                let _ = reply.send(answer);
+            answer(replies, self.combiner.write_batch(pool, items));
+        }
+    }
+}
+
+/// Sends each answer to its request (one that went away meanwhile no longer waits for it).
+fn answer<O>(replies: Vec<Reply<O>>, answers: Vec<Result<O, AppError>>) {
+    for (reply, answer) in replies.into_iter().zip(answers) {
+        let _ = reply.send(answer);
+    }
+}
+
+impl<I, O> Combiner<I, O> {
+    /// Writes one batch on a pooled connection: in one statement if the combiner has a function
+    /// for that and it can, else in a transaction ([`write_all_or_each`]). One answer per item.
+    fn write_batch(&self, pool: &Pool, items: Vec<I>) -> Vec<Result<O, AppError>> {
+        // A connection per batch, given back between batches (a pooled connection checked out a
+        // moment ago is handed out again without a round trip).
+        let mut conn = match pool.get() {
+            Ok(conn) => conn,
+            Err(e) => {
+                let msg = format!("database pool: {e}");
+                return items
+                    .iter()
+                    .map(|_| Err(AppError::Unavailable(msg.clone())))
+                    .collect();
             }
+        };
+        let answers = match self
+            .one_statement
+            .map(|f| one_statement_caught(&mut conn, &items, f))
+        {
+            Some(Some(answers)) => answers,
+            _ => write_all_or_each(&mut conn, items, self.write),
+        };
+        // The worst error decides: a lost server drops the connection.
+        let worst = answers
+            .iter()
+            .filter_map(|a| a.as_ref().err())
+            .max_by_key(|e| matches!(e, AppError::Unavailable(_)));
+        if let Some(e) = worst {
+            conn.after_error(e);
+        }
+        answers
+    }
+}
+
+/// A batch a pipelined leader sent and has not answered yet.
+struct InFlight<'c, I, O> {
+    items: Vec<I>,
+    replies: Vec<Reply<O>>,
+    answers: Vec<O>,
+    written: LocalBoxFuture<'c, Result<(), AppError>>,
+    /// Its statement's outcome, once known.
+    outcome: Option<Result<(), AppError>>,
+    sent_at: Instant,
+}
+
+/// What a pipelined leader waking up found.
+enum Woke {
+    /// The oldest batch's outcome is known.
+    Outcome,
+    /// More items were queued (and there is room to send another batch).
+    Queued,
+    /// The oldest batch's outcome did not come in time.
+    TimedOut,
+}
+
+impl<I: Send + 'static, O: Send + 'static> Leading<I, O> {
+    /// Leads the lane on a connection of the lanes' own ([`lanes::take`]), or, when none can be
+    /// had, in the blocking pool as [`Leading::lead`] does.
+    async fn lead_pipelined(
+        self,
+        pool: Pool,
+        pipeline: Pipeline,
+        send: SendPipelined<I, O>,
+        queued_more: Arc<Notify>,
+    ) {
+        let Some(conn) = lanes::take(&pipeline).await else {
+            let _ = tokio::task::spawn_blocking(move || self.lead(&pool)).await;
+            return;
+        };
+        // Given back however this ends (a panic included: the connection is then closed).
+        let held = Held(Some(conn));
+        if let Some(conn) = &held.0 {
+            self.lead_on(conn, &pool, &pipeline, send, &queued_more)
+                .await;
+        }
+    }
+
+    /// Sends batches on `conn` while at most [`IN_FLIGHT`] are unanswered, answers each as its
+    /// outcome comes, in the lane's order, and gives the lane up once it is empty and every batch
+    /// is answered.
+    async fn lead_on(
+        mut self,
+        conn: &Rc<LaneConn>,
+        pool: &Pool,
+        pipeline: &Pipeline,
+        send: SendPipelined<I, O>,
+        queued_more: &Notify,
+    ) {
+        let mut flying: VecDeque<InFlight<'_, I, O>> = VecDeque::new();
+        loop {
+            if flying.len() < IN_FLIGHT {
+                match self.take(flying.is_empty()) {
+                    Taken::GaveUp => return,
+                    Taken::Empty => {}
+                    Taken::Batch(batch) => {
+                        let (items, replies): (Vec<I>, Vec<Reply<O>>) = batch.into_iter().unzip();
+                        match self.send_batch(conn, items, replies, send).await {
+                            Ok(sent) => flying.push_back(sent),
+                            Err((items, replies)) => {
+                                // On the pool, after the batches sent before it.
+                                while !flying.is_empty() {
+                                    self.answer_next(conn, pool, pipeline, &mut flying, None)
+                                        .await;
+                                }
+                                let answers = self.write_on_pool(pool, items).await;
+                                answer(replies, answers);
+                            }
+                        }
+                        continue;
+                    }
+                }
+            }
+            let room = (flying.len() < IN_FLIGHT).then_some(queued_more);
+            self.answer_next(conn, pool, pipeline, &mut flying, room)
+                .await;
+        }
+    }
+
+    /// Waits for the outcome of the oldest batch in `flying` (not empty) and answers it, or,
+    /// with `room` for another batch, returns as soon as more items are queued there.
+    async fn answer_next(
+        &self,
+        conn: &LaneConn,
+        pool: &Pool,
+        pipeline: &Pipeline,
+        flying: &mut VecDeque<InFlight<'_, I, O>>,
+        room: Option<&Notify>,
+    ) {
+        match wait(flying, room).await {
+            Woke::Queued => {}
+            Woke::Outcome => {
+                if let Some(sent) = flying.pop_front() {
+                    self.finish(conn, pool, pipeline, sent).await;
+                }
+            }
+            Woke::TimedOut => {
+                conn.broken.set(true);
+                tracing::warn!(
+                    timeout_s = OUTCOME_TIMEOUT.as_secs(),
+                    "a write lane's batch got no answer in time; its outcome is unknown and the connection is dropped"
+                );
+                let unknown = AppError::Unavailable(
+                    "the database did not answer in time; the write may or may not have been made; retry".into(),
+                );
+                for sent in flying.drain(..) {
+                    answer(sent.replies, unknown_for(&sent.items, &unknown));
+                }
+            }
+        }
+    }
+
+    /// Sends `items`' statement on `conn` ([`SendPipelined`]): the batch in flight, or the items
+    /// back when they are to be written on the pool (the function declined or failed, the
+    /// connection is broken, or the answers are of a wrong count: the statement, never polled,
+    /// was not sent).
+    #[allow(clippy::type_complexity)]
+    async fn send_batch<'c>(
+        &self,
+        conn: &'c LaneConn,
+        items: Vec<I>,
+        replies: Vec<Reply<O>>,
+        send: SendPipelined<I, O>,
+    ) -> Result<InFlight<'c, I, O>, (Vec<I>, Vec<Reply<O>>)> {
+        if conn.broken.get() {
+            return Err((items, replies));
+        }
+        let sent = match catch_unwind(AssertUnwindSafe(|| send(&conn.conn, &items))) {
+            Ok(Ok(Some(sent))) if sent.answers.len() == items.len() => sent,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "a pipelined batch could not be sent; writing it on the pool");
+                return Err((items, replies));
+            }
+            _ => return Err((items, replies)),
+        };
+        tracing::debug!(
+            items = items.len(),
+            "sending a batch of queued items pipelined"
+        );
+        let mut sent = InFlight {
+            items,
+            replies,
+            answers: sent.answers,
+            written: sent.written,
+            outcome: None,
+            sent_at: Instant::now(),
+        };
+        // Polled once now, so that its statement goes out before the next batch's.
+        let first = poll_fn(|cx| Poll::Ready(sent.written.as_mut().poll(cx))).await;
+        if let Poll::Ready(outcome) = first {
+            sent.outcome = Some(outcome);
+        }
+        Ok(sent)
+    }
+
+    /// Answers a batch whose outcome is known: its answers once committed; written on the pool if
+    /// its statement wrote nothing; `Unavailable` if the outcome is unknown (the connection is
+    /// then dropped, and the batches after it answer their own outcomes).
+    async fn finish(
+        &self,
+        conn: &LaneConn,
+        pool: &Pool,
+        pipeline: &Pipeline,
+        sent: InFlight<'_, I, O>,
+    ) {
+        let InFlight {
+            items,
+            replies,
+            answers,
+            outcome,
+            ..
+        } = sent;
+        match outcome {
+            Some(Ok(())) => {
+                pipeline.lane_batch_committed();
+                answer(replies, answers.into_iter().map(Ok).collect());
+            }
+            Some(Err(unknown @ AppError::Unavailable(_))) => {
+                conn.broken.set(true);
+                tracing::warn!(error = %unknown, "a write lane's connection failed; its batches' outcome is unknown");
+                answer(replies, unknown_for(&items, &unknown));
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "a pipelined batch wrote nothing; writing it on the pool");
+                let answers = self.write_on_pool(pool, items).await;
+                answer(replies, answers);
+            }
+            None => {
+                let e = AppError::internal("a pipelined batch was answered before its outcome");
+                answer(replies, unknown_for(&items, &e));
+            }
+        }
+    }
+
+    /// [`Combiner::write_batch`] in the blocking pool.
+    async fn write_on_pool(&self, pool: &Pool, items: Vec<I>) -> Vec<Result<O, AppError>> {
+        let n = items.len();
+        let (combiner, pool) = (self.combiner.clone(), pool.clone());
+        match tokio::task::spawn_blocking(move || combiner.write_batch(&pool, items)).await {
+            Ok(answers) => answers,
+            Err(_) => (0..n)
+                .map(|_| Err(AppError::internal("a write panicked")))
+                .collect(),
+        }
+    }
+}
+
+/// The same error for each item.
+fn unknown_for<I, O>(items: &[I], e: &AppError) -> Vec<Result<O, AppError>> {
+    items
+        .iter()
+        .map(|_| {
+            Err(match e {
+                AppError::Unavailable(msg) => AppError::Unavailable(msg.clone()),
+                other => AppError::internal(other.to_string()),
+            })
+        })
+        .collect()
+}
+
+/// Waits until the oldest batch in flight has its outcome, or more items are queued in `room`
+/// (given when there is room for another batch), or the oldest batch's answer is late
+/// ([`OUTCOME_TIMEOUT`]). Every batch in flight is polled, so each one's statement goes out and
+/// its outcome is kept as it comes.
+async fn wait<I, O>(flying: &mut VecDeque<InFlight<'_, I, O>>, room: Option<&Notify>) -> Woke {
+    let Some(deadline) = flying.front().map(|f| f.sent_at + OUTCOME_TIMEOUT) else {
+        // Nothing in flight: only new items can wake the leader.
+        if let Some(queued_more) = room {
+            queued_more.notified().await;
+        }
+        return Woke::Queued;
+    };
+    let mut queued = pin!(async {
+        match room {
+            Some(queued_more) => queued_more.notified().await,
+            None => std::future::pending().await,
+        }
+    });
+    let mut late = pin!(tokio::time::sleep_until(deadline.into()));
+    poll_fn(|cx| {
+        for f in flying.iter_mut().filter(|f| f.outcome.is_none()) {
+            if let Poll::Ready(outcome) = f.written.as_mut().poll(cx) {
+                f.outcome = Some(outcome);
+            }
+        }
+        if flying.front().is_some_and(|f| f.outcome.is_some()) {
+            return Poll::Ready(Woke::Outcome);
+        }
+        if queued.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Woke::Queued);
+        }
+        if late.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Woke::TimedOut);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// A lane's connection while its leader holds it; given back to the lanes when dropped.
+struct Held(Option<Rc<LaneConn>>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            lanes::give_back(conn);
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod combine;
 pub mod cursor;
 pub mod ids;
+pub mod lanes;
 pub mod pipeline;
 pub mod schema;
 mod sqlite_plans;

@@ -58,6 +58,10 @@ pub const PAGE_ROWS: usize = crate::http::pagination::DEFAULT_LIMIT as usize + 1
 /// The pipelined sessions' `statement_timeout`: the server ends a read a little before the
 /// client gives up on it, so a read waiting on a lock does not outlive its connection.
 const STATEMENT_TIMEOUT: &str = "1900ms";
+/// A write lane's `statement_timeout` ([`Pipeline::open_lane`]): a batch waiting that long (for
+/// the counter's row, held by another writer) is ended by the server, having written nothing,
+/// and its items are written on the pool instead.
+pub const LANE_STATEMENT_TIMEOUT: &str = "5s";
 
 /// How the pipelined sessions plan their prepared statements: with the parameters left open (a
 /// generic plan), built at a statement's first execution on the connection and kept until
@@ -113,12 +117,14 @@ pub struct Pipeline {
     counts: Arc<Counts>,
 }
 
-/// Requests the pipeline answered (a row or page found and accepted), and connections it dropped
-/// after a failure (for tests and operators' curiosity; not exported as metrics).
+/// Requests the pipeline answered (a row or page found and accepted), connections it dropped
+/// after a failure, and write lanes' batches committed pipelined ([`super::lanes`]) (for tests
+/// and operators' curiosity; not exported as metrics).
 #[derive(Default)]
 struct Counts {
     answered: AtomicU64,
     dropped: AtomicU64,
+    lane_batches: AtomicU64,
 }
 
 /// Why a PostgreSQL URL keeps its reads on the pool (logged once at start-up).
@@ -250,6 +256,16 @@ impl Pipeline {
         }
     }
 
+    /// Write lanes' batches committed pipelined so far ([`super::lanes`]).
+    pub fn lane_batches(&self) -> u64 {
+        self.counts.lane_batches.load(Ordering::Relaxed)
+    }
+
+    /// Counts a write lane's batch committed pipelined.
+    pub fn lane_batch_committed(&self) {
+        self.counts.lane_batches.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a request answered from what [`Pipeline::page`] read.
     pub fn answered(&self) {
         self.counts.answered.fetch_add(1, Ordering::Relaxed);
@@ -310,21 +326,50 @@ impl Pipeline {
         conn
     }
 
-    /// Opens a connection and checks it reached what the pool did.
+    /// Opens a worker's connection and checks it reached what the pool did.
     async fn open(&self) -> Result<AsyncPgConnection, Refusal> {
+        self.open_named("officina-pipeline", STATEMENT_TIMEOUT)
+            .await
+    }
+
+    /// Opens a connection for a write lane ([`super::lanes`]), checked as a worker's is, named
+    /// `officina-lane`, its statements ended by the server after [`LANE_STATEMENT_TIMEOUT`].
+    pub async fn open_lane(&self) -> Result<AsyncPgConnection, String> {
+        self.open_named("officina-lane", LANE_STATEMENT_TIMEOUT)
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::Failed(e) => e,
+                Refusal::OtherServer => {
+                    "it reached another server, database, user or search_path than the pool"
+                        .to_owned()
+                }
+            })
+    }
+
+    /// The database's URL (what tells one database's connections from another's).
+    pub fn url(&self) -> &Arc<str> {
+        &self.url
+    }
+
+    /// Opens a session named `name` (for pg_stat_activity, and the tests that look for these
+    /// connections there) whose statements the server ends after `statement_timeout`.
+    async fn open_named(
+        &self,
+        name: &str,
+        statement_timeout: &str,
+    ) -> Result<AsyncPgConnection, Refusal> {
         use diesel_async::RunQueryDsl;
         let mut conn = AsyncPgConnection::establish(&self.url)
             .await
             .map_err(|e| Refusal::Failed(e.to_string()))?;
-        // diesel-async sets the time zone to UTC, as `db::open` does for the pool. Named for
-        // pg_stat_activity (and the tests that look for these connections there). Generic plans
+        // diesel-async sets the time zone to UTC, as `db::open` does for the pool. Generic plans
         // only ([`PLAN_CACHE_MODE`]).
         conn.batch_execute(&format!(
-            "SET application_name = 'officina-pipeline'; SET statement_timeout = '{STATEMENT_TIMEOUT}'; \
+            "SET application_name = '{name}'; SET statement_timeout = '{statement_timeout}'; \
              SET plan_cache_mode = {PLAN_CACHE_MODE}"
         ))
-            .await
-            .map_err(|e| Refusal::Failed(e.to_string()))?;
+        .await
+        .map_err(|e| Refusal::Failed(e.to_string()))?;
         let identity: String = diesel::select(diesel::dsl::sql::<Text>(IDENTITY_SQL))
             .get_result(&mut conn)
             .await

@@ -19,6 +19,7 @@ use super::schema::{
 };
 use crate::audit::{self, AuditCtx};
 use crate::auth::{Guard, Role};
+use crate::db::combine::Sent;
 use crate::db::ids::parse_id;
 use crate::db::schema::patients::dsl as pa;
 use crate::db::schema::providers::dsl as pv;
@@ -553,6 +554,76 @@ pub fn register_all_in_one_statement(
     }
 }
 
+/// PostgreSQL, on a write lane's connection ([`crate::db::combine::SendPipelined`]): sends the
+/// statement [`register_all_in_one_statement`] runs, without waiting for its outcome, numbered
+/// from where this process expects the counter once the batches sent before it have committed
+/// (`cached_accession`, moved on at once for the batch sent next). `Ok(None)` when the process
+/// does not know where the counter stands (first use, after a failure): the batch is then written
+/// on the pool, which reads the counter or takes it in a transaction. The statement moves the
+/// counter only from where it expects it, so a batch sent after one that failed fails too,
+/// having written nothing, and is written on the pool in its turn.
+pub fn send_registrations<'c>(
+    conn: &'c diesel_async::AsyncPgConnection,
+    regs: &[Registration],
+) -> Result<Option<Sent<'c, Registered>>, AppError> {
+    use futures_util::FutureExt;
+    let Some(org_id) = AuditCtx::common_org(regs.iter().map(|r| &r.ctx))? else {
+        return Ok(None);
+    };
+    let now = crate::db::now();
+    let year = now.year();
+    let Some((prefix, last)) = cached_accession(org_id, year) else {
+        return Ok(None);
+    };
+    let step = crate::db::counter_step(regs.len())?;
+    let end = last + step;
+    let done = registered(regs, org_id, now, &prefix, last + 1..=end)?;
+    let moved = CounterStep {
+        org: org_id.to_string(),
+        name: accession_counter(year),
+        from: last,
+        step,
+        prefix: &prefix,
+    };
+    let org_s = org_id.to_string();
+    let audits = creation_audits(&done, now);
+    let audits: Vec<(&AuditCtx, &audit::PendingAudit)> =
+        regs.iter().map(|r| &r.ctx).zip(&audits).collect();
+    let audits = audit::new_rows(&audits);
+    let rows = super::pg_rows::RegistrationRows::new(
+        Some(&moved),
+        &org_s,
+        &done,
+        now,
+        documents::format(),
+        &audits,
+    );
+    // The statement's text and binds are made here; the future only borrows the connection.
+    let mut shared = conn;
+    let statement = diesel_async::RunQueryDsl::execute(rows, &mut shared);
+    cache_accession(org_id, year, &prefix, end);
+    let written = async move {
+        match statement.await {
+            Ok(_) => {
+                // Known again after a batch before it failed (which forgot it).
+                accession_cache()
+                    .entry((org_id, year))
+                    .or_insert((prefix, end));
+                Ok(())
+            }
+            Err(e) => {
+                forget_accession(org_id, year);
+                Err(AppError::from(e))
+            }
+        }
+    }
+    .boxed_local();
+    Ok(Some(Sent {
+        answers: done,
+        written,
+    }))
+}
+
 /// The name of the accession counter of `year`.
 fn accession_counter(year: i32) -> String {
     format!("accession:{year}")
@@ -723,6 +794,22 @@ fn registered(
         .collect()
 }
 
+/// The audit row of each registration [`registered`] built, at `now`.
+fn creation_audits(done: &[Registered], now: NaiveDateTime) -> Vec<audit::PendingAudit> {
+    done.iter()
+        .map(|d| audit::PendingAudit {
+            action: "specimen.create",
+            entity: "specimen",
+            entity_id: Some(d.specimen.id.to_string()),
+            detail: Some(serde_json::json!({
+                "accession_number": d.specimen.accession_number,
+                "tests": d.tests.len(),
+            })),
+            at: now,
+        })
+        .collect()
+}
+
 /// Writes registrations [`registered`] built: their specimens, tests, first custody events and
 /// audit rows; on PostgreSQL in one statement, with the counter's step when one is given.
 fn insert_registered(
@@ -737,19 +824,7 @@ fn insert_registered(
     };
     let org_s = org_id.to_string();
     let format = documents::format();
-    let audits: Vec<audit::PendingAudit> = done
-        .iter()
-        .map(|d| audit::PendingAudit {
-            action: "specimen.create",
-            entity: "specimen",
-            entity_id: Some(d.specimen.id.to_string()),
-            detail: Some(serde_json::json!({
-                "accession_number": d.specimen.accession_number,
-                "tests": d.tests.len(),
-            })),
-            at: now,
-        })
-        .collect();
+    let audits = creation_audits(done, now);
     let audits: Vec<(&AuditCtx, &audit::PendingAudit)> =
         regs.iter().map(|r| &r.ctx).zip(&audits).collect();
     match conn {

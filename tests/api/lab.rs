@@ -909,7 +909,7 @@ async fn write_directly(
 }
 
 /// The sequence of the next registration through the API.
-async fn next_seq(app: &TestApp, org: &Org, patient: &str) -> u64 {
+pub(crate) async fn next_seq(app: &TestApp, org: &Org, patient: &str) -> u64 {
     let next = register(app, org, patient, false).await;
     Accession::parse(next["accession_number"].as_str().unwrap())
         .unwrap()
@@ -1122,7 +1122,7 @@ async fn a_batch_write_with_a_wrong_number_of_answers_writes_nothing() {
 
 /// Rows of the organization's registrations: specimens, registration events, creation audit
 /// rows, and where its accession counter stands.
-async fn registration_rows(app: &TestApp, org: &Org) -> [i64; 4] {
+pub(crate) async fn registration_rows(app: &TestApp, org: &Org) -> [i64; 4] {
     use crate::concurrency::count;
     let org = org.id;
     let mut out = [0; 4];

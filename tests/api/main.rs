@@ -24,6 +24,7 @@ mod lab_documents;
 mod lab_labels;
 mod lab_manifests;
 mod lab_turnaround;
+mod lanes;
 mod openapi;
 mod organization;
 mod patients;
