@@ -24,8 +24,10 @@
 //! statement while the batch before it is still running ([`IN_FLIGHT`] at most), so PostgreSQL
 //! starts the next batch as soon as one commits instead of waiting for the leader to hear of it.
 //! A batch the function declines, or whose statement fails having written nothing, is written
-//! on the pool as above, after the batches sent before it; one whose outcome is unknown (the
-//! connection lost, no answer in time) answers `Unavailable`, as it does on the pool.
+//! on the pool as above, after the batches sent before it, and nothing more is sent until those
+//! are answered (a batch sent meanwhile could otherwise take its numbers before one of them); one
+//! whose outcome is unknown (the connection lost, no answer in time) answers `Unavailable`, as it
+//! does on the pool, and the lane goes on with a new connection.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
@@ -175,8 +177,15 @@ impl<I: Send + 'static, O: Send + 'static> Combiner<I, O> {
         } else if self.pipelined.is_some() {
             queued_more.notify_one();
         }
-        rx.await
-            .map_err(|_| AppError::internal("the write queue's worker stopped"))?
+        // Dropped unanswered only by a leader that stopped (a panic) with the item in a batch
+        // it may have written: its outcome is unknown. (Items still queued are answered with an
+        // error by the leader's guard.)
+        rx.await.map_err(|_| {
+            AppError::Unavailable(
+                "the write queue's worker stopped; the write may or may not have been made; retry"
+                    .into(),
+            )
+        })?
     }
 
     /// Starts `org`'s leader: pipelined on the lanes' thread where it can be, else in the blocking
@@ -196,6 +205,9 @@ impl<I: Send + 'static, O: Send + 'static> Combiner<I, O> {
             let pipeline = pipeline.clone();
             let leader: lanes::Start =
                 Box::new(move || Box::pin(guard.lead_pipelined(pool, pipeline, send, queued_more)));
+            // The lanes' thread, once running, never stops (its loop ends only when every
+            // sender is gone, and the one sender is static); should it fail anyway, the leader
+            // is dropped with its guard, which answers the queued items with an error.
             if lanes::spawn(leader).is_err() {
                 tracing::error!("the write lanes' thread stopped; queued writes answer an error");
             }
@@ -335,30 +347,39 @@ enum Woke {
 }
 
 impl<I: Send + 'static, O: Send + 'static> Leading<I, O> {
-    /// Leads the lane on a connection of the lanes' own ([`lanes::take`]), or, when none can be
-    /// had, in the blocking pool as [`Leading::lead`] does.
+    /// Leads the lane on a connection of the lanes' own ([`lanes::take`]), and on a new one after
+    /// it broke; when none can be had, in the blocking pool as [`Leading::lead`] does.
     async fn lead_pipelined(
-        self,
+        mut self,
         pool: Pool,
         pipeline: Pipeline,
         send: SendPipelined<I, O>,
         queued_more: Arc<Notify>,
     ) {
-        let Some(conn) = lanes::take(&pipeline).await else {
-            let _ = tokio::task::spawn_blocking(move || self.lead(&pool)).await;
-            return;
-        };
-        // Given back however this ends (a panic included: the connection is then closed).
-        let held = Held(Some(conn));
-        if let Some(conn) = &held.0 {
-            self.lead_on(conn, &pool, &pipeline, send, &queued_more)
-                .await;
+        loop {
+            let Some(conn) = lanes::take(&pipeline).await else {
+                let _ = tokio::task::spawn_blocking(move || self.lead(&pool)).await;
+                return;
+            };
+            // Given back however this ends (a panic included: the connection is then closed).
+            let held = Held(Some(conn));
+            let Some(conn) = &held.0 else { return };
+            match self
+                .lead_on(conn, &pool, &pipeline, send, &queued_more)
+                .await
+            {
+                Some(leading) => self = leading,
+                None => return,
+            }
         }
     }
 
     /// Sends batches on `conn` while at most [`IN_FLIGHT`] are unanswered, answers each as its
     /// outcome comes, in the lane's order, and gives the lane up once it is empty and every batch
-    /// is answered.
+    /// is answered (`None`). After a batch that did not commit, sends nothing more until every
+    /// batch sent before is answered, so that the batches written on the pool take their numbers
+    /// in the lane's order. Once the connection broke and nothing is in flight, hands the lane
+    /// back for a new connection (`Some`).
     async fn lead_on(
         mut self,
         conn: &Rc<LaneConn>,
@@ -366,12 +387,15 @@ impl<I: Send + 'static, O: Send + 'static> Leading<I, O> {
         pipeline: &Pipeline,
         send: SendPipelined<I, O>,
         queued_more: &Notify,
-    ) {
+    ) -> Option<Self> {
         let mut flying: VecDeque<InFlight<'_, I, O>> = VecDeque::new();
         loop {
+            if conn.broken.get() && flying.is_empty() {
+                return Some(self);
+            }
             if flying.len() < IN_FLIGHT {
                 match self.take(flying.is_empty()) {
-                    Taken::GaveUp => return,
+                    Taken::GaveUp => return None,
                     Taken::Empty => {}
                     Taken::Batch(batch) => {
                         let (items, replies): (Vec<I>, Vec<Reply<O>>) = batch.into_iter().unzip();
@@ -379,10 +403,7 @@ impl<I: Send + 'static, O: Send + 'static> Leading<I, O> {
                             Ok(sent) => flying.push_back(sent),
                             Err((items, replies)) => {
                                 // On the pool, after the batches sent before it.
-                                while !flying.is_empty() {
-                                    self.answer_next(conn, pool, pipeline, &mut flying, None)
-                                        .await;
-                                }
+                                self.answer_all(conn, pool, pipeline, &mut flying).await;
                                 let answers = self.write_on_pool(pool, items).await;
                                 answer(replies, answers);
                             }
@@ -392,13 +413,31 @@ impl<I: Send + 'static, O: Send + 'static> Leading<I, O> {
                 }
             }
             let room = (flying.len() < IN_FLIGHT).then_some(queued_more);
-            self.answer_next(conn, pool, pipeline, &mut flying, room)
-                .await;
+            if !self
+                .answer_next(conn, pool, pipeline, &mut flying, room)
+                .await
+            {
+                self.answer_all(conn, pool, pipeline, &mut flying).await;
+            }
         }
     }
 
-    /// Waits for the outcome of the oldest batch in `flying` (not empty) and answers it, or,
-    /// with `room` for another batch, returns as soon as more items are queued there.
+    /// Answers every batch in flight, in order.
+    async fn answer_all(
+        &self,
+        conn: &LaneConn,
+        pool: &Pool,
+        pipeline: &Pipeline,
+        flying: &mut VecDeque<InFlight<'_, I, O>>,
+    ) {
+        while !flying.is_empty() {
+            self.answer_next(conn, pool, pipeline, flying, None).await;
+        }
+    }
+
+    /// Waits for the outcome of the oldest batch in `flying` and answers it, or, with `room` for
+    /// another batch, returns as soon as more items are queued there. False when a batch did not
+    /// commit (written on the pool, or its outcome unknown).
     async fn answer_next(
         &self,
         conn: &LaneConn,
@@ -406,14 +445,13 @@ impl<I: Send + 'static, O: Send + 'static> Leading<I, O> {
         pipeline: &Pipeline,
         flying: &mut VecDeque<InFlight<'_, I, O>>,
         room: Option<&Notify>,
-    ) {
+    ) -> bool {
         match wait(flying, room).await {
-            Woke::Queued => {}
-            Woke::Outcome => {
-                if let Some(sent) = flying.pop_front() {
-                    self.finish(conn, pool, pipeline, sent).await;
-                }
-            }
+            Woke::Queued => true,
+            Woke::Outcome => match flying.pop_front() {
+                Some(sent) => self.finish(conn, pool, pipeline, sent).await,
+                None => true,
+            },
             Woke::TimedOut => {
                 conn.broken.set(true);
                 tracing::warn!(
@@ -424,8 +462,9 @@ impl<I: Send + 'static, O: Send + 'static> Leading<I, O> {
                     "the database did not answer in time; the write may or may not have been made; retry".into(),
                 );
                 for sent in flying.drain(..) {
-                    answer(sent.replies, unknown_for(&sent.items, &unknown));
+                    answer(sent.replies, error_for_each(&sent.items, &unknown));
                 }
+                false
             }
         }
     }
@@ -473,16 +512,16 @@ impl<I: Send + 'static, O: Send + 'static> Leading<I, O> {
         Ok(sent)
     }
 
-    /// Answers a batch whose outcome is known: its answers once committed; written on the pool if
-    /// its statement wrote nothing; `Unavailable` if the outcome is unknown (the connection is
-    /// then dropped, and the batches after it answer their own outcomes).
+    /// Answers a batch whose outcome is known: its answers once committed (true); written on the
+    /// pool if its statement wrote nothing; `Unavailable` if the outcome is unknown (the
+    /// connection is then dropped, and the batches after it answer their own outcomes).
     async fn finish(
         &self,
         conn: &LaneConn,
         pool: &Pool,
         pipeline: &Pipeline,
         sent: InFlight<'_, I, O>,
-    ) {
+    ) -> bool {
         let InFlight {
             items,
             replies,
@@ -494,22 +533,36 @@ impl<I: Send + 'static, O: Send + 'static> Leading<I, O> {
             Some(Ok(())) => {
                 pipeline.lane_batch_committed();
                 answer(replies, answers.into_iter().map(Ok).collect());
+                return true;
             }
             Some(Err(unknown @ AppError::Unavailable(_))) => {
                 conn.broken.set(true);
                 tracing::warn!(error = %unknown, "a write lane's connection failed; its batches' outcome is unknown");
-                answer(replies, unknown_for(&items, &unknown));
+                answer(replies, error_for_each(&items, &unknown));
             }
-            Some(Err(e)) => {
+            // The server refused the statement, which then wrote nothing, if the connection is
+            // still there: an error on a live session rolls its statement back, and one after a
+            // commit (the server shutting down) ends the session.
+            Some(Err(e)) if alive(conn).await => {
                 tracing::debug!(error = %e, "a pipelined batch wrote nothing; writing it on the pool");
                 let answers = self.write_on_pool(pool, items).await;
                 answer(replies, answers);
             }
+            Some(Err(e)) => {
+                conn.broken.set(true);
+                tracing::warn!(error = %e, "a write lane's connection ended with an error; its batches' outcome is unknown");
+                let unknown = AppError::Unavailable(
+                    "the database connection ended; the write may or may not have been made; retry"
+                        .into(),
+                );
+                answer(replies, error_for_each(&items, &unknown));
+            }
             None => {
                 let e = AppError::internal("a pipelined batch was answered before its outcome");
-                answer(replies, unknown_for(&items, &e));
+                answer(replies, error_for_each(&items, &e));
             }
         }
+        false
     }
 
     /// [`Combiner::write_batch`] in the blocking pool.
@@ -525,8 +578,18 @@ impl<I: Send + 'static, O: Send + 'static> Leading<I, O> {
     }
 }
 
+/// Whether `conn`'s session still answers (a query queued behind any batch still in flight).
+async fn alive(conn: &LaneConn) -> bool {
+    use diesel::IntoSql;
+    use diesel::sql_types::Integer;
+    use diesel_async::RunQueryDsl;
+    let mut shared = &conn.conn;
+    let ping = diesel::select(1.into_sql::<Integer>()).get_result::<i32>(&mut shared);
+    matches!(tokio::time::timeout(OUTCOME_TIMEOUT, ping).await, Ok(Ok(1)))
+}
+
 /// The same error for each item.
-fn unknown_for<I, O>(items: &[I], e: &AppError) -> Vec<Result<O, AppError>> {
+fn error_for_each<I, O>(items: &[I], e: &AppError) -> Vec<Result<O, AppError>> {
     items
         .iter()
         .map(|_| {
@@ -544,11 +607,8 @@ fn unknown_for<I, O>(items: &[I], e: &AppError) -> Vec<Result<O, AppError>> {
 /// its outcome is kept as it comes.
 async fn wait<I, O>(flying: &mut VecDeque<InFlight<'_, I, O>>, room: Option<&Notify>) -> Woke {
     let Some(deadline) = flying.front().map(|f| f.sent_at + OUTCOME_TIMEOUT) else {
-        // Nothing in flight: only new items can wake the leader.
-        if let Some(queued_more) = room {
-            queued_more.notified().await;
-        }
-        return Woke::Queued;
+        // Nothing in flight (callers wait only with something in flight): nothing to wait for.
+        return Woke::Outcome;
     };
     let mut queued = pin!(async {
         match room {

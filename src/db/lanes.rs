@@ -9,12 +9,15 @@
 //! them in the order they were sent, the second right after the first commits.
 //!
 //! Each lane that leads takes one connection ([`take`]) and gives it back when its queue empties
-//! ([`give_back`]); at most [`MOST_CONNECTIONS`] are open at once, idle ones included (a lane
-//! that finds none writes its batches on the pool as before). A connection is opened with
+//! ([`give_back`]); at most [`MOST_CONNECTIONS`] per database are open at once, idle ones
+//! included (a lane that finds none writes its batches on the pool as before), and one the server
+//! closed is let go as soon as its client has seen it close, or found closed by a check when it
+//! has been idle for [`CHECK_AFTER`]. A connection is opened with
 //! [`super::pipeline::Pipeline::open_lane`]: the pipeline's checks (the same server, database,
 //! user and `search_path` as the pool), its own `application_name` and `statement_timeout`.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -24,14 +27,17 @@ use std::time::{Duration, Instant};
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::PoolableConnection;
 use tokio::sync::mpsc;
+use tokio::time::timeout;
 
 use super::pipeline::Pipeline;
 
-/// Most connections the lanes keep open at once (idle ones included): one per practice writing at
-/// the moment, up to this; beyond it a lane writes on the pool.
+/// Most connections the lanes keep open to one database at once (idle ones included): one per
+/// practice writing at the moment, up to this; beyond it a lane writes on the pool.
 pub const MOST_CONNECTIONS: usize = 4;
 /// After a connection failed to open, how long the lanes write on the pool before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// The longest wait for a connection to open, or for an idle one to answer its check.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection idle for longer is checked before a lane sends a batch on it (the server may have
 /// closed it meanwhile, and a batch sent on a lost connection answers "outcome unknown").
 const CHECK_AFTER: Duration = Duration::from_secs(5);
@@ -94,8 +100,8 @@ pub struct LaneConn {
     idle_since: Instant,
 }
 
-/// The lanes' thread's connections: idle ones, how many are open, and when one last failed to
-/// open.
+/// One database's lane connections on the lanes' thread: idle ones, how many are open (idle
+/// ones included), and when one last failed to open.
 #[derive(Default)]
 struct Slots {
     idle: Vec<LaneConn>,
@@ -104,70 +110,96 @@ struct Slots {
 }
 
 thread_local! {
-    static SLOTS: RefCell<Slots> = RefCell::default();
+    /// By database URL (a process serves one database; tests, one each).
+    static SLOTS: RefCell<HashMap<Arc<str>, Slots>> = RefCell::default();
+}
+
+/// What [`take`] found for a lane.
+enum Found {
+    Idle(Box<LaneConn>),
+    /// Room to open one (counted open already).
+    Room,
+    None,
 }
 
 /// A connection for a lane of `pipeline`'s database: an idle one, or a new one while fewer than
-/// [`MOST_CONNECTIONS`] are open (closing an idle one of another database to make room). `None`
-/// when none can be had now: the lane writes on the pool.
+/// [`MOST_CONNECTIONS`] of that database are open. `None` when none can be had now (all in use,
+/// or one failed to open less than [`RETRY_AFTER`] ago): the lane writes on the pool.
 pub async fn take(pipeline: &Pipeline) -> Option<Rc<LaneConn>> {
     let url = pipeline.url();
-    let room = SLOTS.with(|s| {
-        let mut s = s.borrow_mut();
-        // Closed by the server meanwhile (its driver saw the socket close): dropped at once.
-        let before = s.idle.len();
-        s.idle.retain_mut(|c| !c.conn.is_broken());
-        s.open -= before - s.idle.len();
-        if let Some(at) = s.idle.iter().position(|c| c.url == *url) {
-            return Ok(s.idle.swap_remove(at));
+    let found = SLOTS.with(|all| {
+        let mut all = all.borrow_mut();
+        // Idle connections the server closed (its driver saw the socket close), of any database
+        // (a dropped one's included), are let go; so is a database's entry once it has none.
+        all.retain(|_, s| {
+            let before = s.idle.len();
+            s.idle.retain_mut(|c| !c.conn.is_broken());
+            s.open -= before - s.idle.len();
+            s.open > 0 || s.failed_at.is_some()
+        });
+        let s = all.entry(url.clone()).or_default();
+        if let Some(conn) = s.idle.pop() {
+            return Found::Idle(Box::new(conn));
         }
-        if s.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
-            return Err(false);
-        }
-        if s.open >= MOST_CONNECTIONS {
-            if s.idle.is_empty() {
-                return Err(false);
-            }
-            // The longest idle, of another database.
-            drop(s.idle.remove(0));
-            s.open -= 1;
+        if s.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER) || s.open >= MOST_CONNECTIONS {
+            return Found::None;
         }
         s.open += 1;
-        Err(true)
+        Found::Room
     });
-    let conn = match room {
-        Ok(conn) if conn.idle_since.elapsed() < CHECK_AFTER => conn,
-        Ok(conn) => {
+    let conn = match found {
+        Found::Idle(conn) if conn.idle_since.elapsed() < CHECK_AFTER => *conn,
+        Found::Idle(mut conn) => {
             use diesel_async::SimpleAsyncConnection;
-            let mut conn = conn;
-            if conn.conn.batch_execute("SELECT 1").await.is_err() {
-                SLOTS.with(|s| s.borrow_mut().open -= 1);
+            let alive = timeout(OPEN_TIMEOUT, conn.conn.batch_execute("SELECT 1")).await;
+            if !matches!(alive, Ok(Ok(()))) {
+                closed(url);
                 drop(conn);
-                // Opened again the next time, with room for it now.
+                // Opened again, with room for it now.
                 return Box::pin(take(pipeline)).await;
             }
-            conn
+            *conn
         }
-        Err(false) => return None,
-        Err(true) => match pipeline.open_lane().await {
-            Ok(conn) => LaneConn {
+        Found::None => return None,
+        Found::Room => match timeout(OPEN_TIMEOUT, pipeline.open_lane()).await {
+            Ok(Ok(conn)) => LaneConn {
                 url: url.clone(),
                 conn,
                 broken: false.into(),
                 idle_since: Instant::now(),
             },
-            Err(error) => {
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => e,
+                    _ => format!("no connection within {} s", OPEN_TIMEOUT.as_secs()),
+                };
                 tracing::warn!(%error, "a write lane's connection did not open; the lane writes on the pool");
-                SLOTS.with(|s| {
-                    let mut s = s.borrow_mut();
-                    s.open -= 1;
-                    s.failed_at = Some(Instant::now());
+                closed(url);
+                SLOTS.with(|all| {
+                    if let Some(s) = all.borrow_mut().get_mut(url) {
+                        s.failed_at = Some(Instant::now());
+                    }
                 });
                 return None;
             }
         },
     };
+    // One opened or found: any failure before is over.
+    SLOTS.with(|all| {
+        if let Some(s) = all.borrow_mut().get_mut(url) {
+            s.failed_at = None;
+        }
+    });
     Some(Rc::new(conn))
+}
+
+/// Counts one connection of `url`'s closed.
+fn closed(url: &Arc<str>) {
+    SLOTS.with(|all| {
+        if let Some(s) = all.borrow_mut().get_mut(url) {
+            s.open -= 1;
+        }
+    });
 }
 
 /// Gives a lane's connection back when the lane is done with it: kept for the next lane, or closed
@@ -177,14 +209,13 @@ pub fn give_back(conn: Rc<LaneConn>) {
     if std::thread::panicking() {
         conn.broken.set(true);
     }
-    SLOTS.with(|s| {
-        let mut s = s.borrow_mut();
-        match Rc::try_unwrap(conn) {
-            Ok(mut conn) if !conn.broken.get() => {
-                conn.idle_since = Instant::now();
-                s.idle.push(conn);
-            }
-            _ => s.open -= 1,
+    match Rc::try_unwrap(conn) {
+        Ok(mut conn) if !conn.broken.get() => {
+            conn.idle_since = Instant::now();
+            let url = conn.url.clone();
+            SLOTS.with(|all| all.borrow_mut().entry(url).or_default().idle.push(conn));
         }
-    });
+        Ok(conn) => closed(&conn.url),
+        Err(shared) => closed(&shared.url),
+    }
 }

@@ -16,7 +16,8 @@
 //! fast path: [`Pipeline::first`] and [`Pipeline::page`] answer `None` for anything they cannot
 //! give (no connection yet, a failure, a timeout, no row), and the caller then runs its ordinary
 //! read on the pool, which answers every other outcome (a refusal, a `404`) as before. Nothing that writes, and nothing
-//! in a transaction, uses it.
+//! in a transaction, uses it (write lanes send their batches on connections of their own,
+//! [`super::lanes`], where this pipeline is used).
 //!
 //! Where it is used ([`Pipeline::for_url`]): tokio-postgres speaks no TLS here, so only with
 //! `sslmode=disable`, or `prefer` (libpq's default) towards a Unix socket or a loopback address,
@@ -27,7 +28,7 @@
 //! read gives up after [`READ_TIMEOUT`] (the server's `statement_timeout` a little sooner, so a
 //! read stuck behind a lock leaves no session behind); the worker then reads on the pool and
 //! opens a new connection after [`RETRY_AFTER`], doubling the wait after each failure to open
-//! one, up to [`RETRY_MAX`]. `OFFICINA_PG_PIPELINE=off` turns the path off.
+//! one, up to [`RETRY_MAX`]. `OFFICINA_PG_PIPELINE=off` turns the path off, and the write lanes' with it.
 
 use std::cell::RefCell;
 use std::net::IpAddr;

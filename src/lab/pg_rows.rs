@@ -23,7 +23,7 @@ use crate::db::CustodyEventId;
 /// before). With a step: `WITH w0 AS (the step), w1 … w4 AS (the INSERTs) SELECT 1 / count(*)
 /// FROM w0` ([`CounterStepGuard`]); without: the last INSERT is the main statement.
 pub(super) struct RegistrationRows<'a> {
-    step: Option<&'a CounterStep<'a>>,
+    step: Option<&'a CounterStep>,
     specimens: Specimens<'a>,
     tests: Tests<'a>,
     events: Events<'a>,
@@ -75,7 +75,7 @@ impl<'a> RegistrationRows<'a> {
     /// `done`'s rows: each specimen, its tests, its first custody event (at `now`) and its audit
     /// row (`audits`, one per specimen).
     pub(super) fn new(
-        step: Option<&'a CounterStep<'a>>,
+        step: Option<&'a CounterStep>,
         org_id: &'a str,
         done: &'a [Registered],
         now: NaiveDateTime,

@@ -428,7 +428,7 @@ pub fn register(conn: &mut DbConn, ctx: &AuditCtx, new: NewSpecimen) -> Result<S
         ctx: ctx.clone(),
         new,
     }];
-    register_all(conn, &one)?
+    register_numbered(conn, &one, false)?
         .pop()
         .map(|r| r.specimen)
         .ok_or_else(|| AppError::internal("registration wrote nothing"))
@@ -486,13 +486,27 @@ fn accession_numbers(
 /// column arrays whatever their number, `pg_rows`; on SQLite a prepared INSERT per row). Returns
 /// them as written, in order, without reading them back.
 pub fn register_all(conn: &mut DbConn, regs: &[Registration]) -> Result<Vec<Registered>, AppError> {
+    register_numbered(conn, regs, true)
+}
+
+/// [`register_all`]; `in_lane` for the registrations' lane (`AppState::registrations`), the
+/// only writer that moves where the lane expects the counter (`cached_accession`). Another
+/// registration (with an `Idempotency-Key`) leaves it: the lane's next batch then finds the
+/// counter moved, writes nothing and is written in a transaction, in its turn (had it moved the
+/// expectation, a batch sent pipelined after it could take its numbers before an earlier batch
+/// that failed).
+fn register_numbered(
+    conn: &mut DbConn,
+    regs: &[Registration],
+    in_lane: bool,
+) -> Result<Vec<Registered>, AppError> {
     let Some(org_id) = AuditCtx::common_org(regs.iter().map(|r| &r.ctx))? else {
         return Ok(Vec::new());
     };
     let now = crate::db::now();
     let year = now.year();
     let (prefix, numbers) = accession_numbers(conn, org_id, year, regs.len())?;
-    if matches!(conn, DbConn::Postgresql(_)) {
+    if in_lane && matches!(conn, DbConn::Postgresql(_)) {
         // Where the next one-statement batch expects the counter. Before the commit, which may
         // fail: the statement checks the counter against it and then goes no further.
         cache_accession(org_id, year, &prefix, *numbers.end());
@@ -530,21 +544,13 @@ pub fn register_all_in_one_statement(
         Some(known) => Some(known),
         None => committed_accession(conn, org_id, &name)?,
     };
-    let Some((prefix, last)) = known else {
+    let Some(known) = known else {
         return Ok(None);
     };
-    let step = crate::db::counter_step(regs.len())?;
-    let done = registered(regs, org_id, now, &prefix, last + 1..=last + step)?;
-    let moved = CounterStep {
-        org: org_id.to_string(),
-        name,
-        from: last,
-        step,
-        prefix: &prefix,
-    };
+    let (done, moved) = numbered_from(regs, org_id, now, known)?;
     match insert_registered(conn, regs, &done, now, Some(&moved)) {
         Ok(()) => {
-            cache_accession(org_id, year, &prefix, last + step);
+            cache_accession(org_id, year, &moved.prefix, moved.end());
             Ok(Some(done))
         }
         Err(e) => {
@@ -572,35 +578,17 @@ pub fn send_registrations<'c>(
     };
     let now = crate::db::now();
     let year = now.year();
-    let Some((prefix, last)) = cached_accession(org_id, year) else {
+    let Some(known) = cached_accession(org_id, year) else {
         return Ok(None);
     };
-    let step = crate::db::counter_step(regs.len())?;
-    let end = last + step;
-    let done = registered(regs, org_id, now, &prefix, last + 1..=end)?;
-    let moved = CounterStep {
-        org: org_id.to_string(),
-        name: accession_counter(year),
-        from: last,
-        step,
-        prefix: &prefix,
-    };
-    let org_s = org_id.to_string();
-    let audits = creation_audits(&done, now);
-    let audits: Vec<(&AuditCtx, &audit::PendingAudit)> =
-        regs.iter().map(|r| &r.ctx).zip(&audits).collect();
-    let audits = audit::new_rows(&audits);
-    let rows = super::pg_rows::RegistrationRows::new(
-        Some(&moved),
-        &org_s,
-        &done,
-        now,
-        documents::format(),
-        &audits,
-    );
+    let (done, moved) = numbered_from(regs, org_id, now, known)?;
     // The statement's text and binds are made here; the future only borrows the connection.
-    let mut shared = conn;
-    let statement = diesel_async::RunQueryDsl::execute(rows, &mut shared);
+    let statement = pg_rows(regs, &done, now, Some(&moved), |rows| {
+        let mut shared = conn;
+        diesel_async::RunQueryDsl::execute(rows, &mut shared)
+    });
+    let end = moved.end();
+    let prefix = moved.prefix;
     cache_accession(org_id, year, &prefix, end);
     let written = async move {
         match statement.await {
@@ -682,15 +670,15 @@ fn committed_accession(
 /// meanwhile (the step re-checks it after waiting for another writer's lock), a new prefix or a
 /// missing row leave `w0` empty, and the main statement's division by its row count fails the whole
 /// statement.
-pub(super) struct CounterStep<'a> {
+pub(super) struct CounterStep {
     org: String,
     name: String,
     from: i64,
     step: i64,
-    prefix: &'a str,
+    prefix: String,
 }
 
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CounterStep<'_> {
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CounterStep {
     fn walk_ast<'b>(
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
@@ -707,7 +695,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CounterStep<'_> {
         out.push_sql(" AND (SELECT accession_prefix FROM organizations WHERE id = ");
         out.push_bind_param::<Text, _>(&self.org)?;
         out.push_sql(") = ");
-        out.push_bind_param::<Text, _>(self.prefix)?;
+        out.push_bind_param::<Text, _>(&self.prefix)?;
         out.push_sql(" RETURNING value");
         Ok(())
     }
@@ -725,6 +713,61 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CounterStepGuard {
         out.push_sql("SELECT 1 / count(*) FROM w0");
         Ok(())
     }
+}
+
+impl CounterStep {
+    /// Where the counter stands once the step is made.
+    fn end(&self) -> i64 {
+        self.from + self.step
+    }
+}
+
+/// `regs` numbered on from `known` (the organization's prefix and where its counter is expected
+/// to stand), as they will be written, and the counter step that guards them.
+fn numbered_from(
+    regs: &[Registration],
+    org_id: OrgId,
+    now: NaiveDateTime,
+    (prefix, last): (String, i64),
+) -> Result<(Vec<Registered>, CounterStep), AppError> {
+    let step = crate::db::counter_step(regs.len())?;
+    let done = registered(regs, org_id, now, &prefix, last + 1..=last + step)?;
+    let moved = CounterStep {
+        org: org_id.to_string(),
+        name: accession_counter(now.year()),
+        from: last,
+        step,
+        prefix,
+    };
+    Ok((done, moved))
+}
+
+/// `f` on the PostgreSQL statement that writes what [`registered`] built ([`super::pg_rows`]):
+/// the specimens, tests, first custody events and audit rows, with the counter's step when one
+/// is given.
+fn pg_rows<R>(
+    regs: &[Registration],
+    done: &[Registered],
+    now: NaiveDateTime,
+    step: Option<&CounterStep>,
+    f: impl FnOnce(super::pg_rows::RegistrationRows<'_>) -> R,
+) -> R {
+    let org_s = done
+        .first()
+        .map(|d| d.specimen.org_id.to_string())
+        .unwrap_or_default();
+    let audits = creation_audits(done, now);
+    let audits: Vec<(&AuditCtx, &audit::PendingAudit)> =
+        regs.iter().map(|r| &r.ctx).zip(&audits).collect();
+    let audits = audit::new_rows(&audits);
+    f(super::pg_rows::RegistrationRows::new(
+        step,
+        &org_s,
+        done,
+        now,
+        documents::format(),
+        &audits,
+    ))
 }
 
 /// The registrations as they will be written, numbered `numbers` in order, each with its view.
@@ -817,27 +860,25 @@ fn insert_registered(
     regs: &[Registration],
     done: &[Registered],
     now: NaiveDateTime,
-    step: Option<&CounterStep<'_>>,
+    step: Option<&CounterStep>,
 ) -> Result<(), AppError> {
     let Some(org_id) = done.first().map(|d| d.specimen.org_id) else {
         return Ok(());
     };
-    let org_s = org_id.to_string();
-    let format = documents::format();
-    let audits = creation_audits(done, now);
-    let audits: Vec<(&AuditCtx, &audit::PendingAudit)> =
-        regs.iter().map(|r| &r.ctx).zip(&audits).collect();
     match conn {
         // One statement, one round trip, while the batch holds the counter: the same text and
         // the same parameters (an array per column) for any batch, prepared once per connection.
         DbConn::Postgresql(c) => {
-            let audits = audit::new_rows(&audits);
-            super::pg_rows::RegistrationRows::new(step, &org_s, done, now, format, &audits)
-                .run(c)?;
+            pg_rows(regs, done, now, step, |rows| rows.run(c))?;
         }
         // A row per statement: in process, a prepared single-row INSERT costs less than parsing
         // a multi-row one, and diesel prepares those (of any row count) again for every batch.
         DbConn::Sqlite(c) => {
+            let org_s = org_id.to_string();
+            let format = documents::format();
+            let audits = creation_audits(done, now);
+            let audits: Vec<(&AuditCtx, &audit::PendingAudit)> =
+                regs.iter().map(|r| &r.ctx).zip(&audits).collect();
             let specimens: Vec<_> = done
                 .iter()
                 .map(|r| {

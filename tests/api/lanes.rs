@@ -243,3 +243,102 @@ async fn a_pipelined_batch_whose_outcome_is_unknown_is_never_written_again() {
         );
     }
 }
+
+/// What [`controlled_send`] sent and [`record_write_all`] wrote on the pool, in order, and each
+/// batch's outcome, given by the test.
+static SENT: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+static POOLED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+type Outcome = tokio::sync::oneshot::Receiver<Result<(), AppError>>;
+static OUTCOMES: std::sync::Mutex<Vec<(u32, Outcome)>> = std::sync::Mutex::new(Vec::new());
+
+fn record_write_all(_: &mut DbConn, items: &[u32]) -> Result<Vec<u32>, AppError> {
+    POOLED.lock().unwrap().extend(items);
+    Ok(items.to_vec())
+}
+
+/// A pipelined send whose outcome comes when the test says (by the batch's first item).
+fn controlled_send<'c>(
+    _: &'c AsyncPgConnection,
+    items: &[u32],
+) -> Result<Option<Sent<'c, u32>>, AppError> {
+    SENT.lock().unwrap().extend(items);
+    let mut outcomes = OUTCOMES.lock().unwrap();
+    let at = outcomes
+        .iter()
+        .position(|(item, _)| Some(item) == items.first())
+        .expect("an outcome for each batch");
+    let (_, outcome) = outcomes.remove(at);
+    let written = async move {
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(AppError::internal("the test dropped the outcome")))
+    };
+    Ok(Some(Sent {
+        answers: items.to_vec(),
+        written: written.boxed_local(),
+    }))
+}
+
+/// Waits until `list` holds `want`.
+async fn until(list: &std::sync::Mutex<Vec<u32>>, want: &[u32]) {
+    for _ in 0..500 {
+        if list.lock().unwrap().as_slice() == want {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("never {want:?}: {:?}", list.lock().unwrap());
+}
+
+#[tokio::test]
+async fn after_a_pipelined_batch_fails_nothing_is_sent_until_the_batches_before_are_answered() {
+    use tokio::sync::oneshot;
+    let app = TestApp::spawn().await;
+    if app.db.pipeline().is_none() {
+        eprintln!("skipped: no pipelined lanes on this database");
+        return;
+    }
+    let lane = Combiner::new(record_write_all).pipelined(controlled_send);
+    let org = officina::db::OrgId::new();
+    let mut outcome = Vec::new();
+    for item in [10, 11, 12] {
+        let (tx, rx) = oneshot::channel();
+        OUTCOMES.lock().unwrap().push((item, rx));
+        outcome.push(tx);
+    }
+    let [done10, done11, done12]: [_; 3] = outcome.try_into().ok().unwrap();
+    let submit = |item: u32| {
+        let (lane, db) = (lane.clone(), app.db.clone());
+        tokio::spawn(async move { lane.submit(&db, org, item).await })
+    };
+    // Two batches in flight; the third waits for room.
+    let a10 = submit(10);
+    until(&SENT, &[10]).await;
+    let a11 = submit(11);
+    until(&SENT, &[10, 11]).await;
+    let a12 = submit(12);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(*SENT.lock().unwrap(), [10, 11], "at most two in flight");
+    // The first wrote nothing: it is written on the pool, and 12 is not sent before 11 is
+    // answered (it would otherwise take its numbers before 11, should 11 fail too).
+    done10.send(Err(AppError::internal("refused"))).unwrap();
+    until(&POOLED, &[10]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        *SENT.lock().unwrap(),
+        [10, 11],
+        "nothing sent while 11 is unanswered"
+    );
+    done11.send(Err(AppError::internal("refused"))).unwrap();
+    until(&POOLED, &[10, 11]).await;
+    until(&SENT, &[10, 11, 12]).await;
+    done12.send(Ok(())).unwrap();
+    for (answer, item) in [(a10, 10), (a11, 11), (a12, 12)] {
+        assert_eq!(answer.await.unwrap().unwrap(), item);
+    }
+    assert_eq!(
+        *POOLED.lock().unwrap(),
+        [10, 11],
+        "the committed one is not written again"
+    );
+}
