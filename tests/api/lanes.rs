@@ -7,12 +7,9 @@
 
 use std::collections::BTreeSet;
 
-use diesel::prelude::*;
-use diesel::sql_types::{Integer, Text};
 use diesel_async::AsyncPgConnection;
 use futures_util::FutureExt;
 use futures_util::future::{LocalBoxFuture, ready};
-use officina::config::DatabaseUrl;
 use officina::db::DbConn;
 use officina::db::combine::{Combiner, Sent};
 use officina::error::AppError;
@@ -21,32 +18,24 @@ use officina::lab::domain::Accession;
 use crate::helpers::{Org, TestApp};
 use crate::lab::{next_seq, register, registration_rows};
 use crate::patients::create_patient;
-
-#[derive(QueryableByName)]
-struct Backend {
-    #[diesel(sql_type = Integer)]
-    pid: i32,
-    #[diesel(sql_type = Text)]
-    query: String,
-}
+use crate::pipeline::{Backend, backends_named};
 
 /// The test database's write lane connections (by their `application_name`) and the last
 /// statement of each; `None` where registrations are not sent pipelined (SQLite, or a PostgreSQL
 /// the pipeline does not use).
 fn lane_backends(app: &TestApp) -> Option<Vec<Backend>> {
     app.db.pipeline()?;
-    let DatabaseUrl::Postgres(url) = &app.test_db.url else {
+    backends_named(app, "officina-lane")
+}
+
+/// An app whose database has pipelined lanes; `None`, saying the test skipped, without them.
+async fn app_with_lanes() -> Option<TestApp> {
+    let app = TestApp::spawn().await;
+    if app.db.pipeline().is_none() {
+        eprintln!("skipped: no pipelined lanes on this database");
         return None;
-    };
-    let mut conn = diesel::PgConnection::establish(url).unwrap();
-    Some(
-        diesel::sql_query(
-            "SELECT pid, query FROM pg_stat_activity \
-             WHERE datname = current_database() AND application_name = 'officina-lane'",
-        )
-        .load(&mut conn)
-        .unwrap(),
-    )
+    }
+    Some(app)
 }
 
 /// Batches committed pipelined so far; `None` without a pipeline.
@@ -215,11 +204,9 @@ fn scripted_send<'c>(
 #[tokio::test]
 async fn a_pipelined_batch_whose_outcome_is_unknown_is_never_written_again() {
     use std::sync::atomic::Ordering::SeqCst;
-    let app = TestApp::spawn().await;
-    if app.db.pipeline().is_none() {
-        eprintln!("skipped: no pipelined lanes on this database");
+    let Some(app) = app_with_lanes().await else {
         return;
-    }
+    };
     let lane = Combiner::new(count_write_all).pipelined(scripted_send);
     // (item, answered, written on the pool)
     for (item, answered, on_pool) in [
@@ -293,11 +280,9 @@ async fn until(list: &std::sync::Mutex<Vec<u32>>, want: &[u32]) {
 #[tokio::test]
 async fn after_a_pipelined_batch_fails_nothing_is_sent_until_the_batches_before_are_answered() {
     use tokio::sync::oneshot;
-    let app = TestApp::spawn().await;
-    if app.db.pipeline().is_none() {
-        eprintln!("skipped: no pipelined lanes on this database");
+    let Some(app) = app_with_lanes().await else {
         return;
-    }
+    };
     let lane = Combiner::new(record_write_all).pipelined(controlled_send);
     let org = officina::db::OrgId::new();
     let mut outcome = Vec::new();

@@ -20,16 +20,22 @@ use crate::lab::register;
 use crate::patients::create_patient;
 
 #[derive(QueryableByName)]
-struct Backend {
+pub(crate) struct Backend {
     #[diesel(sql_type = Integer)]
-    pid: i32,
+    pub(crate) pid: i32,
     #[diesel(sql_type = Text)]
-    query: String,
+    pub(crate) query: String,
 }
 
 /// The test database's pipelined connections (by their `application_name`) and the last
 /// statement of each; `None` on SQLite.
 fn pipelined_backends(app: &TestApp) -> Option<Vec<Backend>> {
+    backends_named(app, "officina-pipeline")
+}
+
+/// The test database's connections named `name` (`application_name`) and the last statement of
+/// each; `None` on SQLite.
+pub(crate) fn backends_named(app: &TestApp, name: &str) -> Option<Vec<Backend>> {
     let DatabaseUrl::Postgres(url) = &app.test_db.url else {
         return None;
     };
@@ -37,8 +43,9 @@ fn pipelined_backends(app: &TestApp) -> Option<Vec<Backend>> {
     Some(
         diesel::sql_query(
             "SELECT pid, query FROM pg_stat_activity \
-             WHERE datname = current_database() AND application_name = 'officina-pipeline'",
+             WHERE datname = current_database() AND application_name = $1",
         )
+        .bind::<Text, _>(name)
         .load(&mut conn)
         .unwrap(),
     )
