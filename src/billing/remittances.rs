@@ -47,6 +47,8 @@
 
 #[path = "remittances_api.rs"]
 pub mod api;
+#[path = "remittances_pg_rows.rs"]
+mod pg_rows;
 #[path = "remittances_posting.rs"]
 pub mod posting;
 #[path = "remittances_repo.rs"]

@@ -2,18 +2,23 @@
 //! ([`lock_pcns`]); then, [`POST_CHUNK`] CLPs at a time, a [`Book`] reads their claims, ledger
 //! entries and lines in a few statements, [`post_to`] applies DESIGN §6.5's rules to
 //! each CLP in memory, and [`Book::flush`] writes every ledger entry, claim change, claim event,
-//! audit row and remittance row in multi-row statements (on SQLite, the audit rows a prepared
-//! INSERT each, `audit::record_each`). A file of 10 000 claims costs a few dozen
-//! round trips instead of ~20 per claim (206 s → seconds on PostgreSQL, BENCHMARKS.md).
+//! audit row and remittance row: on PostgreSQL in three statements of column arrays whatever the
+//! chunk's size (the claims' `UPDATE … FROM unnest(…)`, their events and audit rows, then the
+//! ledger entries, CLPs and SVC lines, [`super::pg_rows`]); on SQLite in multi-row statements,
+//! the audit rows a prepared INSERT each (`audit::record_each`). A file of 10 000 claims costs a
+//! few dozen round trips instead of ~20 per claim (206 s → seconds on PostgreSQL,
+//! BENCHMARKS.md).
 //!
 //! Everything runs in the caller's transaction: all or nothing.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
+use diesel::SqliteConnection;
 use diesel::prelude::*;
 
 use super::api::*;
+use super::pg_rows;
 use super::repo::{
     ledger_entries::dsl as l, match_lines, remittance_claims::dsl as rc,
     remittance_lines::dsl as rl,
@@ -281,8 +286,9 @@ impl Book {
         }
     }
 
-    /// Writes everything gathered, in multi-row statements (see the module's doc for SQLite), in
-    /// the caller's transaction.
+    /// Writes everything gathered in the caller's transaction: the claims first, then on
+    /// PostgreSQL the ledger entries, CLPs and SVC lines in one statement of column arrays
+    /// ([`super::pg_rows`]), on SQLite in multi-row statements (see the module's doc).
     /// `v` is the summary the posted claims were added to.
     pub fn flush(
         self,
@@ -295,37 +301,145 @@ impl Book {
         let actor = ctx.actor.map(|u| u.to_string());
         // Claims first: a claim changed since it was read fails the posting before anything else.
         self.claims.flush(conn, ctx)?;
-        for chunk in self.new_entries.chunks(INSERT_CHUNK) {
+        let lines: Vec<(&RemittanceLines, &PostedLine)> = self
+            .remittance_lines
+            .iter()
+            .filter_map(|x| v.claims.get(x.posted).map(|p| (x, p)))
+            .flat_map(|(x, p)| p.lines.iter().map(move |ln| (x, ln)))
+            .collect();
+        let written = Written {
+            org: &org,
+            remittance: &remittance,
+            actor: actor.as_deref(),
+            at: self.at,
+            entries: &self.new_entries,
+            claims: &self.remittance_claims,
+            lines: &lines,
+        };
+        match conn {
+            DbConn::Postgresql(pg) => {
+                if !written.is_empty() {
+                    written.pg_rows().run(pg)?;
+                }
+            }
+            DbConn::Sqlite(lite) => written.insert_each_table(lite)?,
+        }
+        Ok(())
+    }
+}
+
+/// What [`Book::flush`] writes after the claims, borrowed from the book.
+struct Written<'a> {
+    org: &'a str,
+    remittance: &'a str,
+    actor: Option<&'a str>,
+    at: NaiveDateTime,
+    entries: &'a [NewEntry],
+    claims: &'a [RemittanceClaimRow],
+    lines: &'a [(&'a RemittanceLines, &'a PostedLine)],
+}
+
+impl<'a> Written<'a> {
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.claims.is_empty() && self.lines.is_empty()
+    }
+
+    /// PostgreSQL: every row as one array per column, for one statement.
+    fn pg_rows(&self) -> pg_rows::PostingRows<'a> {
+        let (org, remittance, at) = (self.org, self.remittance, self.at);
+        let mut e = pg_rows::Entries::default();
+        for x in self.entries {
+            e.id.push(x.id.to_string());
+            e.org_id.push(org);
+            e.claim_id.push(x.claim.map(|c| c.to_string()));
+            e.remittance_id.push(remittance);
+            e.kind.push(x.kind);
+            e.group_code.push(x.group.as_deref());
+            e.reason_code.push(x.reason.as_deref());
+            e.amount_cents.push(x.amount);
+            e.line_control_number.push(x.line_control_number.as_deref());
+            e.created_by.push(self.actor);
+            e.created_at.push(at);
+        }
+        let mut c = pg_rows::Claims::default();
+        for x in self.claims {
+            c.remittance_id.push(remittance);
+            c.seq.push(seq(x.n));
+            c.org_id.push(org);
+            c.patient_control_number.push(&x.patient_control_number);
+            c.claim_id.push(x.claim.map(|id| id.to_string()));
+            c.status_code.push(&x.status_code);
+            c.charge_cents.push(x.charge_cents);
+            c.paid_cents.push(x.paid_cents);
+            c.patient_responsibility_cents
+                .push(x.patient_responsibility_cents);
+            c.payer_claim_number.push(x.payer_claim_number.as_deref());
+            c.outcome.push(x.outcome);
+            c.clp.push(x.clp.as_deref());
+            c.allowed_cents.push(x.allowed_cents);
+            c.remark_codes.push(&x.remark_codes);
+            c.forwarded_to.push(x.forwarded_to.as_deref());
+        }
+        let mut l = pg_rows::Lines::default();
+        for (x, ln) in self.lines {
+            l.remittance_id.push(remittance);
+            l.claim_seq.push(seq(x.n));
+            l.line_seq.push(seq(ln.n));
+            l.org_id.push(org);
+            l.claim_id.push(x.claim.to_string());
+            l.claim_line_id
+                .push(ln.claim_line_id.map(|id| id.to_string()));
+            l.match_method.push(&ln.match_method);
+            l.procedure.push(&ln.procedure);
+            l.service_date.push(ln.service_date.as_deref());
+            l.line_control_number
+                .push(ln.line_control_number.as_deref());
+            l.charge_cents.push(ln.charge_cents);
+            l.paid_cents.push(ln.paid_cents);
+            l.allowed_cents.push(ln.allowed_cents);
+            l.remark_codes.push(codes_json(&ln.remark_codes));
+        }
+        pg_rows::PostingRows {
+            entries: e,
+            claims: c,
+            lines: l,
+        }
+    }
+
+    /// SQLite: multi-row INSERTs of [`INSERT_CHUNK`] rows, table by table.
+    fn insert_each_table(&self, db: &mut SqliteConnection) -> Result<(), AppError> {
+        let (org, remittance, at) = (self.org, self.remittance, self.at);
+        for chunk in self.entries.chunks(INSERT_CHUNK) {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|e| {
                     (
                         l::id.eq(e.id.to_string()),
-                        l::org_id.eq(org.clone()),
+                        l::org_id.eq(org),
                         l::claim_id.eq(e.claim.map(|c| c.to_string())),
-                        l::remittance_id.eq(Some(remittance.clone())),
+                        l::remittance_id.eq(Some(remittance)),
                         l::kind.eq(e.kind),
-                        l::group_code.eq(e.group.clone()),
-                        l::reason_code.eq(e.reason.clone()),
+                        l::group_code.eq(e.group.as_deref()),
+                        l::reason_code.eq(e.reason.as_deref()),
                         l::amount_cents.eq(e.amount),
-                        l::line_control_number.eq(e.line_control_number.clone()),
-                        l::created_by.eq(actor.clone()),
-                        l::created_at.eq(self.at),
+                        l::line_control_number.eq(e.line_control_number.as_deref()),
+                        l::created_by.eq(self.actor),
+                        l::created_at.eq(at),
                     )
                 })
                 .collect();
-            crate::on_inner!(conn, |db| diesel::insert_into(l::ledger_entries)
+            diesel::insert_into(l::ledger_entries)
                 .values(&rows)
-                .execute(db))?;
+                .execute(db)?;
         }
-        for chunk in self.remittance_claims.chunks(INSERT_CHUNK) {
+        for chunk in self.claims.chunks(INSERT_CHUNK) {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|x| {
                     (
-                        rc::remittance_id.eq(remittance.clone()),
+                        rc::remittance_id.eq(remittance),
                         rc::seq.eq(seq(x.n)),
-                        rc::org_id.eq(org.clone()),
+                        rc::org_id.eq(org),
                         rc::patient_control_number.eq(&x.patient_control_number),
                         rc::claim_id.eq(x.claim.map(|id| id.to_string())),
                         rc::status_code.eq(&x.status_code),
@@ -341,25 +455,19 @@ impl Book {
                     )
                 })
                 .collect();
-            crate::on_inner!(conn, |db| diesel::insert_into(rc::remittance_claims)
+            diesel::insert_into(rc::remittance_claims)
                 .values(&rows)
-                .execute(db))?;
+                .execute(db)?;
         }
-        let lines: Vec<(&RemittanceLines, &PostedLine)> = self
-            .remittance_lines
-            .iter()
-            .filter_map(|x| v.claims.get(x.posted).map(|p| (x, p)))
-            .flat_map(|(x, p)| p.lines.iter().map(move |ln| (x, ln)))
-            .collect();
-        for chunk in lines.chunks(INSERT_CHUNK) {
+        for chunk in self.lines.chunks(INSERT_CHUNK) {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|(x, ln)| {
                     (
-                        rl::remittance_id.eq(remittance.clone()),
+                        rl::remittance_id.eq(remittance),
                         rl::claim_seq.eq(seq(x.n)),
                         rl::line_seq.eq(seq(ln.n)),
-                        rl::org_id.eq(org.clone()),
+                        rl::org_id.eq(org),
                         rl::claim_id.eq(x.claim.to_string()),
                         rl::claim_line_id.eq(ln.claim_line_id.map(|l| l.to_string())),
                         rl::match_method.eq(&ln.match_method),
@@ -373,9 +481,9 @@ impl Book {
                     )
                 })
                 .collect();
-            crate::on_inner!(conn, |db| diesel::insert_into(rl::remittance_lines)
+            diesel::insert_into(rl::remittance_lines)
                 .values(&rows)
-                .execute(db))?;
+                .execute(db)?;
         }
         Ok(())
     }

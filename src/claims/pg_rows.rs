@@ -246,3 +246,59 @@ impl QueryId for ClaimRows<'_> {
 }
 
 impl RunQueryDsl<PgConnection> for ClaimRows<'_> {}
+
+/// The events and audit rows of claims moved together (`transitions::ClaimChanges`, an 835's
+/// posting or a batch's claims): `WITH w0 AS (INSERT INTO claim_events …) INSERT INTO
+/// audit_events …`, one text for any number of rows.
+pub(super) struct ChangeRows<'a> {
+    pub events: ChangedEvents<'a>,
+    pub audits: AuditColumns<'a>,
+}
+
+#[derive(Default)]
+pub(super) struct ChangedEvents<'a> {
+    pub id: Vec<String>,
+    pub org_id: Vec<&'a str>,
+    pub claim_id: Vec<String>,
+    pub from_status: Vec<&'static str>,
+    pub to_status: Vec<&'static str>,
+    pub actor_id: Vec<Option<&'a str>>,
+    pub at: Vec<chrono::NaiveDateTime>,
+    pub reason: Vec<Option<&'a str>>,
+}
+
+impl ChangeRows<'_> {
+    pub(super) fn run(self, conn: &mut PgConnection) -> QueryResult<usize> {
+        self.execute(conn)
+    }
+}
+
+impl QueryFragment<Pg> for ChangeRows<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let e = &self.events;
+        out.push_sql(
+            "WITH w0 AS (INSERT INTO claim_events (id, org_id, claim_id, from_status, to_status, \
+             actor_id, at, reason) SELECT * FROM unnest(",
+        );
+        crate::push_arrays!(out, [
+            Text => &e.id,
+            Text => &e.org_id,
+            Text => &e.claim_id,
+            Text => &e.from_status,
+            Text => &e.to_status,
+            Nullable<Text> => &e.actor_id,
+            Timestamp => &e.at,
+            Nullable<Text> => &e.reason,
+        ]);
+        out.push_sql(")) ");
+        self.audits.walk_ast(out.reborrow())
+    }
+}
+
+/// One text for any number of rows, cached by diesel per connection (by its text).
+impl QueryId for ChangeRows<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl RunQueryDsl<PgConnection> for ChangeRows<'_> {}

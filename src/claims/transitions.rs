@@ -7,8 +7,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::domain::{ClaimStatus, frequency};
+use super::pg_rows;
 use super::repo::{Claim, ClaimEvent, actor, require_claim};
 use super::schema::{claim_events::dsl as ev, claims::dsl as c};
+use crate::audit::repo::AuditColumns;
 use crate::audit::{self, AuditCtx};
 use crate::db::{ClaimEventId, ClaimId, DbConn, OrgId};
 use crate::directory::repo::stale;
@@ -295,7 +297,9 @@ impl ClaimChanges {
     }
 
     /// Writes the changed claims (status, frequency code, payer claim number, version), then
-    /// their events and audit rows, in the caller's transaction.
+    /// their events and audit rows, in the caller's transaction: on PostgreSQL two statements
+    /// whatever the number of claims (the events and audit rows as column arrays,
+    /// `pg_rows::ChangeRows`), on SQLite one per claim and multi-row INSERTs.
     pub fn flush(self, conn: &mut DbConn, ctx: &AuditCtx) -> Result<(), AppError> {
         let mut changed: Vec<&Tracked> = self
             .claims
@@ -311,27 +315,56 @@ impl ClaimChanges {
         }
         let org = ctx.org.to_string();
         let actor = actor(ctx);
-        for chunk in self.events.chunks(crate::db::INSERT_CHUNK) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|e| {
-                    (
-                        ev::id.eq(e.id.to_string()),
-                        ev::org_id.eq(org.clone()),
-                        ev::claim_id.eq(e.claim.to_string()),
-                        ev::from_status.eq(Some(e.from.as_str())),
-                        ev::to_status.eq(e.to.as_str()),
-                        ev::actor_id.eq(actor.clone()),
-                        ev::at.eq(e.at),
-                        ev::reason.eq(e.reason.as_deref()),
-                    )
-                })
-                .collect();
-            crate::on_inner!(conn, |c| diesel::insert_into(ev::claim_events)
-                .values(&rows)
-                .execute(c))?;
+        match conn {
+            // One statement of column arrays (`pg_rows`), whatever the number of claims.
+            DbConn::Postgresql(pg) => {
+                if self.events.is_empty() && self.audits.is_empty() {
+                    return Ok(());
+                }
+                let audits: Vec<_> = self.audits.iter().map(|p| (ctx, p)).collect();
+                let audits = audit::new_rows(&audits);
+                let mut events = pg_rows::ChangedEvents::default();
+                for e in &self.events {
+                    events.id.push(e.id.to_string());
+                    events.org_id.push(&org);
+                    events.claim_id.push(e.claim.to_string());
+                    events.from_status.push(e.from.as_str());
+                    events.to_status.push(e.to.as_str());
+                    events.actor_id.push(actor.as_deref());
+                    events.at.push(e.at);
+                    events.reason.push(e.reason.as_deref());
+                }
+                pg_rows::ChangeRows {
+                    events,
+                    audits: AuditColumns::new(&audits),
+                }
+                .run(pg)?;
+                Ok(())
+            }
+            DbConn::Sqlite(lite) => {
+                for chunk in self.events.chunks(crate::db::INSERT_CHUNK) {
+                    let rows: Vec<_> = chunk
+                        .iter()
+                        .map(|e| {
+                            (
+                                ev::id.eq(e.id.to_string()),
+                                ev::org_id.eq(org.clone()),
+                                ev::claim_id.eq(e.claim.to_string()),
+                                ev::from_status.eq(Some(e.from.as_str())),
+                                ev::to_status.eq(e.to.as_str()),
+                                ev::actor_id.eq(actor.clone()),
+                                ev::at.eq(e.at),
+                                ev::reason.eq(e.reason.as_deref()),
+                            )
+                        })
+                        .collect();
+                    diesel::insert_into(ev::claim_events)
+                        .values(&rows)
+                        .execute(lite)?;
+                }
+                audit::record_many(conn, ctx, &self.audits)
+            }
         }
-        audit::record_many(conn, ctx, &self.audits)
     }
 }
 
