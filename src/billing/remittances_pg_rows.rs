@@ -2,8 +2,8 @@
 //! CLPs and their SVC lines as read) in one statement whose text is the same for any number of
 //! rows, as new claims (`claims::pg_rows`) and registrations (`lab::pg_rows`) are written: each
 //! table's rows bound as one array per column and inserted by `INSERT … SELECT * FROM unnest(…)`.
-//! Multi-row `VALUES` of 2 000 rows, four statements a chunk before, were each rendered,
-//! parsed and bound anew (28 000 parameters a statement): about a fifth of a 10 000-claim import.
+//! Multi-row `VALUES` of up to 2 000 rows, four statements a chunk before, were each rendered,
+//! parsed and bound anew (up to 28 000 parameters a statement; BENCHMARKS.md, *What was fixed*).
 
 use chrono::NaiveDateTime;
 use diesel::pg::Pg;

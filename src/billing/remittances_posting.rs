@@ -3,8 +3,9 @@
 //! entries and lines in a few statements, [`post_to`] applies DESIGN §6.5's rules to
 //! each CLP in memory, and [`Book::flush`] writes every ledger entry, claim change, claim event,
 //! audit row and remittance row: on PostgreSQL in three statements of column arrays whatever the
-//! chunk's size (the claims' `UPDATE … FROM unnest(…)`, their events and audit rows, then the
-//! ledger entries, CLPs and SVC lines, [`super::pg_rows`]); on SQLite in multi-row statements,
+//! chunk's size (the claims' `UPDATE … FROM unnest(…)` and their events and audit rows, in
+//! `claims::transitions::ClaimChanges::flush`; then the ledger entries, CLPs and SVC lines,
+//! [`super::pg_rows`]); on SQLite in multi-row statements,
 //! the audit rows a prepared INSERT each (`audit::record_each`). A file of 10 000 claims costs a
 //! few dozen round trips instead of ~20 per claim (206 s → seconds on PostgreSQL,
 //! BENCHMARKS.md).
@@ -319,7 +320,7 @@ impl Book {
         match conn {
             DbConn::Postgresql(pg) => {
                 if !written.is_empty() {
-                    written.pg_rows().run(pg)?;
+                    written.as_columns().run(pg)?;
                 }
             }
             DbConn::Sqlite(lite) => written.insert_each_table(lite)?,
@@ -344,8 +345,9 @@ impl<'a> Written<'a> {
         self.entries.is_empty() && self.claims.is_empty() && self.lines.is_empty()
     }
 
-    /// PostgreSQL: every row as one array per column, for one statement.
-    fn pg_rows(&self) -> pg_rows::PostingRows<'a> {
+    /// PostgreSQL: every row as one array per column, for one statement (the columns as
+    /// [`Written::insert_each_table`] writes them on SQLite).
+    fn as_columns(&self) -> pg_rows::PostingRows<'a> {
         let (org, remittance, at) = (self.org, self.remittance, self.at);
         let mut e = pg_rows::Entries::default();
         for x in self.entries {
@@ -406,7 +408,8 @@ impl<'a> Written<'a> {
         }
     }
 
-    /// SQLite: multi-row INSERTs of [`INSERT_CHUNK`] rows, table by table.
+    /// SQLite: multi-row INSERTs of [`INSERT_CHUNK`] rows, table by table, the columns as
+    /// [`Written::as_columns`] fills them.
     fn insert_each_table(&self, db: &mut SqliteConnection) -> Result<(), AppError> {
         let (org, remittance, at) = (self.org, self.remittance, self.at);
         for chunk in self.entries.chunks(INSERT_CHUNK) {

@@ -498,7 +498,8 @@ pub fn check_payee(
 /// Posts a read 835: a payer + trace number imported before posts nothing and answers the first
 /// summary with `duplicate: true`. Returns the summary and whether it is new. The posting itself
 /// is set-based (`posting::Book`): the file's claims are read and locked once, the rows are
-/// written in multi-row statements (on SQLite the audit rows one prepared INSERT each).
+/// written a chunk at a time, on PostgreSQL as column arrays, on SQLite in multi-row statements
+/// (the audit rows one prepared INSERT each).
 pub fn import(
     conn: &mut DbConn,
     ctx: &AuditCtx,

@@ -3,7 +3,8 @@
 //! `lab::pg_rows`): each table's rows bound as one array per column and inserted by
 //! `INSERT … SELECT * FROM unnest(…)`. Multi-row INSERTs, chained in one statement before, had a
 //! text per row count, parsed and planned again for every batch while it held the organization's
-//! counter.
+//! counter. The events and audit rows of claims moved together (`transitions::ClaimChanges`: an
+//! 835's posting, a batch's claims) are written the same way ([`ChangeRows`]).
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
@@ -12,7 +13,7 @@ use diesel::{PgConnection, QueryResult, RunQueryDsl};
 
 use super::domain::ClaimStatus;
 use super::repo::CreatedClaim;
-use super::transitions::NewEvent;
+use super::transitions::{NewEvent, PendingEvent};
 use crate::audit::repo::{AuditColumns, NewAuditRow};
 use crate::db::ClaimEventId;
 
@@ -247,27 +248,48 @@ impl QueryId for ClaimRows<'_> {
 
 impl RunQueryDsl<PgConnection> for ClaimRows<'_> {}
 
-/// The events and audit rows of claims moved together (`transitions::ClaimChanges`, an 835's
-/// posting or a batch's claims): `WITH w0 AS (INSERT INTO claim_events …) INSERT INTO
-/// audit_events …`, one text for any number of rows.
+/// The events and audit rows of claims moved together (`transitions::ClaimChanges`):
+/// `WITH w0 AS (INSERT INTO claim_events …) INSERT INTO audit_events …`, one text for any
+/// number of rows.
 pub(super) struct ChangeRows<'a> {
-    pub events: ChangedEvents<'a>,
-    pub audits: AuditColumns<'a>,
+    events: ChangedEvents<'a>,
+    audits: AuditColumns<'a>,
 }
 
-#[derive(Default)]
-pub(super) struct ChangedEvents<'a> {
-    pub id: Vec<String>,
-    pub org_id: Vec<&'a str>,
-    pub claim_id: Vec<String>,
-    pub from_status: Vec<&'static str>,
-    pub to_status: Vec<&'static str>,
-    pub actor_id: Vec<Option<&'a str>>,
-    pub at: Vec<chrono::NaiveDateTime>,
-    pub reason: Vec<Option<&'a str>>,
+struct ChangedEvents<'a> {
+    id: Vec<String>,
+    org_id: Vec<&'a str>,
+    claim_id: Vec<String>,
+    from_status: Vec<&'a str>,
+    to_status: Vec<&'a str>,
+    actor_id: Vec<Option<&'a str>>,
+    at: Vec<chrono::NaiveDateTime>,
+    reason: Vec<Option<&'a str>>,
 }
 
-impl ChangeRows<'_> {
+impl<'a> ChangeRows<'a> {
+    /// `events` of the organization `org`, all by `actor`, and the audit rows `audits`.
+    pub(super) fn new(
+        org: &'a str,
+        actor: Option<&'a str>,
+        events: &'a [PendingEvent],
+        audits: &'a [NewAuditRow],
+    ) -> Self {
+        Self {
+            events: ChangedEvents {
+                id: events.iter().map(|e| e.id.to_string()).collect(),
+                org_id: vec![org; events.len()],
+                claim_id: events.iter().map(|e| e.claim.to_string()).collect(),
+                from_status: events.iter().map(|e| e.from.as_str()).collect(),
+                to_status: events.iter().map(|e| e.to.as_str()).collect(),
+                actor_id: vec![actor; events.len()],
+                at: events.iter().map(|e| e.at).collect(),
+                reason: events.iter().map(|e| e.reason.as_deref()).collect(),
+            },
+            audits: AuditColumns::new(audits),
+        }
+    }
+
     pub(super) fn run(self, conn: &mut PgConnection) -> QueryResult<usize> {
         self.execute(conn)
     }

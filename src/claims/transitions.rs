@@ -10,7 +10,6 @@ use super::domain::{ClaimStatus, frequency};
 use super::pg_rows;
 use super::repo::{Claim, ClaimEvent, actor, require_claim};
 use super::schema::{claim_events::dsl as ev, claims::dsl as c};
-use crate::audit::repo::AuditColumns;
 use crate::audit::{self, AuditCtx};
 use crate::db::{ClaimEventId, ClaimId, DbConn, OrgId};
 use crate::directory::repo::stale;
@@ -182,13 +181,13 @@ struct Tracked {
 }
 
 #[derive(Debug)]
-struct PendingEvent {
-    id: ClaimEventId,
-    claim: ClaimId,
-    from: ClaimStatus,
-    to: ClaimStatus,
-    reason: Option<String>,
-    at: NaiveDateTime,
+pub(super) struct PendingEvent {
+    pub(super) id: ClaimEventId,
+    pub(super) claim: ClaimId,
+    pub(super) from: ClaimStatus,
+    pub(super) to: ClaimStatus,
+    pub(super) reason: Option<String>,
+    pub(super) at: NaiveDateTime,
 }
 
 impl ClaimChanges {
@@ -299,7 +298,8 @@ impl ClaimChanges {
     /// Writes the changed claims (status, frequency code, payer claim number, version), then
     /// their events and audit rows, in the caller's transaction: on PostgreSQL two statements
     /// whatever the number of claims (the events and audit rows as column arrays,
-    /// `pg_rows::ChangeRows`), on SQLite one per claim and multi-row INSERTs.
+    /// `pg_rows::ChangeRows`); on SQLite an `UPDATE` per claim, multi-row event INSERTs and a
+    /// prepared INSERT per audit row.
     pub fn flush(self, conn: &mut DbConn, ctx: &AuditCtx) -> Result<(), AppError> {
         let mut changed: Vec<&Tracked> = self
             .claims
@@ -323,22 +323,7 @@ impl ClaimChanges {
                 }
                 let audits: Vec<_> = self.audits.iter().map(|p| (ctx, p)).collect();
                 let audits = audit::new_rows(&audits);
-                let mut events = pg_rows::ChangedEvents::default();
-                for e in &self.events {
-                    events.id.push(e.id.to_string());
-                    events.org_id.push(&org);
-                    events.claim_id.push(e.claim.to_string());
-                    events.from_status.push(e.from.as_str());
-                    events.to_status.push(e.to.as_str());
-                    events.actor_id.push(actor.as_deref());
-                    events.at.push(e.at);
-                    events.reason.push(e.reason.as_deref());
-                }
-                pg_rows::ChangeRows {
-                    events,
-                    audits: AuditColumns::new(&audits),
-                }
-                .run(pg)?;
+                pg_rows::ChangeRows::new(&org, actor.as_deref(), &self.events, &audits).run(pg)?;
                 Ok(())
             }
             DbConn::Sqlite(lite) => {
