@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
-use diesel::SqliteConnection;
 use diesel::prelude::*;
 
 use super::api::*;
