@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -9,6 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::argon::Pooled;
+use super::verified::Verified;
 use crate::db::{OrgId, UserId};
 use crate::error::FieldIssue;
 
@@ -150,19 +152,30 @@ pub struct Claims {
     pub jti: String,
 }
 
-/// Signing and verification keys (HS256), and the token lifetime.
+/// Signing and verification keys (HS256), the checks a token must pass, the tokens that passed
+/// them ([`Verified`]), and the token lifetime. Clones share the verified tokens.
 #[derive(Clone)]
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    validation: Validation,
+    verified: Arc<Verified>,
     pub ttl_secs: i64,
 }
 
 impl TokenKeys {
     pub fn new(secret: &[u8], ttl_secs: i64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
+            validation,
+            verified: Arc::default(),
             ttl_secs,
         }
     }
@@ -191,20 +204,31 @@ impl TokenKeys {
     }
 
     /// Verifies signature, algorithm (HS256 only), issuer, audience, expiry and not-before, and
-    /// refuses a token issued in the future.
+    /// refuses a token issued in the future. A token that passed once is kept ([`Verified`]):
+    /// presented again, only its expiry is checked again.
     pub fn verify(&self, token: &str) -> Result<Claims, String> {
-        let mut v = Validation::new(Algorithm::HS256);
-        v.set_issuer(&[ISSUER]);
-        v.set_audience(&[AUDIENCE]);
-        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        v.validate_nbf = true;
-        v.leeway = LEEWAY_SECS;
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
+        self.verify_at(token, chrono::Utc::now().timestamp())
+    }
+
+    /// [`TokenKeys::verify`] at `now` (unix seconds). A token seen for the first time is checked
+    /// by jsonwebtoken against the system clock, which `now` is outside tests.
+    fn verify_at(&self, token: &str, now: i64) -> Result<Claims, String> {
+        // As jsonwebtoken does: expired once `exp` is more than the leeway in the past.
+        let alive = |c: &Claims| c.exp >= now - LEEWAY_SECS as i64;
+        if let Some(claims) = self.verified.get(token) {
+            return if alive(&claims) {
+                Ok(claims)
+            } else {
+                Err("the token has expired".into())
+            };
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|d| d.claims)
             .map_err(|e| e.to_string())?;
-        if claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECS as i64 {
+        if claims.iat > now + LEEWAY_SECS as i64 {
             return Err("the token was issued in the future".into());
         }
+        self.verified.keep(token, &claims, alive);
         Ok(claims)
     }
 }
@@ -264,6 +288,53 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
         assert!(keys.verify(&format!("{header}.{body}.")).is_err());
+    }
+
+    #[test]
+    fn a_token_verified_before_is_still_refused_once_expired() {
+        let keys = TokenKeys::new(&[7u8; 32], 3600);
+        let now = chrono::Utc::now().timestamp();
+        let (tok, claims) = keys
+            .issue(UserId::new(), OrgId::new(), Role::Lab, now)
+            .unwrap();
+        assert_eq!(keys.verify_at(&tok, now).unwrap(), claims);
+        assert_eq!(keys.verified.get(&tok), Some(claims.clone()), "kept");
+        let last = claims.exp + LEEWAY_SECS as i64;
+        assert_eq!(
+            keys.verify_at(&tok, last).unwrap(),
+            claims,
+            "within the leeway"
+        );
+        assert!(keys.verify_at(&tok, last + 1).is_err(), "expired");
+        // A clone shares what was verified; other keys verify on their own.
+        assert!(keys.clone().verified.get(&tok).is_some());
+        let other = TokenKeys::new(&[8u8; 32], 3600);
+        assert!(other.verify(&tok).is_err());
+        assert!(other.verified.get(&tok).is_none());
+    }
+
+    #[test]
+    fn a_token_differing_from_a_verified_one_in_one_byte_is_verified_in_full() {
+        let keys = TokenKeys::new(&[7u8; 32], 3600);
+        let now = chrono::Utc::now().timestamp();
+        let (tok, _) = keys
+            .issue(UserId::new(), OrgId::new(), Role::Lab, now)
+            .unwrap();
+        keys.verify(&tok).unwrap();
+        let (head, signature) = tok.rsplit_once('.').unwrap();
+        let first = signature.as_bytes()[0];
+        let other = if first == b'A' { 'B' } else { 'A' };
+        let forged = format!("{head}.{other}{}", &signature[1..]);
+        assert!(keys.verify(&forged).is_err());
+        assert!(keys.verified.get(&forged).is_none());
+        // Refused tokens are never kept.
+        let (_, expired) = keys
+            .issue(UserId::new(), OrgId::new(), Role::Lab, now - 7200)
+            .unwrap();
+        let expired_tok =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &expired, &keys.encoding).unwrap();
+        assert!(keys.verify(&expired_tok).is_err());
+        assert_eq!(keys.verified.len(), 1);
     }
 
     #[test]

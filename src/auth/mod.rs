@@ -6,6 +6,7 @@ pub mod domain;
 pub mod extract;
 pub mod repo;
 pub mod routes;
+mod verified;
 
 pub use domain::Role;
 pub use extract::{AuthUser, Bearer, Guard};

@@ -133,6 +133,42 @@ async fn a_tampered_token_is_401() {
 }
 
 #[tokio::test]
+async fn a_token_accepted_before_is_no_excuse_for_an_altered_copy() {
+    // The server keeps the tokens it verified; a copy differing in its claims or its signature
+    // is verified in full all the same.
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let token = org.token(Role::Lab);
+    assert_eq!(app.get("/api/v1/me", token).await.status, 200);
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["role"] = json!("admin");
+    let other_claims = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+    let mut signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    signature[0] ^= 1;
+    let other_signature = format!(
+        "{}.{}.{}",
+        parts[0],
+        parts[1],
+        URL_SAFE_NO_PAD.encode(signature)
+    );
+    for forged in [other_claims, other_signature] {
+        app.get("/api/v1/me", &forged).await.assert_problem(401);
+    }
+    let me = app.get("/api/v1/me", token).await;
+    assert_eq!(
+        (me.status.as_u16(), me.body["role"].as_str()),
+        (200, Some("lab"))
+    );
+}
+
+#[tokio::test]
 async fn a_token_signed_with_another_key_is_401() {
     let app = TestApp::spawn().await;
     let org = app.seed_org("Clinic").await;
