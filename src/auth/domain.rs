@@ -136,8 +136,9 @@ pub fn random_secret(n: usize) -> String {
 
 pub const ISSUER: &str = "officina";
 pub const AUDIENCE: &str = "officina-api";
-/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
-const LEEWAY_SECS: u64 = 5;
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds: a token is accepted until this
+/// long after its `exp` (so its revocation is kept at least that long, `repo::revoke`).
+pub const LEEWAY_SECS: u64 = 5;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -153,7 +154,7 @@ pub struct Claims {
 }
 
 /// Signing and verification keys (HS256), the checks a token must pass, the tokens that passed
-/// them ([`Verified`]), and the token lifetime. Clones share the verified tokens.
+/// them (`auth::verified`), and the token lifetime. Clones share the verified tokens.
 #[derive(Clone)]
 pub struct TokenKeys {
     encoding: EncodingKey,
@@ -204,8 +205,8 @@ impl TokenKeys {
     }
 
     /// Verifies signature, algorithm (HS256 only), issuer, audience, expiry and not-before, and
-    /// refuses a token issued in the future. A token that passed once is kept ([`Verified`]):
-    /// presented again, only its expiry is checked again.
+    /// refuses a token issued in the future. A token that passed once is kept
+    /// (`auth::verified`): presented again, only its expiry is checked again.
     pub fn verify(&self, token: &str) -> Result<Claims, String> {
         self.verify_at(token, chrono::Utc::now().timestamp())
     }
@@ -213,8 +214,10 @@ impl TokenKeys {
     /// [`TokenKeys::verify`] at `now` (unix seconds). A token seen for the first time is checked
     /// by jsonwebtoken against the system clock, which `now` is outside tests.
     fn verify_at(&self, token: &str, now: i64) -> Result<Claims, String> {
-        // As jsonwebtoken does: expired once `exp` is more than the leeway in the past.
-        let alive = |c: &Claims| c.exp >= now - LEEWAY_SECS as i64;
+        // Expired as jsonwebtoken decides it (its `validate`, 11.1), from the same settings.
+        let leeway = self.validation.leeway as i64;
+        let reject = self.validation.reject_tokens_expiring_in_less_than as i64;
+        let alive = |c: &Claims| c.exp >= reject && c.exp - reject >= now - leeway;
         if let Some(claims) = self.verified.get(token) {
             return if alive(&claims) {
                 Ok(claims)
@@ -327,13 +330,16 @@ mod tests {
         let forged = format!("{head}.{other}{}", &signature[1..]);
         assert!(keys.verify(&forged).is_err());
         assert!(keys.verified.get(&forged).is_none());
-        // Refused tokens are never kept.
-        let (_, expired) = keys
+        // Refused tokens are never kept: expired, or signed but issued in the future (the one
+        // check made after jsonwebtoken's).
+        let (expired, _) = keys
             .issue(UserId::new(), OrgId::new(), Role::Lab, now - 7200)
             .unwrap();
-        let expired_tok =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &expired, &keys.encoding).unwrap();
-        assert!(keys.verify(&expired_tok).is_err());
+        assert!(keys.verify(&expired).is_err());
+        let (future, _) = keys
+            .issue(UserId::new(), OrgId::new(), Role::Lab, now + 3600)
+            .unwrap();
+        assert!(keys.verify(&future).is_err());
         assert_eq!(keys.verified.len(), 1);
     }
 

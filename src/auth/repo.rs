@@ -421,8 +421,10 @@ pub fn revoke(
             rt::expires_at.eq(expires_at),
         ))
         .execute(conn)?;
-    // Revocations of tokens that expired anyway are no longer needed.
-    diesel::delete(rt::revoked_tokens.filter(rt::expires_at.lt(crate::db::now()))).execute(conn)?;
+    // Revocations of tokens that expired anyway are no longer needed, once the leeway a token
+    // is accepted for after its expiry has passed too.
+    let useless = crate::db::now() - chrono::Duration::seconds(super::domain::LEEWAY_SECS as i64);
+    diesel::delete(rt::revoked_tokens.filter(rt::expires_at.lt(useless))).execute(conn)?;
     audit::record(
         conn,
         ctx,

@@ -197,6 +197,32 @@ async fn a_signed_token_naming_another_organization_or_an_unknown_user_is_401() 
 }
 
 #[tokio::test]
+async fn a_token_revoked_within_its_expiry_leeway_stays_revoked() {
+    // Tokens are accepted up to 5 s past `exp` (clock skew). One logged out in that window keeps
+    // its revocation until the window closes: the clean-up of expired revocations must not drop
+    // it at once.
+    let app = TestApp::spawn().await;
+    let org = app.seed_org("Clinic").await;
+    let now = chrono::Utc::now().timestamp();
+    let (token, claims) = app
+        .keys
+        .issue(
+            org.user(Role::Lab),
+            org.id,
+            Role::Lab,
+            now - app.keys.ttl_secs - 1,
+        )
+        .unwrap();
+    assert!(claims.exp < now, "expired, but within the leeway");
+    assert_eq!(me(&app, &token).await.status, 200);
+    let res = app
+        .request(Method::POST, "/api/v1/auth/logout", Some(&token), None)
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text);
+    me(&app, &token).await.assert_problem(401);
+}
+
+#[tokio::test]
 async fn a_revoked_token_stays_revoked_and_logout_needs_a_valid_token() {
     let app = TestApp::spawn().await;
     let org = app.seed_org("Clinic").await;
