@@ -228,7 +228,7 @@ impl TokenKeys {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|d| d.claims)
             .map_err(|e| e.to_string())?;
-        if claims.iat > now + LEEWAY_SECS as i64 {
+        if claims.iat > now + leeway {
             return Err("the token was issued in the future".into());
         }
         self.verified.keep(token, &claims, alive);
@@ -245,6 +245,12 @@ mod tests {
     use super::*;
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    /// A lab user's token issued at `iat` (unix seconds), and its claims.
+    fn lab_token(keys: &TokenKeys, iat: i64) -> (String, Claims) {
+        keys.issue(UserId::new(), OrgId::new(), Role::Lab, iat)
+            .unwrap()
+    }
 
     #[test]
     fn roles_parse() {
@@ -275,15 +281,11 @@ mod tests {
     fn tokens_round_trip_and_reject_tampering() {
         let keys = TokenKeys::new(&[7u8; 32], 3600);
         let now = chrono::Utc::now().timestamp();
-        let (tok, claims) = keys
-            .issue(UserId::new(), OrgId::new(), Role::Lab, now)
-            .unwrap();
+        let (tok, claims) = lab_token(&keys, now);
         assert_eq!(keys.verify(&tok).unwrap(), claims);
         let other = TokenKeys::new(&[8u8; 32], 3600);
         assert!(other.verify(&tok).is_err());
-        let (_, expired) = keys
-            .issue(UserId::new(), OrgId::new(), Role::Lab, now - 7200)
-            .unwrap();
+        let (_, expired) = lab_token(&keys, now - 7200);
         let expired_tok =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &expired, &keys.encoding).unwrap();
         assert!(keys.verify(&expired_tok).is_err());
@@ -297,9 +299,7 @@ mod tests {
     fn a_token_verified_before_is_still_refused_once_expired() {
         let keys = TokenKeys::new(&[7u8; 32], 3600);
         let now = chrono::Utc::now().timestamp();
-        let (tok, claims) = keys
-            .issue(UserId::new(), OrgId::new(), Role::Lab, now)
-            .unwrap();
+        let (tok, claims) = lab_token(&keys, now);
         assert_eq!(keys.verify_at(&tok, now).unwrap(), claims);
         assert_eq!(keys.verified.get(&tok), Some(claims.clone()), "kept");
         let last = claims.exp + LEEWAY_SECS as i64;
@@ -320,9 +320,7 @@ mod tests {
     fn a_token_differing_from_a_verified_one_in_one_byte_is_verified_in_full() {
         let keys = TokenKeys::new(&[7u8; 32], 3600);
         let now = chrono::Utc::now().timestamp();
-        let (tok, _) = keys
-            .issue(UserId::new(), OrgId::new(), Role::Lab, now)
-            .unwrap();
+        let (tok, _) = lab_token(&keys, now);
         keys.verify(&tok).unwrap();
         let (head, signature) = tok.rsplit_once('.').unwrap();
         let first = signature.as_bytes()[0];
@@ -332,13 +330,9 @@ mod tests {
         assert!(keys.verified.get(&forged).is_none());
         // Refused tokens are never kept: expired, or signed but issued in the future (the one
         // check made after jsonwebtoken's).
-        let (expired, _) = keys
-            .issue(UserId::new(), OrgId::new(), Role::Lab, now - 7200)
-            .unwrap();
+        let (expired, _) = lab_token(&keys, now - 7200);
         assert!(keys.verify(&expired).is_err());
-        let (future, _) = keys
-            .issue(UserId::new(), OrgId::new(), Role::Lab, now + 3600)
-            .unwrap();
+        let (future, _) = lab_token(&keys, now + 3600);
         assert!(keys.verify(&future).is_err());
         assert_eq!(keys.verified.len(), 1);
     }
@@ -347,9 +341,7 @@ mod tests {
     fn not_before_and_future_issue_times_are_refused() {
         let keys = TokenKeys::new(&[7u8; 32], 3600);
         let now = chrono::Utc::now().timestamp();
-        let (_, claims) = keys
-            .issue(UserId::new(), OrgId::new(), Role::Lab, now)
-            .unwrap();
+        let (_, claims) = lab_token(&keys, now);
         let sign = |v: &serde_json::Value| {
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), v, &keys.encoding).unwrap()
         };

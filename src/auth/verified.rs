@@ -72,6 +72,7 @@ impl Verified {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::domain::{AUDIENCE, ISSUER};
 
     fn claims(exp: i64) -> Claims {
         Claims {
@@ -80,8 +81,8 @@ mod tests {
             role: "lab".into(),
             iat: 0,
             exp,
-            iss: "officina".into(),
-            aud: "officina-api".into(),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
             jti: format!("j{exp}"),
         }
     }

@@ -118,18 +118,22 @@ async fn a_tampered_token_is_401() {
     let app = TestApp::spawn().await;
     let org = app.seed_org("Clinic").await;
     let token = org.token(Role::Lab);
-    // Change the role claim to admin, keep the signature.
+    let forged = with_role_claim(token, "admin");
+    app.get("/api/v1/me", &forged).await.assert_problem(401);
+}
+
+/// `token` with its role claim changed to `role`, its header and signature kept.
+fn with_role_claim(token: &str, role: &str) -> String {
     let parts: Vec<&str> = token.split('.').collect();
     let mut claims: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
-    claims["role"] = json!("admin");
-    let forged = format!(
+    claims["role"] = json!(role);
+    format!(
         "{}.{}.{}",
         parts[0],
         URL_SAFE_NO_PAD.encode(claims.to_string()),
         parts[2]
-    );
-    app.get("/api/v1/me", &forged).await.assert_problem(401);
+    )
 }
 
 #[tokio::test]
@@ -140,16 +144,8 @@ async fn a_token_accepted_before_is_no_excuse_for_an_altered_copy() {
     let org = app.seed_org("Clinic").await;
     let token = org.token(Role::Lab);
     assert_eq!(app.get("/api/v1/me", token).await.status, 200);
+    let other_claims = with_role_claim(token, "admin");
     let parts: Vec<&str> = token.split('.').collect();
-    let mut claims: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
-    claims["role"] = json!("admin");
-    let other_claims = format!(
-        "{}.{}.{}",
-        parts[0],
-        URL_SAFE_NO_PAD.encode(claims.to_string()),
-        parts[2]
-    );
     let mut signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
     signature[0] ^= 1;
     let other_signature = format!(
